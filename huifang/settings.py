@@ -1,0 +1,172 @@
+"""The one Settings object: `HUIFANG_*` environment variables over an optional TOML file.
+
+Precedence: explicit arguments > environment > the TOML file named by `HUIFANG_CONFIG`
+> defaults. Defaults run the embedded configuration with nothing set: SQLite under the data
+directory, the simulated phone line and SMS gateway, Asia/Shanghai, zh-CN.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: placeholder secrets refused outside the simulated configuration
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "password", ""}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUIFANG_", extra="forbid")
+
+    # --- where things live
+    data_dir: Path = Field(default=Path("./var"), description="recordings, prompts, models, db")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite file")
+    models_dir: Path | None = Field(default=None, description="Vosk models; default data_dir/models")
+
+    # --- locale
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh-CN", "en-US"] = "zh-CN"
+    phone_region: str = "CN"
+
+    # --- HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the URL Twilio and browsers use to reach us (behind a proxy: the proxy's)",
+    )
+    session_secret: SecretStr = SecretStr("")
+    session_cookie_secure: bool = False
+
+    # --- providers
+    telephony_provider: Literal["sim", "asterisk", "twilio"] = "sim"
+    sms_provider: Literal["sim", "twilio", "http"] = "sim"
+
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "huifang"
+    ami_secret: SecretStr = SecretStr("")
+    asterisk_channel_template: str = "PJSIP/{number}@trunk"
+    asterisk_context: str = "survey"
+    asterisk_caller_id: str = ""
+    asterisk_recordings_dir: Path = Path("/var/spool/asterisk/recording")
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_from_number: str = ""
+    twilio_timeout_seconds: float = 10.0
+
+    sms_http_url: str = ""
+    sms_http_auth_token: SecretStr = SecretStr("")
+    sms_http_to_field: str = "mobile"
+    sms_http_text_field: str = "content"
+    sms_http_signature_secret: SecretStr = SecretStr("")
+
+    # --- dialer
+    max_channels: int = Field(default=30, ge=1, description="trunk channels (concurrent calls)")
+    calls_per_second: float = Field(default=5.0, gt=0)
+    call_window_start: time = time(8, 30)
+    call_window_end: time = time(20, 30)
+    call_on_weekends: bool = True
+    call_on_holidays: bool = False
+    max_attempts: int = Field(default=3, ge=1)
+    ring_timeout_seconds: int = 30
+    contacts_per_24h: int = 2
+    contacts_per_7d: int = 4
+    lease_seconds: int = 120
+
+    # --- follow-up
+    ticket_deadline_days: int = 3
+    ticket_deadline_working_days: bool = False
+    claim_lease_minutes: int = 30
+    escalation_sla_hours: int = 24
+
+    # --- speech
+    speech_workers: int = Field(default=max(1, (os.cpu_count() or 1)), ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _real_secrets_for_real_networks(self) -> Settings:
+        if self.telephony_provider == "asterisk" and self.ami_secret.get_secret_value() in _PLACEHOLDERS:
+            raise ValueError("ami_secret: set HUIFANG_AMI_SECRET to the AMI user's secret")
+        uses_twilio = "twilio" in (self.telephony_provider, self.sms_provider)
+        if uses_twilio and self.twilio_auth_token.get_secret_value() in _PLACEHOLDERS:
+            raise ValueError("twilio_auth_token: set HUIFANG_TWILIO_AUTH_TOKEN")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("HUIFANG_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"HUIFANG_CONFIG names {config_file!r}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    # --- derived
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'huifang.db').resolve()}"
+
+    @property
+    def effective_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.data_dir / "prompts"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    def masked(self) -> dict[str, Any]:
+        """Every effective setting, secrets shown as `****` (or empty when unset)."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "****" if value.get_secret_value() else ""
+            elif name == "database_url":
+                value = _mask_url_password(self.effective_database_url)
+            shown[name] = str(value) if isinstance(value, Path | time) else value
+        return shown
+
+
+def _mask_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.render_as_string(hide_password=True) if parsed.password else url

@@ -1,0 +1,98 @@
+"""The one interface every telephony provider implements (Asterisk, Twilio, simulator).
+
+The dialer places calls through `TelephonyProvider.originate` and follows their progress
+through `TelephonyProvider.events()`; it never knows which network carries them. Once a
+call is answered the provider runs the survey by talking to a `SurveyCall` it obtains from
+the `SurveyCallFactory` it was built with: it executes the IVR actions that come back and
+feeds each input's outcome in as an IVR event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from huifang.ivr.actions import Action
+from huifang.ivr.events import Event
+
+
+class CallProgress(StrEnum):
+    """What a provider reports about a placed call. The end states match call-attempt states."""
+
+    ringing = "ringing"
+    answered = "answered"
+    completed = "completed"
+    no_answer = "no_answer"
+    busy = "busy"
+    failed = "failed"
+    machine = "machine"
+    abandoned = "abandoned"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (CallProgress.ringing, CallProgress.answered)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateRequest:
+    attempt_id: int
+    #: E.164, already validated by `huifang.phones`
+    phone: str
+    caller_id: str = ""
+    ring_timeout_seconds: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    attempt_id: int
+    progress: CallProgress
+    at: datetime
+    provider_call_id: str = ""
+    #: provider-specific detail: hangup cause, Twilio error code, OriginateResponse reason
+    cause: str = ""
+
+
+class CallFateUnknown(Exception):
+    """The provider could not say whether a call was placed (timeout, disconnect).
+
+    The dialer must not redial: it reconciles with `lookup` and otherwise leaves the attempt
+    to lease recovery.
+    """
+
+
+class TelephonyProvider(Protocol):
+    name: str
+    #: trunk channels available to this provider (concurrent calls)
+    max_channels: int
+
+    async def originate(self, request: OriginateRequest) -> str:
+        """Queue a call; return the provider's call id. Raises CallFateUnknown when unsure."""
+        ...
+
+    def events(self) -> AsyncIterator[CallEvent]:
+        """Progress of every call this provider placed, in the order it learned of it."""
+        ...
+
+    async def lookup(self, attempt_id: int) -> CallEvent | None:
+        """Reconcile a call whose fate is unknown: its last known progress, or None."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class SurveyCall(Protocol):
+    """One answered call's survey: the IVR interpreter plus storage of answers as they come."""
+
+    async def start(self) -> Sequence[Action]: ...
+
+    async def feed(self, event: Event) -> Sequence[Action]: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+
+#: builds the survey for an answered call, from the attempt id the call carries
+SurveyCallFactory = Callable[[int], Awaitable[SurveyCall]]
