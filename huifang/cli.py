@@ -4,6 +4,9 @@ them together and holds the few commands that belong to no single package."""
 from __future__ import annotations
 
 import json
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import typer
 
@@ -17,10 +20,166 @@ app = typer.Typer(
     add_completion=False,
 )
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
+sample_app = typer.Typer(
+    help="Generate realistic sample data (demo, tests, benchmarks).", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(sample_app, name="sample")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
 
 
 @config_app.command("show")
 def config_show() -> None:
-    """Print the effective settings (env HUIFANG_* over the HUIFANG_CONFIG TOML file), secrets masked."""
+    """Print the effective settings (HUIFANG_* over the HUIFANG_CONFIG file), secrets masked."""
     typer.echo(json.dumps(Settings().masked(), ensure_ascii=False, indent=2, default=str))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations to the configured database (HUIFANG_DATABASE_URL, default SQLite)."""
+    from huifang.bootstrap import build_runtime
+
+    settings = Settings()
+    build_runtime(settings).close()
+    typer.echo(f"database at head: {settings.masked()['database_url']}")
+
+
+@import_app.command("incidents")
+def import_incidents_command(
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="CSV with a header row, or .jsonl"
+    ),
+    skip_invalid: bool = typer.Option(
+        False,
+        "--skip-invalid",
+        help="keep the good rows when some are bad (default: refuse the file)",
+    ),
+    fmt: str = typer.Option(
+        "", "--format", help="csv or jsonl (default: from the file's extension)"
+    ),
+    report_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Import handled incidents. Idempotent on (source, external_id); exits 0 only when applied.
+
+    Columns (English or Chinese headers): source (110/12345/12389/window), external_id (编号),
+    occurred_at (报警时间), handled_at (处置时间), caller_phone (报警电话), unit (单位编码 or name),
+    optional caller_name, officer, category, summary, is_complaint. Times without an offset are
+    local to HUIFANG_TIMEZONE.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.domain.incidents import ImportRefused, detect_format, import_incidents, open_text
+
+    settings = Settings()
+    runtime = build_runtime(settings)
+    total = file.stat().st_size
+    stream = open_text(file)
+    try:
+        with (
+            Progress(
+                TextColumn("importing"), BarColumn(), TextColumn("{task.fields[rows]} rows"),
+                TimeRemainingColumn(), transient=True, disable=report_json or not sys.stderr.isatty(),
+            ) as progress,
+            session_scope(runtime.engine) as session,
+        ):  # fmt: skip
+            task = progress.add_task("import", total=total, rows=0)
+
+            def on_progress(rows: int) -> None:
+                progress.update(task, completed=stream.buffer.tell(), rows=rows)  # type: ignore[attr-defined]
+
+            report = import_incidents(
+                session, stream, fmt=fmt or detect_format(file), tz=settings.tz,
+                region=settings.phone_region, now=runtime.clock.now(),
+                skip_invalid=skip_invalid, on_progress=on_progress,
+            )  # fmt: skip
+            if not report.applied:
+                session.rollback()
+    except ImportRefused as exc:
+        raise _fail(f"{file}: {exc}") from None
+    finally:
+        stream.close()
+        runtime.close()
+    if report_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        for error in report.errors:
+            typer.echo(f"{file}: {error}", err=True)
+        if report.invalid > len(report.errors):
+            typer.echo(f"… and more: {report.invalid} bad rows in all", err=True)
+        if report.applied:
+            kept = f", {report.invalid} bad rows skipped" if report.invalid else ""
+            typer.echo(
+                f"imported {report.inserted} new incidents, {report.unchanged} already present{kept}"
+            )
+        else:
+            typer.echo(
+                f"refused: {report.invalid} bad rows of {report.rows_read}; nothing was written "
+                "(fix them, or use --skip-invalid to keep the good rows)",
+                err=True,
+            )
+    if not report.applied:
+        raise typer.Exit(1)
+
+
+@sample_app.command("units")
+def sample_units() -> None:
+    """Create the sample city's unit tree (a bureau, 5 branches, 16 stations) in the database."""
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.domain.sample import seed_units
+
+    runtime = build_runtime(Settings())
+    with session_scope(runtime.engine) as session:
+        stations = seed_units(session)
+    runtime.close()
+    typer.echo(f"created {len(stations)} stations under the sample city bureau")
+
+
+@sample_app.command("incidents")
+def sample_incidents(
+    days: int = typer.Option(1, min=1, help="how many days of incidents, ending yesterday"),
+    per_day: int = typer.Option(200, min=1, help="incidents per day"),
+    out: Path = typer.Option(Path("-"), help="CSV file to write ('-' = standard output)"),
+    seed: int = typer.Option(110, help="random seed: the same seed gives the same file"),
+    end: str = typer.Option("", help="last day (YYYY-MM-DD, local); default yesterday"),
+) -> None:
+    """Generate realistic incidents as CSV for the sample units (`huifang sample units`)."""
+    from huifang.domain.sample import generate_incidents, write_incidents_csv
+
+    settings = Settings()
+    last_day = (
+        date.fromisoformat(end) if end else datetime.now(settings.tz).date() - timedelta(days=1)
+    )
+    rows = generate_incidents(days=days, per_day=per_day, end=last_day, tz=settings.tz, seed=seed)
+    if str(out) == "-":
+        write_incidents_csv(rows, sys.stdout)
+        return
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        count = write_incidents_csv(rows, handle)
+    typer.echo(f"wrote {count} incidents to {out}", err=True)
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("", help="address to listen on (default HUIFANG_HOST, 127.0.0.1)"),
+    port: int = typer.Option(0, help="port (default HUIFANG_PORT, 8000)"),
+) -> None:
+    """Serve the REST API, the webhooks and the web console."""
+    import uvicorn
+
+    from huifang.api.app import create_app
+    from huifang.bootstrap import build_runtime
+
+    settings = Settings()
+    runtime = build_runtime(settings)
+    uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port)

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     # --- where things live
     data_dir: Path = Field(default=Path("./var"), description="recordings, prompts, models, db")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite file")
-    models_dir: Path | None = Field(default=None, description="Vosk models; default data_dir/models")
+    models_dir: Path | None = Field(
+        default=None, description="Vosk models; default data_dir/models"
+    )
 
     # --- locale
     timezone: str = "Asia/Shanghai"
@@ -102,12 +104,17 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai"
+            ) from exc
         return value
 
     @model_validator(mode="after")
     def _real_secrets_for_real_networks(self) -> Settings:
-        if self.telephony_provider == "asterisk" and self.ami_secret.get_secret_value() in _PLACEHOLDERS:
+        if (
+            self.telephony_provider == "asterisk"
+            and self.ami_secret.get_secret_value() in _PLACEHOLDERS
+        ):
             raise ValueError("ami_secret: set HUIFANG_AMI_SECRET to the AMI user's secret")
         uses_twilio = "twilio" in (self.telephony_provider, self.sms_provider)
         if uses_twilio and self.twilio_auth_token.get_secret_value() in _PLACEHOLDERS:
@@ -127,7 +134,9 @@ class Settings(BaseSettings):
         config_file = os.environ.get("HUIFANG_CONFIG")
         if config_file:
             if not Path(config_file).is_file():
-                raise FileNotFoundError(f"HUIFANG_CONFIG names {config_file!r}, which is not a file")
+                raise FileNotFoundError(
+                    f"HUIFANG_CONFIG names {config_file!r}, which is not a file"
+                )
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 

@@ -1,0 +1,28 @@
+"""The FastAPI application: REST API, webhooks, console. Built by `create_app(runtime)`.
+
+Routers are listed here and nowhere else, so a reader sees every surface of the service in
+one place.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from huifang import __version__
+from huifang.api.errors import install_error_handlers
+from huifang.api.routes import health, incidents
+from huifang.bootstrap import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Huifang (回访) API",
+        version=__version__,
+        description="Callback satisfaction surveys: incidents, campaigns, answers, escalations, "
+        "supervision tickets and statistics.",
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(incidents.router, prefix="/api/v1")
+    return app

@@ -1,0 +1,51 @@
+"""Incident import over HTTP: the same rules as `huifang import incidents`."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import JSONResponse
+
+from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.domain.incidents import ImportRefused, detect_format, import_incidents
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+
+@router.post(
+    "/import",
+    responses={
+        200: {"description": "applied: inserted and unchanged counts, and the rows skipped"},
+        422: {
+            "description": "refused: nothing was written; every bad row with line, column, reason"
+        },
+    },
+)
+def import_incidents_endpoint(
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    file: UploadFile = File(description="CSV (with a header row) or JSON lines"),
+    skip_invalid: bool = Query(False, description="keep the good rows when some are bad"),
+) -> JSONResponse:
+    fmt = detect_format(Path(file.filename or "upload.csv"))
+    stream = io.TextIOWrapper(file.file, encoding="utf-8-sig", newline="")
+    try:
+        report = import_incidents(
+            session,
+            stream,
+            fmt=fmt,
+            tz=settings.tz,
+            region=settings.phone_region,
+            now=clock.now(),
+            skip_invalid=skip_invalid,
+        )
+    except (ImportRefused, UnicodeDecodeError) as exc:
+        session.rollback()
+        return JSONResponse(status_code=422, content={"applied": False, "detail": str(exc)})
+    if not report.applied:
+        session.rollback()
+        return JSONResponse(status_code=422, content=report.as_dict())
+    return JSONResponse(status_code=200, content=report.as_dict())

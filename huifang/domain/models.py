@@ -1,0 +1,358 @@
+"""The tables of the whole domain (DESIGN.md §1), in one place so the schema reads as one.
+
+Conventions: every time is an aware UTC `UTCDateTime`; every state column holds the value
+of a `StrEnum` from `huifang.domain.states` and changes only through a guarded
+`UPDATE … WHERE state = :expected` in a service; phone numbers are E.164, normalised by
+`huifang.phones` before they are stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from huifang.domain.types import UTCDateTime
+
+
+def _time(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _state(default: str, length: int = 24) -> Any:
+    return Field(default=default, sa_type=String(length), index=True)
+
+
+class Unit(SQLModel, table=True):
+    """A unit in the hierarchy: city bureau → district branch → station."""
+
+    __tablename__ = "units"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_type=String(32), unique=True)
+    name: str = Field(sa_type=String(128))
+    parent_id: int | None = Field(default=None, foreign_key="units.id", index=True)
+    #: bureau / branch / station
+    level: str = Field(sa_type=String(16))
+    #: materialised ancestry `/1/4/17/`: a subtree is `path LIKE '/1/4/%'`
+    path: str = Field(default="/", sa_type=String(255), index=True)
+
+
+class Incident(SQLModel, table=True):
+    """A handled case: a 110 dispatch, a 12345/12389 request, a service window visit."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_incidents_source_external_id"),
+        Index("ix_incidents_unit_handled", "unit_id", "handled_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_type=String(16))
+    external_id: str = Field(sa_type=String(64))
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    handled_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    caller_phone: str = Field(sa_type=String(20), index=True)
+    caller_name: str = Field(default="", sa_type=String(64))
+    unit_id: int = Field(foreign_key="units.id")
+    officer: str = Field(default="", sa_type=String(64))
+    category: str = Field(default="", sa_type=String(64))
+    summary: str = Field(default="", sa_type=Text)
+    #: an imported 12345/12389 complaint about this case goes straight to the escalation queue
+    is_complaint: bool = Field(default=False)
+    imported_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ScriptVersion(SQLModel, table=True):
+    """A published call script. Immutable once written; every attempt names the one it ran."""
+
+    __tablename__ = "script_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_script_versions_name_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(64), index=True)
+    version: int
+    language: str = Field(sa_type=String(8))
+    source_yaml: str = Field(sa_type=Text)
+    content_hash: str = Field(sa_type=String(64))
+    published_at: datetime = Field(sa_type=UTCDateTime)
+    published_by: int | None = Field(default=None, foreign_key="users.id")
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaigns"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(128))
+    state: str = _state("draft")
+    script_version_id: int = Field(foreign_key="script_versions.id")
+    sms_script_version_id: int | None = Field(default=None, foreign_key="script_versions.id")
+    #: sms / voice / sms_then_voice
+    channels: str = Field(default="sms_then_voice", sa_type=String(16))
+    #: sms_then_voice: call those who did not reply within this many hours
+    sms_fallback_hours: float = Field(default=4.0)
+    #: the selection that created it (sources, unit ids, categories, handled between …)
+    selection: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: calling rules: window, weekdays/weekends, holidays, max attempts, retry delays per outcome
+    rules: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    max_concurrent_calls: int | None = Field(default=None)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: int | None = Field(default=None, foreign_key="users.id")
+
+
+class Contact(SQLModel, table=True):
+    """One citizen to reach in one campaign (one per phone, even with several incidents)."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone", name="uq_contacts_campaign_phone"),
+        Index("ix_contacts_due", "campaign_id", "state", "next_due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id")
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    phone: str = Field(sa_type=String(20), index=True)
+    state: str = _state("pending")
+    attempts: int = Field(default=0)
+    next_due_at: datetime | None = _time()
+    sms_sent_at: datetime | None = _time()
+    outcome: str | None = Field(default=None, sa_type=String(24))
+    updated_at: datetime | None = _time()
+
+
+class CallAttempt(SQLModel, table=True):
+    """One phone call placed (or about to be) to a contact."""
+
+    __tablename__ = "call_attempts"
+    __table_args__ = (
+        # at most one live attempt per contact, ever: a second worker's insert fails here
+        Index(
+            "uq_call_attempts_one_live_per_contact",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("state IN ('queued','dialing','ringing','answered')"),
+            postgresql_where=text("state IN ('queued','dialing','ringing','answered')"),
+        ),
+        Index("ix_call_attempts_due", "state", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    number: int = Field(default=1, description="1 for the first attempt on this contact")
+    state: str = _state("queued")
+    purpose: str = Field(default="survey", sa_type=String(24))  # survey / second_callback
+    script_version_id: int | None = Field(default=None, foreign_key="script_versions.id")
+    provider: str = Field(default="", sa_type=String(16))
+    provider_call_id: str = Field(default="", sa_type=String(64), index=True)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_by: str = Field(default="", sa_type=String(64))
+    lease_until: datetime | None = _time()
+    dialed_at: datetime | None = _time()
+    answered_at: datetime | None = _time()
+    ended_at: datetime | None = _time()
+    cause: str = Field(default="", sa_type=String(64))
+    outcome: str | None = Field(default=None, sa_type=String(24))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Recording(SQLModel, table=True):
+    __tablename__ = "recordings"
+    id: int | None = Field(default=None, primary_key=True)
+    attempt_id: int | None = Field(default=None, foreign_key="call_attempts.id", index=True)
+    path: str = Field(sa_type=String(512))
+    duration_seconds: float = 0.0
+    language: str = Field(default="zh-CN", sa_type=String(8))
+    transcript: str = Field(default="", sa_type=Text)
+    words: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    confidence: float = 0.0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SmsMessage(SQLModel, table=True):
+    __tablename__ = "sms_messages"
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
+    direction: str = Field(sa_type=String(8))  # out / in
+    phone: str = Field(sa_type=String(20), index=True)
+    body: str = Field(sa_type=Text)
+    provider: str = Field(default="", sa_type=String(16))
+    #: the gateway's id (Twilio MessageSid): unique so a repeated webhook stores nothing twice
+    provider_message_id: str | None = Field(default=None, sa_type=String(64), unique=True)
+    state: str = _state("queued")
+    label: str | None = Field(default=None, sa_type=String(24))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime | None = _time()
+
+
+class Answer(SQLModel, table=True):
+    """One answered question, from a call or an SMS reply; stored as it comes."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "question_id", name="uq_answers_attempt_question"),
+        UniqueConstraint("sms_id", "question_id", name="uq_answers_sms_question"),
+        Index("ix_answers_dimension_outcome", "dimension", "outcome"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    attempt_id: int | None = Field(default=None, foreign_key="call_attempts.id")
+    sms_id: int | None = Field(default=None, foreign_key="sms_messages.id")
+    question_id: str = Field(sa_type=String(64))
+    dimension: str = Field(sa_type=String(24))
+    outcome: str | None = Field(default=None, sa_type=String(24))
+    value: str = Field(default="", sa_type=Text)
+    mode: str = Field(sa_type=String(16))
+    confidence: float = 1.0
+    recording_id: int | None = Field(default=None, foreign_key="recordings.id")
+    transcript: str = Field(default="", sa_type=Text)
+    #: complaint categories found in the transcript or reply (attitude, arrival_time, …)
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class OptOut(SQLModel, table=True):
+    """A citizen who asked not to be contacted: every channel of every campaign stops."""
+
+    __tablename__ = "opt_outs"
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(sa_type=String(20), unique=True)
+    #: sms / call / agent / do_not_call (imported list)
+    source: str = Field(sa_type=String(16))
+    note: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Escalation(SQLModel, table=True):
+    """An unsatisfied answer waiting for a human callback."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_queue", "state", "priority", "sla_due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    #: one escalation per contact (voice or SMS); imported complaints have none
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id", unique=True)
+    attempt_id: int | None = Field(default=None, foreign_key="call_attempts.id")
+    #: voice / sms / import
+    origin: str = Field(sa_type=String(16))
+    state: str = _state("open")
+    priority: int = Field(default=0, description="higher first")
+    priority_reasons: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    summary: str = Field(default="", sa_type=Text)
+    sla_due_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_by: int | None = Field(default=None, foreign_key="users.id")
+    claim_until: datetime | None = _time()
+    retry_after: datetime | None = _time()
+    first_contact_at: datetime | None = _time()
+    resolution: str | None = Field(default=None, sa_type=String(16))
+    findings: str = Field(default="", sa_type=Text)
+    notes: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    resolved_at: datetime | None = _time()
+
+
+class Ticket(SQLModel, table=True):
+    """A supervision ticket (督办单) addressed to the responsible unit."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (UniqueConstraint("year", "seq", name="uq_tickets_year_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    year: int
+    seq: int
+    #: printed number, e.g. 督字〔2026〕0042号
+    number: str = Field(sa_type=String(32), unique=True)
+    escalation_id: int = Field(foreign_key="escalations.id", unique=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    unit_id: int = Field(foreign_key="units.id", index=True)
+    #: set when an overdue ticket is escalated to the unit's parent
+    escalated_unit_id: int | None = Field(default=None, foreign_key="units.id")
+    state: str = _state("issued")
+    facts: str = Field(default="", sa_type=Text)
+    findings: str = Field(default="", sa_type=Text)
+    rectification: str = Field(default="", sa_type=Text)
+    deadline_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    overdue_at: datetime | None = _time()
+    reopen_count: int = 0
+    issued_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    acknowledged_at: datetime | None = _time()
+    rectified_at: datetime | None = _time()
+    verified_at: datetime | None = _time()
+    closed_at: datetime | None = _time()
+
+
+class TicketChange(SQLModel, table=True):
+    """Every state change of a ticket, timestamped, with who made it and why."""
+
+    __tablename__ = "ticket_changes"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    from_state: str = Field(sa_type=String(24))
+    to_state: str = Field(sa_type=String(24))
+    event: str = Field(sa_type=String(24))
+    actor_id: int | None = Field(default=None, foreign_key="users.id")
+    note: str = Field(default="", sa_type=Text)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    filename: str = Field(sa_type=String(255))
+    content_type: str = Field(sa_type=String(128))
+    path: str = Field(sa_type=String(512))
+    size: int = 0
+    uploaded_by: int | None = Field(default=None, foreign_key="users.id")
+    uploaded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_type=String(64), unique=True)
+    display_name: str = Field(default="", sa_type=String(128))
+    #: admin / agent / supervisor / inspector / integration
+    role: str = Field(sa_type=String(16))
+    unit_id: int | None = Field(default=None, foreign_key="units.id")
+    password_hash: str = Field(default="", sa_type=String(255))
+    #: the agent's own phone, which a click-to-call rings first
+    phone: str = Field(default="", sa_type=String(20))
+    active: bool = True
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    name: str = Field(sa_type=String(64))
+    #: sha256 of the token; the token itself is shown once and never stored
+    token_hash: str = Field(sa_type=String(64), unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = _time()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: who did what, when, to which record. Never updated, never deleted."""
+
+    __tablename__ = "audit_events"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    actor: str = Field(default="system", sa_type=String(64))
+    action: str = Field(sa_type=String(48), index=True)
+    target_type: str = Field(default="", sa_type=String(32))
+    target_id: str = Field(default="", sa_type=String(64))
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class WebhookReceipt(SQLModel, table=True):
+    """A webhook already applied (provider + its idempotency key): a repeat changes nothing."""
+
+    __tablename__ = "webhook_receipts"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_type=String(160), unique=True)
+    received_at: datetime = Field(sa_type=UTCDateTime)

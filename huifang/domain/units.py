@@ -1,0 +1,49 @@
+"""The unit hierarchy (city bureau → district branch → station) and its subtree queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from huifang.domain.models import Unit
+from huifang.errors import Conflict, NotFound
+
+LEVELS = ("bureau", "branch", "station")
+
+
+def create_unit(
+    session: Session, *, code: str, name: str, level: str, parent: Unit | None = None
+) -> Unit:
+    if level not in LEVELS:
+        raise ValueError(f"level: {level!r} is not one of {', '.join(LEVELS)}")
+    if session.exec(select(Unit).where(Unit.code == code)).first():  # type: ignore[call-overload]
+        raise Conflict(f"code: a unit with code {code!r} exists already")
+    unit = Unit(code=code, name=name, level=level, parent_id=parent.id if parent else None)
+    session.add(unit)
+    session.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    session.flush()
+    return unit
+
+
+def get_unit(session: Session, unit_id: int) -> Unit:
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound(f"unit {unit_id} does not exist")
+    return unit
+
+
+def subtree_ids(session: Session, unit: Unit) -> list[int]:
+    """The unit and every unit below it."""
+    rows = session.exec(select(Unit.id).where(Unit.path.startswith(unit.path)))  # type: ignore[call-overload,union-attr]
+    return [row[0] for row in rows]
+
+
+def is_within(unit: Unit, ancestor: Unit) -> bool:
+    return unit.path.startswith(ancestor.path)
+
+
+def list_units(session: Session) -> Sequence[Unit]:
+    return session.exec(select(Unit).order_by(Unit.path)).scalars().all()  # type: ignore[call-overload]
