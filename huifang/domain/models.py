@@ -150,6 +150,11 @@ class CallAttempt(SQLModel, table=True):
     ended_at: datetime | None = _time()
     cause: str = Field(default="", sa_type=String(64))
     outcome: str | None = Field(default=None, sa_type=String(24))
+    #: the IVR events fed so far: the interpreter is deterministic, so replaying them rebuilds
+    #: the session in any process (a Twilio webhook on another replica, a restarted worker)
+    ivr_log: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 

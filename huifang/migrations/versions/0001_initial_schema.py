@@ -2,13 +2,15 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 12:12:48.534236
+Create Date: 2026-11-24 12:16:08.014794
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
+
 
 import huifang.domain.types
 
@@ -244,6 +246,7 @@ def upgrade() -> None:
         sa.Column("ended_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("cause", sa.String(length=64), nullable=False),
         sa.Column("outcome", sa.String(length=24), nullable=True),
+        sa.Column("ivr_log", sa.JSON(), nullable=False),
         sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],

@@ -1,0 +1,90 @@
+"""Opening escalations: every unsatisfied answer (voice, SMS, imported complaint) becomes
+exactly one escalation in the agents' queue.
+
+Rules kept here:
+- one escalation per contact: a repeated webhook or a replayed call finds the existing one;
+- priority rises for a citizen who complained before and for severe words;
+- the SLA clock (time to first human contact) starts when the escalation opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from huifang.domain.models import Escalation, Incident
+
+#: words in a complaint that put it at the front of the queue
+SEVERE_WORDS = (
+    "打人",
+    "辱骂",
+    "威胁",
+    "索要",
+    "受贿",
+    "不作为",
+    "投诉",
+    "举报",
+    "abuse",
+    "bribe",
+    "threat",
+)
+REPEAT_WINDOW = timedelta(days=90)
+
+
+def escalate(
+    session: Session,
+    *,
+    incident_id: int,
+    origin: str,
+    now: datetime,
+    sla_hours: int,
+    contact_id: int | None = None,
+    attempt_id: int | None = None,
+    summary: str = "",
+    categories: Sequence[str] = (),
+) -> Escalation:
+    """Open the escalation for this contact (or imported complaint), or return the open one."""
+    if contact_id is not None:
+        existing = session.exec(
+            select(Escalation).where(Escalation.contact_id == contact_id)
+        ).first()  # type: ignore[call-overload]
+        if existing:
+            return existing[0]
+    incident = session.get(Incident, incident_id)
+    priority, reasons = 0, []
+    if incident is not None and _complained_before(session, incident, now):
+        priority += 2
+        reasons.append("repeat_complaint")
+    severe = [w for w in SEVERE_WORDS if w in summary.lower()]
+    if severe:
+        priority += 1
+        reasons.append("severe_words:" + ",".join(severe))
+    escalation = Escalation(
+        incident_id=incident_id,
+        contact_id=contact_id,
+        attempt_id=attempt_id,
+        origin=origin,
+        priority=priority,
+        priority_reasons=reasons,
+        categories=list(categories),
+        summary=summary,
+        sla_due_at=now + timedelta(hours=sla_hours),
+        created_at=now,
+    )
+    session.add(escalation)
+    session.flush()
+    return escalation
+
+
+def _complained_before(session: Session, incident: Incident, now: datetime) -> bool:
+    query = (
+        select(func.count())
+        .select_from(Escalation)
+        .join(Incident, Incident.id == Escalation.incident_id)  # type: ignore[arg-type]
+        .where(Incident.caller_phone == incident.caller_phone)
+        .where(Escalation.created_at >= now - REPEAT_WINDOW)
+    )
+    return int(session.exec(query).one()[0]) > 0  # type: ignore[call-overload]
