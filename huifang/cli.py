@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ sample_app = typer.Typer(
     help="Generate realistic sample data (demo, tests, benchmarks).", no_args_is_help=True
 )
 app.add_typer(config_app, name="config")
+app.add_typer(script_app, name="script")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(sample_app, name="sample")

@@ -228,6 +228,7 @@ class Session:
                 value=value,
                 mode=mode,
                 confidence=confidence,
+                transcript=value if mode == AnswerMode.speech else "",
             )
         )
         at = f"{self._path(question)}.choices[{question.choices.index(choice)}]"
