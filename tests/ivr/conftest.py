@@ -1,0 +1,112 @@
+"""IVR fixtures: a small valid script to bend into invalid ones, sessions on the built-in
+scripts, and a driver that feeds events and keeps what came back."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from huifang.ivr.actions import Action
+from huifang.ivr.events import Event
+from huifang.ivr.interpreter import Session
+from huifang.ivr.script import Script, builtin_script, parse_script_mapping
+from huifang.ivr.template import sample_variables
+
+BUILTIN_NAMES = (
+    "survey-110.zh-CN",
+    "survey-110.en-US",
+    "second-callback.zh-CN",
+    "second-callback.en-US",
+)
+
+_GRADES: list[dict[str, Any]] = [
+    {"digit": "1", "phrases": ["good"], "outcome": "satisfied"},
+    {"digit": "2", "phrases": ["okay"], "outcome": "basically_satisfied"},
+    {"digit": "3", "phrases": ["bad", "not good"], "outcome": "unsatisfied"},
+]
+
+_KEYS = [{key: value for key, value in grade.items() if key != "phrases"} for grade in _GRADES]
+
+_MINI: dict[str, Any] = {
+    "name": "mini",
+    "language": "en-US",
+    "defaults": {
+        "no_input_prompt": "Nothing heard.",
+        "invalid_prompt": "Not a choice.",
+        "low_confidence_prompt": "Use the keys.",
+    },
+    "greeting": "Hello from {unit_name}.",
+    "questions": [
+        {
+            "id": "attitude",
+            "dimension": "attitude",
+            "input": "both",
+            "prompt": "Attitude?",
+            "choices": _GRADES,
+        },
+        {"id": "handling", "dimension": "handling", "prompt": "Handling?", "choices": _KEYS},
+        {"id": "overall", "dimension": "overall", "prompt": "Overall?", "choices": _KEYS},
+        {"id": "reason", "kind": "record", "only_if": "unsatisfied", "prompt": "Why?"},
+    ],
+    "closing": "Bye.",
+    "sms_text": "About {incident_date}: reply 1, 2 or 3.",
+}
+
+
+@pytest.fixture
+def mini_doc() -> dict[str, Any]:
+    """A fresh copy of a small valid script as a mapping, to edit into an invalid one."""
+    return copy.deepcopy(_MINI)
+
+
+@pytest.fixture
+def make_script() -> Callable[[dict[str, Any]], Script]:
+    return parse_script_mapping
+
+
+@pytest.fixture
+def mini(mini_doc: dict[str, Any]) -> Script:
+    return parse_script_mapping(mini_doc)
+
+
+@dataclass
+class Call:
+    """A session plus every batch of actions it returned, in order."""
+
+    session: Session
+    batches: list[list[Action]] = field(default_factory=list)
+
+    def start(self) -> list[Action]:
+        return self._keep(self.session.start())
+
+    def feed(self, *events: Event) -> list[Action]:
+        actions: list[Action] = []
+        for event in events:
+            actions = self._keep(self.session.feed(event))
+        return actions
+
+    def _keep(self, actions: list[Action]) -> list[Action]:
+        self.batches.append(actions)
+        return actions
+
+    @property
+    def last(self) -> list[Action]:
+        return self.batches[-1]
+
+
+@pytest.fixture
+def call() -> Callable[..., Call]:
+    """`call(script_or_builtin_name, **variables)` → a started Call."""
+
+    def start(script: Script | str, **variables: str) -> Call:
+        chosen = builtin_script(script) if isinstance(script, str) else script
+        values = {**sample_variables(chosen.language.value), **variables}
+        driven = Call(Session(chosen, values))
+        driven.start()
+        return driven
+
+    return start
