@@ -1,0 +1,235 @@
+"""Replay of the real Asterisk 22 captures in ../shared/asterisk/: a loader that turns a
+log into the exact wire bytes, and scripted AMI / FastAGI peers that answer our client and
+server with those bytes.
+
+Log format: `>> ` what the client sent, `<< ` what Asterisk sent, lines without endings
+(AMI lines end in CRLF on the wire, AGI lines in LF); `.. ` lines are notes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CAPTURES = REPO_ROOT.parent / "shared" / "asterisk" / "captures"
+
+FROM_ASTERISK, TO_ASTERISK = "<<", ">>"
+AMI_EOL, AGI_EOL = b"\r\n", b"\n"
+
+
+def capture_lines(name: str) -> list[tuple[str, str]]:
+    """(direction, text) per line of `name`, notes left out."""
+    path = CAPTURES / name
+    if not path.is_file():
+        raise FileNotFoundError(f"capture {path} is missing: clone shared/ beside the repo")
+    lines = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        direction, _, text = raw.partition(" ")
+        if direction in (FROM_ASTERISK, TO_ASTERISK):
+            lines.append((direction, text))
+    return lines
+
+
+def wire_bytes(name: str, direction: str, eol: bytes) -> bytes:
+    """Everything one side sent in `name`, exactly as it crossed the wire."""
+    return b"".join(text.encode() + eol for d, text in capture_lines(name) if d == direction)
+
+
+def turns(name: str) -> list[tuple[str, list[str]]]:
+    """Consecutive lines of one side grouped: [(direction, lines), …]."""
+    grouped: list[tuple[str, list[str]]] = []
+    for direction, text in capture_lines(name):
+        if grouped and grouped[-1][0] == direction:
+            grouped[-1][1].append(text)
+        else:
+            grouped.append((direction, [text]))
+    return grouped
+
+
+def chunked(data: bytes, rng: random.Random, largest: int = 40) -> list[bytes]:
+    """`data` cut at random points."""
+    pieces, at = [], 0
+    while at < len(data):
+        step = rng.randint(1, largest)
+        pieces.append(data[at : at + step])
+        at += step
+    return pieces
+
+
+NOISE_EVENT = [
+    "Event: VarSet",
+    "Privilege: dialplan,all",
+    "Channel: PJSIP/other-00000001",
+    "Uniqueid: 1795476555.42",
+    "Variable: SOMETHING",
+    "Value: unrelated",
+    "",
+]
+
+
+async def _send_lines(
+    writer: asyncio.StreamWriter, lines: Sequence[str], eol: bytes, rng: random.Random
+) -> None:
+    for piece in chunked(b"".join(line.encode() + eol for line in lines), rng):
+        writer.write(piece)
+        await writer.drain()
+
+
+async def _read_ami_message(reader: asyncio.StreamReader) -> list[str]:
+    raw = await reader.readuntil(b"\r\n\r\n")
+    return raw.decode().split("\r\n")[:-2]
+
+
+@dataclass
+class AmiReplayPeer:
+    """Plays Asterisk's side of an AMI capture to whoever connects.
+
+    Each action the client sends is paired with the next `>>` block of the capture and,
+    when `strict`, must equal it except for its ActionID. ActionIDs in what Asterisk says
+    are rewritten to the client's. `noise` puts an unrequested event between messages.
+    """
+
+    capture: str
+    strict: bool = True
+    noise: bool = False
+    seed: int = 0
+    received: list[list[str]] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        rng = random.Random(self.seed)
+        ids: dict[str, str] = {}
+        try:
+            for direction, lines in turns(self.capture):
+                if direction == TO_ASTERISK:
+                    for expected in _split_messages(lines):
+                        self._check(expected, await _read_ami_message(reader), ids)
+                    continue
+                for message in _split_messages(lines):
+                    rewritten = [_rewrite_action_id(line, ids) for line in message]
+                    await _send_lines(writer, rewritten, AMI_EOL, rng)
+                    if self.noise and rewritten[-1] == "":
+                        await _send_lines(writer, NOISE_EVENT, AMI_EOL, rng)
+            while message := await _read_ami_message(reader):
+                self.received.append(message)
+                if message[0] == "Action: Logoff":
+                    await _send_lines(writer, ["Response: Goodbye", message[1], ""], AMI_EOL, rng)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def _check(self, expected: list[str], got: list[str], ids: dict[str, str]) -> None:
+        self.received.append(got)
+        expected_id = next((v for k, v in map(_header, expected) if k == "ActionID"), "")
+        got_id = next((v for k, v in map(_header, got) if k == "ActionID"), "")
+        ids[expected_id] = got_id
+        strip = [line for line in expected if not line.startswith("ActionID:")]
+        mine = [line for line in got if not line.startswith("ActionID:")]
+        if (self.strict and strip != mine) or strip[0] != mine[0]:
+            self.mismatches.append(f"expected {strip}, got {mine}")
+
+
+def _header(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(": ")
+    return name, value
+
+
+def _split_messages(lines: list[str]) -> list[list[str]]:
+    """Lines grouped into messages, each with its closing empty line (the greeting alone)."""
+    messages, current = [], []
+    for line in lines:
+        current.append(line)
+        if line == "" or line.startswith("Asterisk Call Manager/"):
+            messages.append(current)
+            current = []
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _rewrite_action_id(line: str, ids: dict[str, str]) -> str:
+    name, value = _header(line)
+    return f"ActionID: {ids.get(value, value)}" if name == "ActionID" else line
+
+
+_VERB = re.compile(
+    r"(STREAM FILE|RECORD FILE|SET VARIABLE|GET VARIABLE|WAIT FOR DIGIT|GET DATA|\S+)"
+)
+
+
+def agi_verb(command: str) -> str:
+    match = _VERB.match(command)
+    return match[1] if match else command
+
+
+@dataclass
+class AgiReplayPeer:
+    """Plays Asterisk's side of an AGI capture against our FastAGI server.
+
+    Connects, sends the capture's environment (optionally edited), then answers each
+    command with the reply the capture gives to the next command of the same verb;
+    exchanges the server skips are passed over, but an out-of-band `HANGUP` in them still
+    counts. A command the capture cannot answer gets `511` once the channel is dead and is
+    recorded as unexpected otherwise.
+    """
+
+    capture: str
+    environment: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
+    extra_replies: dict[str, list[str]] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+    async def run(self, port: int) -> None:
+        rng = random.Random(self.seed)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        steps = turns(self.capture)
+        env_lines = [line for line in steps[0][1] if line]
+        for name, value in self.environment.items():
+            env_lines = [line for line in env_lines if not line.startswith(f"agi_{name}:")]
+            env_lines.insert(0, f"agi_{name}: {value}")
+        await _send_lines(writer, [*env_lines, ""], AGI_EOL, rng)
+        exchanges = [
+            (cmd[0], replies)
+            for (_, cmd), (_, replies) in zip(steps[1::2], steps[2::2], strict=True)
+        ]
+        dead = False
+        try:
+            while line := await reader.readline():
+                command = line.decode().rstrip("\n")
+                self.commands.append(command)
+                reply, dead = self._reply_for(command, exchanges, dead)
+                await _send_lines(writer, reply, AGI_EOL, rng)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    def _reply_for(
+        self, command: str, exchanges: list[tuple[str, list[str]]], dead: bool
+    ) -> tuple[list[str], bool]:
+        if command in self.extra_replies:
+            return self.extra_replies.pop(command), dead
+        while exchanges:
+            sent, replies = exchanges.pop(0)
+            if agi_verb(sent) == agi_verb(command):
+                return replies, dead or "HANGUP" in replies
+            dead = dead or "HANGUP" in replies
+        if not dead:
+            self.unexpected.append(command)
+        return ["511 Command Not Permitted on a dead channel or intercept routine"], dead
