@@ -5,13 +5,20 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import JSONResponse
 
+from huifang.api.auth import require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.domain.incidents import ImportRefused, detect_format, import_incidents
+from huifang.domain.users import Role
 
-router = APIRouter(prefix="/incidents", tags=["incidents"])
+# importing is for admins and for the systems that feed us incidents, nobody else
+router = APIRouter(
+    prefix="/incidents",
+    tags=["incidents"],
+    dependencies=[Depends(require_roles(Role.admin, Role.integration))],
+)
 
 
 @router.post(

@@ -1,0 +1,165 @@
+"""Who is calling: the console's session cookie or an integration's bearer token; roles; CSRF.
+
+Rules kept here:
+- a request is authenticated by `Authorization: Bearer <api token>` or by the signed session
+  cookie (itsdangerous; user id + CSRF token + expiry), nothing else;
+- a cookie-authenticated request with an unsafe method must echo the session's CSRF token in
+  the `X-CSRF-Token` header or a `csrf_token` form field; bearer requests need none, since a
+  browser never attaches a bearer token on its own;
+- the cookie is HttpOnly, SameSite=Lax, and Secure when `session_cookie_secure` is set;
+- with no `session_secret` configured, a random per-process secret signs cookies (sessions
+  end at restart and do not cross replicas) and a warning says so.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cache
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, Response, status
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from huifang.api.deps import RuntimeDep, SessionDep
+from huifang.bootstrap import Runtime
+from huifang.domain.models import User
+from huifang.domain.users import Role, user_for_token
+
+SESSION_COOKIE = "huifang_session"
+SESSION_MAX_AGE = timedelta(hours=12)
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_SERIALIZER_KEY = "session_serializer"
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def _process_secret() -> str:
+    log.warning(
+        "HUIFANG_SESSION_SECRET is not set: console sessions are signed with a random "
+        "per-process secret and end when the process restarts"
+    )
+    return secrets.token_urlsafe(32)
+
+
+def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
+    serializer = runtime.services.get(_SERIALIZER_KEY)
+    if serializer is None:
+        secret = runtime.settings.session_secret.get_secret_value() or _process_secret()
+        serializer = URLSafeTimedSerializer(secret, salt="huifang-session")
+        runtime.services[_SERIALIZER_KEY] = serializer
+    return serializer  # type: ignore[no-any-return]
+
+
+def start_session(response: Response, runtime: Runtime, user: User) -> str:
+    """Set the session cookie for `user` on `response`; return the session's CSRF token."""
+    csrf = secrets.token_urlsafe(24)
+    cookie = _serializer(runtime).dumps({"uid": user.id, "csrf": csrf})
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=int(SESSION_MAX_AGE.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=runtime.settings.session_cookie_secure,
+        path="/",
+    )
+    return csrf
+
+
+def end_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def _session_payload(request: Request, runtime: Runtime) -> dict[str, Any] | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        payload = _serializer(runtime).loads(cookie, max_age=int(SESSION_MAX_AGE.total_seconds()))
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("uid"), int):
+        return None
+    return payload
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token of the request's console session ("" without one), for templates."""
+    payload = _session_payload(request, request.app.state.runtime)
+    return str(payload.get("csrf", "")) if payload else ""
+
+
+async def _submitted_csrf(request: Request) -> str:
+    """The CSRF token the request carries: the header, or the form field of a form post."""
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if request.method in UNSAFE_METHODS and content_type.startswith(_FORM_TYPES):
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def get_current_user(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    submitted_csrf: Annotated[str, Depends(_submitted_csrf)],
+) -> User:
+    """The authenticated user; 401 without valid credentials, 403 on a missing CSRF token."""
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("Authorization: expected 'Bearer <api token>'")
+        user = user_for_token(session, token.strip(), runtime.clock.now())
+        if user is None:
+            raise _unauthorized("the API token is unknown, revoked or its user inactive")
+        return user
+    payload = _session_payload(request, runtime)
+    if payload is None:
+        raise _unauthorized("not logged in")
+    user = session.get(User, payload["uid"])
+    if user is None or not user.active:
+        raise _unauthorized("the session's user no longer exists or is inactive")
+    expected = str(payload.get("csrf", ""))
+    if request.method in UNSAFE_METHODS and not hmac.compare_digest(
+        submitted_csrf.encode(), expected.encode()
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"CSRF check failed: send the session's token in {CSRF_HEADER} "
+            f"or the {CSRF_FIELD} form field",
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_roles(*roles: Role) -> Callable[[User], User]:
+    """A dependency passing only users with one of `roles` (403 otherwise, 401 if anonymous)."""
+    allowed = frozenset(roles)
+    names = ", ".join(sorted(allowed))
+
+    def dependency(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"needs role: {names}")
+        return user
+
+    return dependency

@@ -1,0 +1,57 @@
+"""Console login and logout: a signed session cookie plus the CSRF token to echo back."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+from pydantic import BaseModel, Field
+
+from huifang.api.auth import CurrentUser, end_session, start_session
+from huifang.api.deps import RuntimeDep, SessionDep
+from huifang.api.routes.users import UserPublic
+from huifang.domain.users import LoginRateLimited, LoginRefused, login
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class Credentials(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginResult(BaseModel):
+    user: UserPublic
+    csrf_token: str = Field(description="echo in X-CSRF-Token on every unsafe request")
+
+
+@router.post(
+    "/login",
+    response_model=LoginResult,
+    responses={401: {"description": "wrong credentials"}, 429: {"description": "rate limited"}},
+)
+def login_endpoint(
+    body: Credentials, response: Response, session: SessionDep, runtime: RuntimeDep
+) -> LoginResult:
+    try:
+        user = login(session, body.username, body.password, runtime.clock.now())
+    except LoginRateLimited as exc:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=str(exc),
+            headers={"Retry-After": str(int(exc.retry_after.total_seconds()))},
+        ) from None
+    except LoginRefused as exc:
+        # the failure must be kept: the rate limit counts it
+        session.commit()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(exc)) from None
+    csrf = start_session(response, runtime, user)
+    return LoginResult(user=UserPublic.of(user), csrf_token=csrf)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout_endpoint(response: Response, _user: CurrentUser) -> None:
+    end_session(response)
+
+
+@router.get("/me", response_model=UserPublic)
+def me_endpoint(user: CurrentUser) -> UserPublic:
+    return UserPublic.of(user)

@@ -1,0 +1,94 @@
+"""Accounts over HTTP: admins create users and API tokens; everyone may read themselves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from pydantic import BaseModel, Field
+
+from huifang.api.auth import CurrentUser, require_roles
+from huifang.api.deps import ClockDep, SessionDep
+from huifang.domain.models import User
+from huifang.domain.users import Role, create_api_token, create_user, get_user, list_users
+from huifang.errors import Forbidden
+
+router = APIRouter(prefix="/users", tags=["users"])
+Admin = Annotated[User, Depends(require_roles(Role.admin))]
+
+
+class UserPublic(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    unit_id: int | None
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserPublic:
+        assert user.id is not None
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            role=Role(user.role),
+            unit_id=user.unit_id,
+            active=user.active,
+            created_at=user.created_at,
+        )
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    role: Role
+    password: str | None = Field(
+        default=None, min_length=8, max_length=256, description="omit for a token-only account"
+    )
+    unit_id: int | None = None
+    display_name: str = Field(default="", max_length=128)
+    phone: str = Field(default="", max_length=20, description="the agent's own phone (E.164)")
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class TokenCreated(BaseModel):
+    token: str = Field(description="shown once: only its hash is stored")
+
+
+@router.get("", response_model=list[UserPublic])
+def list_users_endpoint(session: SessionDep, _admin: Admin) -> list[UserPublic]:
+    return [UserPublic.of(u) for u in list_users(session)]
+
+
+@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+def create_user_endpoint(
+    body: UserCreate, session: SessionDep, clock: ClockDep, admin: Admin
+) -> UserPublic:
+    user = create_user(
+        session,
+        username=body.username,
+        role=body.role,
+        password=body.password,
+        unit_id=body.unit_id,
+        display_name=body.display_name,
+        phone=body.phone,
+        now=clock.now(),
+        actor=admin,
+    )
+    return UserPublic.of(user)
+
+
+@router.post("/{user_id}/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
+def create_token_endpoint(
+    user_id: int, body: TokenCreate, session: SessionDep, clock: ClockDep, user: CurrentUser
+) -> TokenCreated:
+    """An API token for a user: admins for anyone, others for themselves."""
+    if user.role != Role.admin and user.id != user_id:
+        raise Forbidden("only an admin creates tokens for another user")
+    owner = get_user(session, user_id)
+    return TokenCreated(token=create_api_token(session, owner, body.name, clock.now()))

@@ -1,0 +1,218 @@
+"""Accounts: roles, argon2 password hashes, API tokens, and password login with a rate limit.
+
+Rules kept here:
+- passwords are stored only as argon2id hashes (pwdlib); an unknown username still costs one
+  hash verification, so response time does not tell which usernames exist;
+- an API token is shown once, when created; only its sha256 is stored;
+- login failures are audit events, and the rate limit counts them: it holds across API
+  replicas and restarts without any other store;
+- every account change is audited in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import cache
+
+from pwdlib import PasswordHash
+from sqlalchemy import select
+from sqlmodel import Session
+
+from huifang.domain.audit import record_audit
+from huifang.domain.models import ApiToken, AuditEvent, Unit, User
+from huifang.errors import Conflict, HuifangError, NotFound
+
+#: failed logins for one username within the window before further tries are refused
+LOGIN_MAX_FAILURES = 5
+LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 8
+TOKEN_PREFIX = "hf_"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    #: works the escalation queue and calls citizens back
+    agent = "agent"
+    #: a unit's chief: sees only the tickets and statistics of the unit's subtree
+    supervisor = "supervisor"
+    #: discipline / audit office: reads everything, listens to recordings
+    inspector = "inspector"
+    #: another system calling the API with a token (incident import)
+    integration = "integration"
+
+
+class LoginRefused(HuifangError):
+    """Wrong username or password, or an inactive account (deliberately not told apart)."""
+
+
+class LoginRateLimited(LoginRefused):
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__(
+            f"too many failed logins; try again in {int(retry_after.total_seconds())} s"
+        )
+        self.retry_after = retry_after
+
+
+@cache
+def _hasher() -> PasswordHash:
+    return PasswordHash.recommended()
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher().hash(password)
+
+
+def verify_password(user: User, password: str) -> bool:
+    """True when `password` matches; an account without a password (token-only) never matches."""
+    if not user.password_hash:
+        _hasher().verify(password, _dummy_hash())
+        return False
+    return _hasher().verify(password, user.password_hash)
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    role: Role | str,
+    password: str | None,
+    now: datetime,
+    unit_id: int | None = None,
+    display_name: str = "",
+    phone: str = "",
+    actor: User | None = None,
+) -> User:
+    """A new account. Supervisors need a unit; `password=None` makes a token-only account."""
+    role = Role(role)
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise ValueError("username: 1 to 64 characters")
+    if role is Role.supervisor and unit_id is None:
+        raise ValueError("unit_id: a supervisor belongs to a unit")
+    if unit_id is not None and session.get(Unit, unit_id) is None:
+        raise NotFound(f"unit {unit_id} does not exist")
+    if session.exec(select(User.id).where(User.username == username)).first():  # type: ignore[call-overload]
+        raise Conflict(f"username: {username!r} is taken")
+    user = User(
+        username=username,
+        role=role.value,
+        unit_id=unit_id,
+        display_name=display_name,
+        phone=phone,
+        password_hash=hash_password(password) if password is not None else "",
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    record_audit(
+        session,
+        at=now,
+        actor=actor,
+        action="user.create",
+        target_type="user",
+        target_id=user.id,
+        detail={"username": username, "role": role.value, "unit_id": unit_id},
+    )
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def login(session: Session, username: str, password: str, now: datetime) -> User:
+    """The active user with these credentials; raises LoginRefused / LoginRateLimited.
+
+    A failure is recorded in the session: the caller commits it even though login failed,
+    or the rate limit never sees it.
+    """
+    failures = _recent_failures(session, username, now)
+    if len(failures) >= LOGIN_MAX_FAILURES:
+        retry_after = failures[LOGIN_MAX_FAILURES - 1] + LOGIN_FAILURE_WINDOW - now
+        raise LoginRateLimited(max(retry_after, timedelta(seconds=1)))
+    user = session.exec(select(User).where(User.username == username)).scalars().first()  # type: ignore[call-overload]
+    if user is None:
+        _hasher().verify(password, _dummy_hash())
+    if user is None or not user.active or not verify_password(user, password):
+        record_audit(
+            session,
+            at=now,
+            actor=None,
+            action="login.failed",
+            target_type="user",
+            target_id=username[:64],
+        )
+        raise LoginRefused("wrong username or password")
+    record_audit(session, at=now, actor=user, action="login", target_type="user", target_id=user.id)
+    return user
+
+
+def _recent_failures(session: Session, username: str, now: datetime) -> list[datetime]:
+    """Times of this username's failed logins inside the window, newest first."""
+    rows = session.exec(
+        select(AuditEvent.at)  # type: ignore[call-overload]
+        .where(AuditEvent.action == "login.failed")
+        .where(AuditEvent.target_id == username[:64])
+        .where(AuditEvent.at > now - LOGIN_FAILURE_WINDOW)
+        .order_by(AuditEvent.at.desc())  # type: ignore[attr-defined]
+        .limit(LOGIN_MAX_FAILURES)
+    )
+    return [row[0] for row in rows]
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_api_token(session: Session, user: User, name: str, now: datetime) -> str:
+    """A new API token for `user`, returned once; only its sha256 is kept."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name[:64], token_hash=_token_hash(token), created_at=now)
+    session.add(row)
+    session.flush()
+    record_audit(
+        session,
+        at=now,
+        actor=user,
+        action="token.create",
+        target_type="api_token",
+        target_id=row.id,
+        detail={"name": row.name},
+    )
+    return token
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+    """The active user owning this token, or None. Marks the token used (at most hourly)."""
+    row = (
+        session.exec(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))  # type: ignore[call-overload]
+        .scalars()
+        .first()
+    )
+    if row is None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    # one write per hour per token, not one per request: keeps SQLite writers free
+    if row.last_used_at is None or now - row.last_used_at > timedelta(hours=1):
+        row.last_used_at = now
+    return user
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return session.exec(select(User).order_by(User.username)).scalars().all()  # type: ignore[call-overload]
