@@ -24,7 +24,6 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
@@ -324,11 +323,41 @@ def _count(session: Session) -> int:
     return int(session.exec(select(func.count()).select_from(Incident)).one()[0])  # type: ignore[call-overload]
 
 
+_COLUMNS = (
+    "source", "external_id", "occurred_at", "handled_at", "caller_phone", "caller_name",
+    "unit_id", "officer", "category", "summary", "is_complaint", "imported_at",
+)  # fmt: skip
+
+
 def _insert_batch(session: Session, rows: list[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Incident).on_conflict_do_nothing(index_elements=["source", "external_id"])
-    session.execute(statement, rows)
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_batch_postgres(session, rows)
+        return
+    # Core insert on the table (not the ORM bulk path): the rows are plain dicts already
+    statement = sqlite_insert(Incident.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["source", "external_id"]
+    )
+    session.connection().execute(statement, rows)
+
+
+def _copy_batch_postgres(session: Session, rows: list[dict[str, Any]]) -> None:
+    """COPY into a staging table, then one INSERT … ON CONFLICT DO NOTHING: several times
+    faster than multi-row INSERTs, and still inside the import's single transaction."""
+    columns = ", ".join(_COLUMNS)
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS incidents_staging ON COMMIT DROP AS "
+            f"SELECT {columns} FROM incidents WITH NO DATA"
+        )
+        with cursor.copy(f"COPY incidents_staging ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in _COLUMNS])
+        cursor.execute(
+            f"INSERT INTO incidents ({columns}) SELECT {columns} FROM incidents_staging "
+            "ON CONFLICT (source, external_id) DO NOTHING"
+        )
+        cursor.execute("TRUNCATE incidents_staging")
 
 
 def open_text(path: Path) -> IO[str]:

@@ -1,0 +1,83 @@
+"""The command line: help everywhere, settings shown with secrets masked, import exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from huifang.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HUIFANG_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("HUIFANG_DATABASE_URL", raising=False)
+    monkeypatch.delenv("HUIFANG_CONFIG", raising=False)
+    return tmp_path
+
+
+def test_every_command_group_has_help() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for group in ("config", "db", "import", "sample", "serve"):
+        assert group in result.output
+        assert runner.invoke(app, [group, "--help"]).exit_code == 0
+
+
+def test_config_show_masks_secrets_and_reads_the_toml_file(data_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    config = data_dir / "huifang.toml"
+    config.write_text('timezone = "Asia/Urumqi"\ntwilio_auth_token = "tok-123"\n')
+    monkeypatch.setenv("HUIFANG_CONFIG", str(config))
+    monkeypatch.setenv("HUIFANG_AMI_SECRET", "s3cret")
+    result = runner.invoke(app, ["config", "show"])
+    shown = json.loads(result.output)
+    assert shown["timezone"] == "Asia/Urumqi"
+    assert shown["ami_secret"] == "****"
+    assert shown["twilio_auth_token"] == "****"
+    assert "s3cret" not in result.output and "tok-123" not in result.output
+
+
+def test_environment_overrides_the_toml_file(data_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    config = data_dir / "huifang.toml"
+    config.write_text('language = "en-US"\n')
+    monkeypatch.setenv("HUIFANG_CONFIG", str(config))
+    monkeypatch.setenv("HUIFANG_LANGUAGE", "zh-CN")
+    assert json.loads(runner.invoke(app, ["config", "show"]).output)["language"] == "zh-CN"
+
+
+def test_an_unknown_time_zone_is_refused_with_the_field_named(data_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HUIFANG_TIMEZONE", "Mars/Olympus")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code != 0
+    assert "timezone" in str(result.exception)
+
+
+def test_sample_then_import_then_import_again(data_dir: Path) -> None:
+    assert runner.invoke(app, ["sample", "units"]).exit_code == 0
+    out = data_dir / "incidents.csv"
+    made = runner.invoke(
+        app, ["sample", "incidents", "--days", "1", "--per-day", "50", "--out", str(out)]
+    )
+    assert made.exit_code == 0
+    first = runner.invoke(app, ["import", "incidents", str(out), "--json"])
+    second = runner.invoke(app, ["import", "incidents", str(out), "--json"])
+    assert first.exit_code == second.exit_code == 0
+    assert json.loads(first.output)["inserted"] == 50
+    assert json.loads(second.output)["unchanged"] == 50
+
+
+def test_a_refused_import_exits_non_zero_and_names_the_bad_row(data_dir: Path) -> None:
+    runner.invoke(app, ["sample", "units"])
+    bad = data_dir / "bad.csv"
+    bad.write_text(
+        "source,external_id,occurred_at,handled_at,caller_phone,unit\n110,X,2026-11-22 10:00,2026-11-22 11:00,555,SZ\n"
+    )
+    result = runner.invoke(app, ["import", "incidents", str(bad)])
+    assert result.exit_code == 1
+    assert "line 2, column caller_phone" in result.output
+    assert "nothing was written" in result.output

@@ -1,0 +1,59 @@
+"""Phone numbers are normalised to E.164 and anything else never reaches a provider."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from huifang.errors import InvalidPhoneNumber
+from huifang.phones import mask_phone, normalize_phone
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("13800000002", "+8613800000002"),
+        ("+86 138-0000-0002", "+8613800000002"),
+        ("010 6512 3456", "+861065123456"),
+    ],
+)
+def test_numbers_are_normalised_to_e164(raw: str, e164: str) -> None:
+    assert normalize_phone(raw) == e164
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "12345", "abc", "1380000\r\n0002", "13800000002\x00", "+1 555"]
+)
+def test_non_numbers_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidPhoneNumber):
+        normalize_phone(raw)
+
+
+@given(st.text())
+def test_whatever_comes_in_the_result_is_e164_or_an_error(raw: str) -> None:
+    try:
+        phone = normalize_phone(raw)
+    except InvalidPhoneNumber:
+        return
+    assert phone.startswith("+") and phone[1:].isdigit()
+
+
+def test_lists_show_a_masked_number() -> None:
+    assert mask_phone("+8613800000002") == "138****0002"
+
+
+@given(st.from_regex(r"1[0-9]{10}", fullmatch=True))
+def test_the_mobile_fast_path_agrees_with_the_full_parser(digits: str) -> None:
+    import phonenumbers
+
+    parsed = phonenumbers.parse(digits, "CN")
+    expected = (
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(parsed)
+        else None
+    )
+    try:
+        assert normalize_phone(digits) == expected
+    except InvalidPhoneNumber:
+        assert expected is None
