@@ -58,6 +58,7 @@ __all__ = [
     "validate_script_text",
 ]
 
+_YAML_BOOLEAN = "YAML read this as true/false: quote it (yes, no, on and off are booleans in YAML)"
 #: targets that end the script instead of naming a question
 CLOSING = "closing"
 HANGUP = "hangup"
@@ -102,6 +103,8 @@ class ScriptInvalid(HuifangError, ValueError):
 
 def _prompt_shape(value: Any) -> Any:
     """`"text"`, `{text:, audio:}` or `{zh-CN: …, en-US: …, audio:}` → one shape."""
+    if isinstance(value, bool):
+        raise ValueError(_YAML_BOOLEAN)
     if isinstance(value, str):
         return {"text": value}
     if isinstance(value, dict):
@@ -347,10 +350,8 @@ def _from_pydantic(error: Mapping[str, Any], lines: Mapping[str, int]) -> Script
     elif error["type"] == "missing":
         message = "missing"
     elif isinstance(error.get("input"), bool) and error["type"] == "string_type":
-        message = (
-            "YAML read this as true/false: quote it (yes, no, on and off are booleans in YAML)"
-        )
-    elif "input" in error:
+        message = _YAML_BOOLEAN
+    elif "input" in error and error["type"] != "value_error":
         message = f"{message} (got {repr(error['input'])[:60]})"
     return ScriptError(path, message, _line_of(path, lines))
 

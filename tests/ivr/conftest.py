@@ -3,7 +3,6 @@ scripts, and a driver that feeds events and keeps what came back."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,44 +22,60 @@ BUILTIN_NAMES = (
     "second-callback.en-US",
 )
 
-_GRADES: list[dict[str, Any]] = [
-    {"digit": "1", "phrases": ["good"], "outcome": "satisfied"},
-    {"digit": "2", "phrases": ["okay"], "outcome": "basically_satisfied"},
-    {"digit": "3", "phrases": ["bad", "not good"], "outcome": "unsatisfied"},
-]
 
-_KEYS = [{key: value for key, value in grade.items() if key != "phrases"} for grade in _GRADES]
+def _grades(*, spoken: bool) -> list[dict[str, Any]]:
+    grades: list[dict[str, Any]] = [
+        {"digit": "1", "phrases": ["good"], "outcome": "satisfied"},
+        {"digit": "2", "phrases": ["okay"], "outcome": "basically_satisfied"},
+        {"digit": "3", "phrases": ["bad", "not good"], "outcome": "unsatisfied"},
+    ]
+    if not spoken:
+        for grade in grades:
+            del grade["phrases"]
+    return grades
 
-_MINI: dict[str, Any] = {
-    "name": "mini",
-    "language": "en-US",
-    "defaults": {
-        "no_input_prompt": "Nothing heard.",
-        "invalid_prompt": "Not a choice.",
-        "low_confidence_prompt": "Use the keys.",
-    },
-    "greeting": "Hello from {unit_name}.",
-    "questions": [
-        {
-            "id": "attitude",
-            "dimension": "attitude",
-            "input": "both",
-            "prompt": "Attitude?",
-            "choices": _GRADES,
+
+def _mini() -> dict[str, Any]:
+    return {
+        "name": "mini",
+        "language": "en-US",
+        "defaults": {
+            "no_input_prompt": "Nothing heard.",
+            "invalid_prompt": "Not a choice.",
+            "low_confidence_prompt": "Use the keys.",
         },
-        {"id": "handling", "dimension": "handling", "prompt": "Handling?", "choices": _KEYS},
-        {"id": "overall", "dimension": "overall", "prompt": "Overall?", "choices": _KEYS},
-        {"id": "reason", "kind": "record", "only_if": "unsatisfied", "prompt": "Why?"},
-    ],
-    "closing": "Bye.",
-    "sms_text": "About {incident_date}: reply 1, 2 or 3.",
-}
+        "greeting": "Hello from {unit_name}.",
+        "questions": [
+            {
+                "id": "attitude",
+                "dimension": "attitude",
+                "input": "both",
+                "prompt": "Attitude?",
+                "choices": _grades(spoken=True),
+            },
+            {
+                "id": "handling",
+                "dimension": "handling",
+                "prompt": "Handling?",
+                "choices": _grades(spoken=False),
+            },
+            {
+                "id": "overall",
+                "dimension": "overall",
+                "prompt": "Overall?",
+                "choices": _grades(spoken=False),
+            },
+            {"id": "reason", "kind": "record", "only_if": "unsatisfied", "prompt": "Why?"},
+        ],
+        "closing": "Bye.",
+        "sms_text": "About {incident_date}: reply 1, 2 or 3.",
+    }
 
 
 @pytest.fixture
 def mini_doc() -> dict[str, Any]:
     """A fresh copy of a small valid script as a mapping, to edit into an invalid one."""
-    return copy.deepcopy(_MINI)
+    return _mini()
 
 
 @pytest.fixture
