@@ -1,0 +1,518 @@
+"""The SMS survey: send a contact the script's SMS, read the citizen's reply, track delivery.
+
+Rules kept here:
+- a contact gets its survey SMS at most once: `contacts.sms_sent_at` is claimed with a
+  guarded `UPDATE … WHERE sms_sent_at IS NULL` before the gateway is called, so two
+  workers (or a retried job) cannot both send; a retryable refusal releases the claim;
+- every state write is a guarded transition from `huifang.domain.states` (never backwards:
+  a late `sent` report after `delivered` changes nothing);
+- an inbound message is stored once (unique gateway id): a repeated webhook does nothing;
+- the first usable reply is the contact's answer; a later reply is kept as a message, and
+  a later *unsatisfied* one still reaches the escalation queue (a complaint is never lost);
+- an opt-out stops every channel of every campaign for that phone and is confirmed once;
+- an unclear reply is asked again once, never more (no SMS ping-pong).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from huifang.bootstrap import Runtime
+from huifang.domain.enums import Satisfaction
+from huifang.domain.models import (
+    Answer,
+    CallAttempt,
+    Campaign,
+    Contact,
+    Incident,
+    OptOut,
+    ScriptVersion,
+    SmsMessage,
+    Unit,
+)
+from huifang.domain.states import (
+    ATTEMPT,
+    CONTACT,
+    SMS,
+    AttemptEvent,
+    AttemptState,
+    ContactEvent,
+    ContactState,
+    SmsEvent,
+    SmsState,
+)
+from huifang.errors import InvalidPhoneNumber, NotFound
+from huifang.phones import normalize_phone
+from huifang.settings import Settings
+from huifang.sms.base import OutboundSms, SmsGateway, SmsSendError
+
+#: the question id an SMS reply answers (one question: the overall verdict)
+SMS_QUESTION_ID = "sms.overall"
+
+_REPLIES: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "reference": "（编号{reference}）",
+        "opt_out": "【公安回访】您已退订回访短信和电话，我们将不再就此联系您。",
+        "reask": "【公安回访】抱歉，未能识别您的回复。",
+    },
+    "en-US": {
+        "reference": " (ref. {reference})",
+        "opt_out": "You have opted out of survey messages and calls; we will not contact you again about this.",
+        "reask": "Sorry, we could not understand your reply. ",
+    },
+}
+
+#: gateway delivery words → our event; words not listed (accepted, sending) change nothing
+_DELIVERY_EVENTS: dict[str, tuple[SmsEvent, ...]] = {
+    "queued": (),
+    "accepted": (),
+    "sending": (),
+    "sent": (SmsEvent.send,),
+    "delivered": (SmsEvent.send, SmsEvent.deliver),
+    "undelivered": (SmsEvent.fail,),
+    "failed": (SmsEvent.fail,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InboundOutcome:
+    """What an inbound SMS led to. `reply_sms_id` names a queued message the caller sends."""
+
+    message_id: int | None
+    label: Satisfaction | None
+    duplicate: bool = False
+    contact_id: int | None = None
+    answer_id: int | None = None
+    escalation_id: int | None = None
+    opted_out: bool = False
+    reply_sms_id: int | None = None
+    reply_text: str = ""
+
+
+# --- outbound ----------------------------------------------------------------------------
+
+
+async def send_survey_sms(
+    runtime: Runtime, gateway: SmsGateway, contact_id: int
+) -> SmsMessage | None:
+    """Send the contact its survey SMS once. None when the phone opted out.
+
+    A second call for the same contact returns the message already sent, without sending.
+    """
+    now = runtime.clock.now()
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        contact = session.get(Contact, contact_id)
+        if contact is None:
+            raise NotFound(f"contact {contact_id} does not exist")
+        if _is_opted_out(session, contact.phone):
+            return None
+        claimed = session.exec(
+            update(Contact)
+            .where(col(Contact.id) == contact_id, col(Contact.sms_sent_at).is_(None))
+            .values(sms_sent_at=now, updated_at=now)
+        ).rowcount
+        if not claimed:
+            return _survey_message(session, contact_id)
+        body, _language = survey_text(session, contact, runtime.settings)
+        message = SmsMessage(
+            contact_id=contact_id,
+            direction="out",
+            phone=contact.phone,
+            body=body,
+            provider=gateway.name,
+            state=SmsState.queued,
+            created_at=now,
+        )
+        session.add(message)
+        _advance_contact(session, contact_id, ContactEvent.contact, now)
+        session.commit()
+    assert message.id is not None
+    return await send_queued_sms(runtime, gateway, message.id, release_claim_on_retryable=True)
+
+
+async def send_queued_sms(
+    runtime: Runtime, gateway: SmsGateway, sms_id: int, *, release_claim_on_retryable: bool = False
+) -> SmsMessage:
+    """Hand a queued outbound message to the gateway and record the outcome (sent / failed).
+
+    A message no longer queued is returned as it is: someone else sent it already.
+    """
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        message = session.get(SmsMessage, sms_id)
+        if message is None:
+            raise NotFound(f"sms message {sms_id} does not exist")
+        if message.state != SmsState.queued:
+            return message
+    outbound = OutboundSms(to=message.phone, body=message.body, reference=str(sms_id))
+    try:
+        provider_id = await gateway.send(outbound)
+    except SmsSendError as exc:
+        now = runtime.clock.now()
+        with Session(runtime.engine, expire_on_commit=False) as session:
+            _advance_sms(session, sms_id, SmsEvent.fail, now)
+            if exc.retryable and release_claim_on_retryable and message.contact_id is not None:
+                session.exec(
+                    update(Contact)
+                    .where(col(Contact.id) == message.contact_id)
+                    .values(sms_sent_at=None, updated_at=now)
+                )
+            session.commit()
+            return _reloaded(session, sms_id)
+    now = runtime.clock.now()
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        _advance_sms(session, sms_id, SmsEvent.send, now, provider_message_id=provider_id)
+        session.commit()
+        return _reloaded(session, sms_id)
+
+
+def survey_text(session: Session, contact: Contact, settings: Settings) -> tuple[str, str]:
+    """The contact's survey SMS (with the incident reference) and its language."""
+    from huifang.ivr.script import parse_script, render_sms
+    from huifang.ivr.template import incident_variables
+
+    campaign = _required(session, Campaign, contact.campaign_id)
+    version = _required(
+        session, ScriptVersion, campaign.sms_script_version_id or campaign.script_version_id
+    )
+    incident = _required(session, Incident, contact.incident_id)
+    unit = _required(session, Unit, incident.unit_id)
+    script = parse_script(version.source_yaml)
+    variables = incident_variables(
+        occurred_at=incident.occurred_at.astimezone(settings.tz),
+        language=script.language,
+        source=incident.source,
+        unit_name=unit.name,
+        category=incident.category,
+        reference=incident.external_id,
+    )
+    body = render_sms(script, variables)
+    if "{reference}" not in (script.sms_text or ""):
+        # the citizen quotes the reference when they call the hotline about this survey
+        body += _reply(script.language, "reference").format(reference=incident.external_id)
+    return body, script.language
+
+
+# --- inbound -----------------------------------------------------------------------------
+
+
+def handle_inbound_sms(
+    session: Session,
+    *,
+    phone: str,
+    body: str,
+    provider_message_id: str,
+    now: datetime,
+    settings: Settings,
+) -> InboundOutcome:
+    """Store and act on a citizen's reply, once per gateway message id.
+
+    Runs in the caller's transaction; the caller commits, then sends `reply_sms_id`.
+    """
+    from huifang.followup.escalations import escalate
+    from huifang.speech.classify import classify
+
+    if _inbound_exists(session, provider_message_id):
+        return InboundOutcome(message_id=None, label=None, duplicate=True)
+    phone = _normalized_or_raw(phone, settings.phone_region)
+    contact = _latest_surveyed_contact(session, phone)
+    language = _contact_language(session, contact) if contact else settings.language
+    classification = classify(body, language)
+    label = Satisfaction(classification.label)
+    inbound = SmsMessage(
+        contact_id=contact.id if contact else None,
+        direction="in",
+        phone=phone,
+        body=body,
+        provider_message_id=provider_message_id,
+        state=SmsState.received,
+        label=label,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(inbound)
+    except IntegrityError:
+        # the same webhook, delivered twice at once: the other request stored it
+        return InboundOutcome(message_id=None, label=None, duplicate=True)
+
+    if label is Satisfaction.opt_out:
+        reply = _queue_reply(session, phone, contact, _reply(language, "opt_out"), now)
+        opt_out_phone(session, phone=phone, source="sms", note=body, now=now)
+        return InboundOutcome(
+            message_id=inbound.id,
+            label=label,
+            contact_id=contact.id if contact else None,
+            opted_out=True,
+            reply_sms_id=reply.id,
+            reply_text=reply.body,
+        )
+    if contact is None or contact.id is None:
+        return InboundOutcome(message_id=inbound.id, label=label)
+    if label is Satisfaction.unclear:
+        reply = _reask(session, contact, language, now)
+        return InboundOutcome(
+            message_id=inbound.id,
+            label=label,
+            contact_id=contact.id,
+            reply_sms_id=reply.id if reply else None,
+            reply_text=reply.body if reply else "",
+        )
+
+    categories = _complaint_categories(body, language) if label is Satisfaction.unsatisfied else []
+    answer = _store_answer(
+        session, contact, inbound, label, classification.confidence, categories, now
+    )
+    escalation_id = None
+    if label is Satisfaction.unsatisfied:
+        escalation = escalate(
+            session,
+            incident_id=contact.incident_id,
+            origin="sms",
+            now=now,
+            sla_hours=settings.escalation_sla_hours,
+            contact_id=contact.id,
+            summary=body,
+            categories=categories,
+        )
+        escalation_id = escalation.id
+    return InboundOutcome(
+        message_id=inbound.id,
+        label=label,
+        contact_id=contact.id,
+        answer_id=answer.id if answer else None,
+        escalation_id=escalation_id,
+    )
+
+
+def opt_out_phone(session: Session, *, phone: str, source: str, note: str, now: datetime) -> None:
+    """Record the opt-out (once) and stop everything still pending for this phone."""
+    if not _is_opted_out(session, phone):
+        try:
+            with session.begin_nested():
+                session.add(OptOut(phone=phone, source=source, note=note, created_at=now))
+        except IntegrityError:
+            pass  # recorded at the same moment by another request: same outcome
+    contact_ids = list(session.exec(select(Contact.id).where(Contact.phone == phone)))
+    if not contact_ids:
+        return
+    live = [ContactState.pending, ContactState.in_progress]
+    session.exec(
+        update(Contact)
+        .where(col(Contact.id).in_(contact_ids), col(Contact.state).in_(live))
+        .values(state=ContactState.excluded, updated_at=now)
+    )
+    session.exec(
+        update(CallAttempt)
+        .where(
+            col(CallAttempt.contact_id).in_(contact_ids),
+            col(CallAttempt.state).in_(ATTEMPT.sources(AttemptEvent.cancel)),
+        )
+        .values(state=AttemptState.cancelled, cause="opted_out", ended_at=now)
+    )
+
+
+def handle_delivery_status(
+    session: Session,
+    *,
+    provider_message_id: str,
+    status: str,
+    now: datetime,
+    sms_id: int | None = None,
+) -> bool:
+    """Apply a gateway's delivery report; True when it changed the message.
+
+    `sms_id` (our id, echoed in the callback URL) finds a message whose report arrived
+    before the gateway's id was stored.
+    """
+    message = session.exec(
+        select(SmsMessage).where(SmsMessage.provider_message_id == provider_message_id)
+    ).first()
+    if message is None and sms_id is not None:
+        message = session.get(SmsMessage, sms_id)
+    if message is None or message.id is None or message.direction != "out":
+        return False
+    changed = False
+    for event in _DELIVERY_EVENTS.get(status.lower(), ()):
+        changed |= _advance_sms(
+            session, message.id, event, now, provider_message_id=provider_message_id
+        )
+    return changed
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _advance_sms(
+    session: Session,
+    sms_id: int,
+    event: SmsEvent,
+    now: datetime,
+    *,
+    provider_message_id: str | None = None,
+) -> bool:
+    values: dict[str, Any] = {"updated_at": now}
+    if provider_message_id:
+        values["provider_message_id"] = provider_message_id
+    moved = 0
+    for source in SMS.sources(event):
+        moved += session.exec(
+            update(SmsMessage)
+            .where(col(SmsMessage.id) == sms_id, col(SmsMessage.state) == source)
+            .values(state=SMS.advance(source, event), **values)
+        ).rowcount
+    return bool(moved)
+
+
+def _advance_contact(session: Session, contact_id: int, event: ContactEvent, now: datetime) -> bool:
+    moved = 0
+    for source in CONTACT.sources(event):
+        moved += session.exec(
+            update(Contact)
+            .where(col(Contact.id) == contact_id, col(Contact.state) == source)
+            .values(state=CONTACT.advance(source, event), updated_at=now)
+        ).rowcount
+    return bool(moved)
+
+
+def _store_answer(
+    session: Session,
+    contact: Contact,
+    inbound: SmsMessage,
+    label: Satisfaction,
+    confidence: float,
+    categories: list[str],
+    now: datetime,
+) -> Answer | None:
+    """The contact's SMS answer, keyed on its survey SMS: only the first reply is stored."""
+    assert contact.id is not None
+    survey = _survey_message(session, contact.id)
+    if survey is None or survey.id is None:
+        return None
+    answer = Answer(
+        contact_id=contact.id,
+        incident_id=contact.incident_id,
+        sms_id=survey.id,
+        question_id=SMS_QUESTION_ID,
+        dimension="overall",
+        outcome=label,
+        value=inbound.body,
+        mode="sms",
+        confidence=confidence,
+        categories=categories,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(answer)
+    except IntegrityError:
+        return None  # answered already by an earlier reply
+    _advance_contact(session, contact.id, ContactEvent.answer, now)
+    session.exec(update(Contact).where(col(Contact.id) == contact.id).values(outcome=label))
+    return answer
+
+
+def _reask(session: Session, contact: Contact, language: str, now: datetime) -> SmsMessage | None:
+    """Ask again after the contact's first unclear reply only."""
+    unclear_replies = session.exec(
+        select(SmsMessage.id).where(
+            SmsMessage.contact_id == contact.id,
+            SmsMessage.direction == "in",
+            SmsMessage.label == Satisfaction.unclear,
+        )
+    ).all()
+    answered = session.exec(
+        select(Answer.id).where(Answer.contact_id == contact.id, col(Answer.sms_id).is_not(None))
+    ).first()
+    assert contact.id is not None
+    survey = _survey_message(session, contact.id)
+    if len(unclear_replies) > 1 or answered is not None or survey is None:
+        return None
+    return _queue_reply(
+        session, contact.phone, contact, _reply(language, "reask") + survey.body, now
+    )
+
+
+def _queue_reply(
+    session: Session, phone: str, contact: Contact | None, body: str, now: datetime
+) -> SmsMessage:
+    reply = SmsMessage(
+        contact_id=contact.id if contact else None,
+        direction="out",
+        phone=phone,
+        body=body,
+        state=SmsState.queued,
+        created_at=now,
+    )
+    session.add(reply)
+    session.flush()
+    return reply
+
+
+def _complaint_categories(body: str, language: str) -> list[str]:
+    from huifang.speech.classify import tag_complaint
+
+    return [str(category) for category in tag_complaint(body, language)]
+
+
+def _survey_message(session: Session, contact_id: int) -> SmsMessage | None:
+    """The contact's survey SMS: its first outbound message."""
+    return session.exec(
+        select(SmsMessage)
+        .where(SmsMessage.contact_id == contact_id, SmsMessage.direction == "out")
+        .order_by(col(SmsMessage.id))
+    ).first()
+
+
+def _latest_surveyed_contact(session: Session, phone: str) -> Contact | None:
+    return session.exec(
+        select(Contact)
+        .where(Contact.phone == phone, col(Contact.sms_sent_at).is_not(None))
+        .order_by(col(Contact.sms_sent_at).desc(), col(Contact.id).desc())
+    ).first()
+
+
+def _contact_language(session: Session, contact: Contact) -> str:
+    campaign = _required(session, Campaign, contact.campaign_id)
+    version = _required(
+        session, ScriptVersion, campaign.sms_script_version_id or campaign.script_version_id
+    )
+    return version.language
+
+
+def _inbound_exists(session: Session, provider_message_id: str) -> bool:
+    found = session.exec(
+        select(SmsMessage.id).where(SmsMessage.provider_message_id == provider_message_id)
+    ).first()
+    return found is not None
+
+
+def _is_opted_out(session: Session, phone: str) -> bool:
+    return session.exec(select(OptOut.id).where(OptOut.phone == phone)).first() is not None
+
+
+def _normalized_or_raw(phone: str, region: str) -> str:
+    try:
+        return normalize_phone(phone, region)
+    except InvalidPhoneNumber:
+        return phone.strip()  # a short code or alphanumeric sender: kept as the gateway gave it
+
+
+def _reply(language: str, key: str) -> str:
+    return _REPLIES.get(language, _REPLIES["en-US"])[key]
+
+
+def _reloaded(session: Session, sms_id: int) -> SmsMessage:
+    return _required(session, SmsMessage, sms_id)
+
+
+def _required(session: Session, model: Any, row_id: int | None) -> Any:
+    row = session.get(model, row_id) if row_id is not None else None
+    if row is None:
+        raise NotFound(f"{model.__tablename__} {row_id} does not exist")
+    return row
