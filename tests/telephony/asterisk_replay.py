@@ -138,7 +138,7 @@ class AmiReplayPeer:
         expected_id = next((v for k, v in map(_header, expected) if k == "ActionID"), "")
         got_id = next((v for k, v in map(_header, got) if k == "ActionID"), "")
         ids[expected_id] = got_id
-        strip = [line for line in expected if not line.startswith("ActionID:")]
+        strip = [line for line in expected if line and not line.startswith("ActionID:")]
         mine = [line for line in got if not line.startswith("ActionID:")]
         if (self.strict and strip != mine) or strip[0] != mine[0]:
             self.mismatches.append(f"expected {strip}, got {mine}")

@@ -1,0 +1,288 @@
+"""The FastAGI server against the real AGI captures, replayed by a scripted Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from asterisk_replay import AgiReplayPeer
+
+from huifang.ivr.actions import (
+    Action,
+    Collect,
+    Hangup,
+    Play,
+    Prompt,
+    Record,
+    SetVariable,
+    Transfer,
+)
+from huifang.ivr.events import (
+    CallStarted,
+    DigitsReceived,
+    Event,
+    HungUp,
+    NoInput,
+    RecordingFinished,
+    SpeechRecognized,
+)
+from huifang.telephony.asterisk.agi_server import AgiServer
+
+Q1 = Prompt("questions[0].prompt", "您对处警民警的服务满意吗？满意请按1，不满意请按2。", "zh-CN")
+BYE = Prompt("closing", "感谢您的配合，再见。", "zh-CN")
+ASK = [Play(Q1, barge_in_digits="12"), Collect("q1", "12", 1, (), "zh-CN", 5.0)]
+COMPLAINT = [Record("complaint", max_seconds=10, silence_seconds=3)]
+
+
+def goodbye(result: str) -> list[Action]:
+    return [Play(BYE), SetVariable("HUIFANG_RESULT", result), Hangup()]
+
+
+class ScriptedSurvey:
+    """A SurveyCall double: answers each event with the next scripted action list and
+    remembers what it was fed (the boundary the AGI server talks to)."""
+
+    def __init__(self, attempt_id: int, script: Sequence[Sequence[Action]]) -> None:
+        self.attempt_id = attempt_id
+        self.fed: list[Event] = []
+        self._script = list(script)
+        self._finished = False
+
+    async def start(self) -> Sequence[Action]:
+        self.fed.append(CallStarted())
+        return self._next()
+
+    async def feed(self, event: Event) -> Sequence[Action]:
+        assert not self._finished, f"fed {event} after the end"
+        self.fed.append(event)
+        if isinstance(event, HungUp):
+            self._finished = True
+            return []
+        return self._next()
+
+    def _next(self) -> Sequence[Action]:
+        actions = self._script.pop(0) if self._script else []
+        if any(isinstance(a, Hangup) for a in actions):
+            self._finished = True
+        return actions
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+
+class Harness:
+    def __init__(self, recordings: Path) -> None:
+        self.script: list[list[Action]] = []
+        self.surveys: list[ScriptedSurvey] = []
+        self.recognized: list[tuple[Path, str, tuple[str, ...]]] = []
+        self.speech = ("满意", 0.9)
+        self.server = AgiServer(
+            self.survey, self.prompt, self.recognize, recordings, reply_timeout=5
+        )
+
+    async def survey(self, attempt_id: int) -> ScriptedSurvey:
+        survey = ScriptedSurvey(attempt_id, self.script)
+        self.surveys.append(survey)
+        return survey
+
+    async def prompt(self, prompt: Prompt) -> str:
+        return {"closing": "vm-goodbye"}.get(prompt.key, "/tmp/astrun/prompt-q1")
+
+    async def recognize(
+        self, path: Path, language: str, phrases: Sequence[str]
+    ) -> tuple[str, float]:
+        self.recognized.append((path, language, tuple(phrases)))
+        return self.speech
+
+    async def play(self, peer: AgiReplayPeer) -> AgiReplayPeer:
+        server = await self.server.start("127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with asyncio.timeout(10):
+            await peer.run(port)
+        server.close()
+        return peer
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    yield Harness(tmp_path)
+
+
+async def test_answered_with_digit_1(harness: Harness) -> None:
+    harness.script = [ASK, goodbye("1")]
+    peer = await harness.play(AgiReplayPeer("agi-answered-dtmf1.log"))
+    (survey,) = harness.surveys
+    assert survey.attempt_id == 1001
+    assert survey.fed == [CallStarted(), DigitsReceived("1")]
+    assert peer.commands == [
+        "ANSWER",
+        'STREAM FILE /tmp/astrun/prompt-q1 "12"',
+        'STREAM FILE vm-goodbye ""',
+        "SET VARIABLE HUIFANG_RESULT 1",
+        "HANGUP",
+    ]
+    assert peer.unexpected == []
+
+
+async def test_digit_2_then_a_recorded_complaint_then_hangup_in_goodbye(
+    harness: Harness, tmp_path: Path
+) -> None:
+    harness.script = [ASK, COMPLAINT, goodbye("2")]
+    peer = await harness.play(AgiReplayPeer("agi-answered-dtmf2-speech.log", seed=7))
+    (survey,) = harness.surveys
+    # the script had reached its goodbye: a hang-up during it is not fed
+    assert survey.fed == [
+        CallStarted(),
+        DigitsReceived("2"),
+        RecordingFinished(f"{tmp_path}/huifang-1002-complaint.wav", 22344 / 8000),
+    ]
+    assert peer.commands[2:4] == [
+        'STREAM FILE beep ""',
+        f'RECORD FILE {tmp_path}/huifang-1002-complaint wav "#" 10000 0 s=3',
+    ]
+    assert peer.commands[-1] == 'STREAM FILE vm-goodbye ""'  # nothing sent after the hang-up
+
+
+async def test_hangup_line_before_the_reply_ends_the_survey(harness: Harness) -> None:
+    # the capture's SET VARIABLE reply is preceded by the asynchronous HANGUP line
+    harness.script = [ASK, COMPLAINT, [SetVariable("HUIFANG_RESULT", "2"), *ASK]]
+    peer = await harness.play(AgiReplayPeer("agi-answered-dtmf2-speech.log"))
+    (survey,) = harness.surveys
+    assert isinstance(survey.fed[-2], RecordingFinished)
+    assert survey.fed[-1] == HungUp()
+    assert peer.commands[-1] == "SET VARIABLE HUIFANG_RESULT 2"
+
+
+async def test_hangup_mid_question(harness: Harness) -> None:
+    harness.script = [ASK, goodbye("none")]
+    peer = await harness.play(AgiReplayPeer("agi-answer-then-hangup.log"))
+    (survey,) = harness.surveys
+    assert survey.fed == [CallStarted(), HungUp()]
+    assert peer.commands == ["ANSWER", 'STREAM FILE /tmp/astrun/prompt-q1 "12"']
+
+
+async def test_answers_before_a_hangup_are_kept(harness: Harness) -> None:
+    """The dtmf2 capture's first answer is fed before the citizen hangs up."""
+    harness.script = [ASK, [Play(BYE), *ASK[1:]]]
+    await harness.play(AgiReplayPeer("agi-answered-dtmf2-speech.log"))
+    (survey,) = harness.surveys
+    assert survey.fed[:2] == [CallStarted(), DigitsReceived("2")]
+    assert survey.fed[-1] == HungUp()
+
+
+async def test_attempt_from_the_channel_variable_when_uniqueid_is_not_ours(
+    harness: Harness,
+) -> None:
+    harness.script = [ASK, goodbye("1")]
+    peer = await harness.play(
+        AgiReplayPeer("agi-answered-dtmf1.log", environment={"uniqueid": "1795476555.42"})
+    )
+    assert harness.surveys[0].attempt_id == 1001
+    assert peer.commands[1] == "GET VARIABLE HUIFANG_CALL_ID"
+
+
+async def test_attempt_from_the_query_string(harness: Harness) -> None:
+    harness.script = [ASK, goodbye("1")]
+    await harness.play(
+        AgiReplayPeer("agi-answered-dtmf1.log", environment={"network_script": "survey?attempt=77"})
+    )
+    assert harness.surveys[0].attempt_id == 77
+
+
+async def test_a_machine_is_never_surveyed(harness: Harness) -> None:
+    harness.script = [ASK, goodbye("1")]
+    peer = await harness.play(
+        AgiReplayPeer(
+            "agi-answered-dtmf1.log", environment={"network_script": "survey?amd=MACHINE"}
+        )
+    )
+    assert harness.surveys == []
+    assert peer.commands == ["ANSWER", "SET VARIABLE HUIFANG_RESULT machine", "HANGUP"]
+
+
+async def test_an_unknown_script_is_not_surveyed(harness: Harness) -> None:
+    peer = await harness.play(
+        AgiReplayPeer("agi-answered-dtmf1.log", environment={"network_script": "other"})
+    )
+    assert harness.surveys == [] and peer.commands == []
+
+
+def speech_peer(reply: str) -> AgiReplayPeer:
+    return AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={
+            'STREAM FILE /tmp/astrun/prompt-q1 ""': ["200 result=0 endpos=25760"],
+            "RECORD": [reply],
+        },
+    )
+
+
+SPEECH_ASK = [Play(Q1), Collect("q1", "12", 1, ("满意", "不满意"), "zh-CN", 5.0)]
+
+
+async def speech_answer(harness: Harness, reply: str) -> tuple[list[Event], AgiReplayPeer]:
+    harness.script = [SPEECH_ASK, [Hangup()]]
+    peer = speech_peer(reply)
+    original = peer._reply_for
+
+    def reply_for(command: str, exchanges, dead):  # RECORD FILE paths hold tmp dirs
+        return original("RECORD" if command.startswith("RECORD FILE") else command, exchanges, dead)
+
+    peer._reply_for = reply_for  # type: ignore[method-assign]
+    await harness.play(peer)
+    return harness.surveys[0].fed, peer
+
+
+async def test_spoken_answer_is_recognised_with_the_phrases(
+    harness: Harness, tmp_path: Path
+) -> None:
+    fed, peer = await speech_answer(harness, "200 result=0 (timeout) endpos=12000")
+    assert fed[1] == SpeechRecognized("满意", 0.9)
+    assert harness.recognized == [(tmp_path / "huifang-1001-q1.wav", "zh-CN", ("满意", "不满意"))]
+    assert peer.commands[2] == f'RECORD FILE {tmp_path}/huifang-1001-q1 wav "12" 5000 0 s=2'
+
+
+async def test_a_key_during_a_spoken_answer_is_the_answer(harness: Harness) -> None:
+    fed, _ = await speech_answer(harness, "200 result=50 (dtmf) endpos=800")
+    assert fed[1] == DigitsReceived("2")
+    assert harness.recognized == []
+
+
+async def test_silence_is_no_input(harness: Harness) -> None:
+    harness.speech = ("", 0.0)
+    fed, _ = await speech_answer(harness, "200 result=0 (timeout) endpos=16000")
+    assert fed[1] == NoInput()
+
+
+async def test_transfer_hands_the_call_to_the_agent_context(harness: Harness) -> None:
+    harness.script = [[Play(BYE), Transfer("callback-agents")]]
+    peer = AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={
+            'STREAM FILE vm-goodbye ""': ["200 result=0 endpos=7040"],
+            "SET CONTEXT agents": ["200 result=0"],
+            "SET EXTENSION callback-agents": ["200 result=0"],
+            "SET PRIORITY 1": ["200 result=0"],
+        },
+    )
+    await harness.play(peer)
+    assert peer.commands[-3:] == [
+        "SET CONTEXT agents",
+        "SET EXTENSION callback-agents",
+        "SET PRIORITY 1",
+    ]
+    assert "HANGUP" not in peer.commands
+
+
+async def test_an_injected_prompt_path_hangs_up_without_writing_it(harness: Harness) -> None:
+    async def crafted(prompt: Prompt) -> str:
+        return 'x" \nEXEC System "rm -rf /'
+
+    harness.server.prompt_file = crafted
+    harness.script = [ASK]
+    peer = await harness.play(AgiReplayPeer("agi-answered-dtmf1.log"))
+    assert peer.commands == ["ANSWER", "HANGUP"]
+    assert harness.surveys[0].fed[-1] == HungUp()
