@@ -2,6 +2,7 @@
 #   make demo   the end-to-end demo (SQLite, simulated phone line and SMS)
 #   make test   the whole suite (installs what it needs: Debian packages, PostgreSQL, Chromium)
 
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
