@@ -1,0 +1,351 @@
+"""Satisfaction and complaint classifiers for survey answers (SMS text, typed or spoken).
+
+`classify` maps an answer in zh-CN or en-US to a `Satisfaction` with a confidence and the
+evidence it rests on; `tag_complaint` names what a complaint is about. Both are pure: the
+lexicons in `huifang/speech/lexicons/*.tsv` are read once at import, calls do no I/O.
+
+How an answer is read (the rules this module keeps):
+1. Normalise: NFKC (full-width digits and letters become ASCII), lower case, English
+   contractions spelled out (`didn't` → `did not`). Chinese characters are matched one by
+   one, so Vosk's spaces (`不 满意`) make no difference; ASCII words stay whole (`td`).
+2. An answer holding Chinese is read with the Chinese lexicon, one of only Latin letters with
+   the English one, whatever language was asked; digits and symbols use the one asked.
+3. A whole-message entry wins outright (`好的` and `ok` are acknowledgements, not ratings;
+   `STOP` alone opts out). A leading 1/2/3 is the SMS menu choice, unless a unit follows
+   (`2个小时才来` is a complaint about two hours, not option 2).
+4. Otherwise the answer is scanned for the longest lexicon phrase at each position.
+   A negator before a phrase (with only degree words between) flips it: `不是很满意` is
+   unsatisfied, `没什么不满意的` satisfied. A mild word (`有点`, `a bit`) before a
+   complaint makes it a basically-satisfied remark.
+5. Ratings (`满意`, `一般`, `terrible`) decide over reasons (`来得慢`, `rude`), except that a
+   satisfied rating with a complaint beside it is only basically satisfied. Reasons of both
+   signs make basically satisfied; thanks and bare yes/no count only when nothing else does.
+   A request to stop messages opts out, unless the answer also complains: an unsatisfied
+   answer must always reach a person.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+
+from huifang.domain.enums import ComplaintCategory, Satisfaction
+
+__all__ = ["Classification", "ComplaintTag", "classify", "tag_complaint"]
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    label: Satisfaction
+    confidence: float
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintTag:
+    category: ComplaintCategory
+    phrase: str
+
+
+class Role(StrEnum):
+    """What a lexicon phrase does in an answer."""
+
+    satisfied = "satisfied"  # ratings: the citizen's verdict
+    basic = "basic"
+    unsatisfied = "unsatisfied"
+    good = "+reason"  # reasons: what went well or badly
+    bad = "-reason"
+    so_so = "~reason"  # a suggestion or a lukewarm remark
+    thanks = "+weak"  # count only when nothing else does
+    refusal = "-weak"
+    negator = "negator"
+    degree = "degree"
+    mild = "mild"
+    neutral = "neutral"  # swallows text that would otherwise be misread (`好的`, `别再发生`)
+    opt_out = "optout"
+
+
+_FLIPPED = {
+    Role.satisfied: Role.unsatisfied,
+    Role.unsatisfied: Role.satisfied,
+    Role.good: Role.bad,
+    Role.bad: Role.good,
+    Role.thanks: Role.refusal,
+}
+_RATINGS = {Role.satisfied: 1, Role.basic: 0, Role.unsatisfied: -1}
+_REASONS = {Role.good: 1, Role.so_so: 0, Role.bad: -1}
+_WEAK = {Role.thanks: 1, Role.refusal: -1}
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    role: Role
+    category: ComplaintCategory | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    role: Role
+    category: ComplaintCategory | None
+    phrase: str
+    start: int
+    end: int
+    mild: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Lexicon:
+    joiner: str
+    phrases: dict[str, _Entry]
+    longest: int
+    first_units: frozenset[str]
+    whole: dict[str, Satisfaction]
+    patterns: tuple[tuple[re.Pattern[str], _Entry], ...]
+    units: re.Pattern[str]
+    reply_digit: re.Pattern[str]
+
+
+def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
+    text = resources.files("huifang.speech").joinpath(f"lexicons/{language}.tsv").read_text("utf-8")
+    phrases: dict[str, _Entry] = {}
+    whole: dict[str, Satisfaction] = {}
+    patterns: list[tuple[re.Pattern[str], _Entry]] = []
+    unit_pattern = re.compile(units)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) not in (2, 3):
+            raise ValueError(
+                f"lexicons/{language}.tsv:{number}: expected 2 or 3 tab-separated fields"
+            )
+        phrase, role = fields[0], fields[1]
+        category = ComplaintCategory(fields[2]) if len(fields) == 3 and fields[2] else None
+        if role.startswith("="):
+            whole[_key(unit_pattern.findall(_normalize(phrase)), joiner)] = Satisfaction(role[1:])
+        elif phrase.startswith("re:"):
+            patterns.append((re.compile(phrase[3:]), _Entry(Role(role), category)))
+        else:
+            key = _key(unit_pattern.findall(_normalize(phrase)), joiner)
+            phrases[key] = _Entry(Role(role), category)
+    longest = max(len(unit_pattern.findall(p)) for p in phrases)
+    first = frozenset(unit_pattern.findall(p)[0] for p in phrases)
+    reply = re.compile(
+        rf"^(?:回复|选择?|我选|答|reply|option|choice)?\s*([1-3])(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
+    )
+    return _Lexicon(joiner, phrases, longest, first, whole, tuple(patterns), unit_pattern, reply)
+
+
+def _key(units: list[str], joiner: str) -> str:
+    return joiner.join(units)
+
+
+_CONTRACTIONS = (
+    (re.compile(r"\bcan'?t\b"), "can not"),
+    (re.compile(r"\bcannot\b"), "can not"),
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"n't\b"), " not"),
+)
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[a-z]")
+_MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
+_CHINESE_NUMBER_REPLY = {"一": "1", "二": "2", "三": "3"}
+_DIGIT_LABELS = {
+    "1": Satisfaction.satisfied,
+    "2": Satisfaction.basically_satisfied,
+    "3": Satisfaction.unsatisfied,
+}
+
+
+def _normalize(text: str) -> str:
+    normalized = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    for pattern, replacement in _CONTRACTIONS:
+        normalized = pattern.sub(replacement, normalized)
+    return normalized.strip()
+
+
+_LEXICONS = {
+    "zh-CN": _load(
+        "zh-CN",
+        joiner="",
+        units=r"[a-z0-9]+|[^\sa-z0-9]",
+        digit_units=r"个|小时|分|钟|天|次|点|号|位|人|辆|年|月|日|周|星期|遍|趟|多|十|百|千|万|元|块|h|min",
+    ),
+    "en-US": _load(
+        "en-US",
+        joiner=" ",
+        units=r"[a-z0-9]+|[^\sa-z0-9]",
+        digit_units=r"hours?|hrs?|minutes?|mins?|days?|times?|weeks?|people|officers?|am|pm|h\b|x\b",
+    ),
+}
+
+
+def _lexicon_for(normalized: str, language: str) -> _Lexicon:
+    if _CJK.search(normalized):
+        return _LEXICONS["zh-CN"]
+    if _LATIN.search(normalized):
+        return _LEXICONS["en-US"]
+    if language not in _LEXICONS:
+        raise ValueError(f"unsupported language {language!r}; use one of {sorted(_LEXICONS)}")
+    return _LEXICONS[language]
+
+
+def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
+    """Longest lexicon phrase at each position; negators and mild words applied."""
+    joined = _key(units, lexicon.joiner)
+    hits: list[_Hit] = []
+    taken = [False] * len(units)
+    if lexicon.patterns:
+        starts = []
+        offset = 0
+        for unit in units:
+            starts.append(offset)
+            offset += len(unit) + len(lexicon.joiner)
+        for pattern, entry in lexicon.patterns:
+            for match in pattern.finditer(joined):
+                first = bisect_right(starts, match.start()) - 1
+                last = bisect_right(starts, max(match.end() - 1, match.start())) - 1
+                if any(taken[first : last + 1]):
+                    continue
+                taken[first : last + 1] = [True] * (last + 1 - first)
+                hits.append(_Hit(entry.role, entry.category, match.group(), first, last + 1))
+    position = 0
+    count = len(units)
+    while position < count:
+        if taken[position] or units[position] not in lexicon.first_units:
+            position += 1
+            continue
+        for length in range(min(lexicon.longest, count - position), 0, -1):
+            if any(taken[position : position + length]):
+                continue
+            phrase = _key(units[position : position + length], lexicon.joiner)
+            entry = lexicon.phrases.get(phrase)
+            if entry is not None:
+                hits.append(_Hit(entry.role, entry.category, phrase, position, position + length))
+                position += length
+                break
+        else:
+            position += 1
+    hits.sort(key=lambda hit: hit.start)
+    return _apply_modifiers(hits)
+
+
+def _apply_modifiers(hits: list[_Hit]) -> list[_Hit]:
+    """Flip phrases after a negator; mark complaints after a mild word."""
+    result: list[_Hit] = []
+    for index, hit in enumerate(hits):
+        if hit.role in (Role.negator, Role.degree, Role.mild, Role.neutral):
+            result.append(hit)
+            continue
+        role, mild, start = hit.role, False, hit.start
+        edge = hit.start
+        for before in reversed(hits[:index]):
+            if before.end != edge:
+                break  # something unmatched stands between
+            if before.role is Role.degree:
+                edge = before.start
+                continue
+            if before.role is Role.mild:
+                mild = True
+                edge = before.start
+                continue
+            if before.role is Role.negator and role in _FLIPPED:
+                role, start = _FLIPPED[role], before.start
+            break
+        result.append(_Hit(role, hit.category, hit.phrase, start, hit.end, mild))
+    return result
+
+
+def _evidence(units: list[str], hits: list[_Hit], lexicon: _Lexicon) -> str:
+    return " … ".join(_key(units[h.start : h.end], lexicon.joiner) for h in hits)
+
+
+def _reply_digit(normalized: str, lexicon: _Lexicon) -> str | None:
+    stripped = normalized.strip(" \t\r\n.。!！,，、~～:：-")
+    if stripped in _CHINESE_NUMBER_REPLY:
+        return _CHINESE_NUMBER_REPLY[stripped]
+    match = lexicon.reply_digit.match(stripped)
+    return match.group(1) if match else None
+
+
+def _analyse(text: str, language: str) -> tuple[Classification, list[_Hit], list[str], _Lexicon]:
+    normalized = _normalize(text)
+    lexicon = _lexicon_for(normalized, language)
+    units = lexicon.units.findall(normalized)
+    meaningful = [u for u in units if _MEANINGFUL.match(u)]
+    if not meaningful:
+        return Classification(Satisfaction.unclear, 0.9, ""), [], units, lexicon
+    whole_key = _key(meaningful, lexicon.joiner)
+    if whole_key in lexicon.whole:
+        return Classification(lexicon.whole[whole_key], 0.9, whole_key), [], units, lexicon
+    hits = _scan(units, lexicon)
+    digit = _reply_digit(normalized, lexicon)
+    if digit is not None:
+        return Classification(_DIGIT_LABELS[digit], 0.98, digit), hits, units, lexicon
+    return _decide(hits, units, lexicon), hits, units, lexicon
+
+
+def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classification:
+    ratings = [h for h in hits if h.role in _RATINGS]
+    reasons = [h for h in hits if h.role in _REASONS]
+    weak = [h for h in hits if h.role in _WEAK]
+    opt_out = [h for h in hits if h.role is Role.opt_out]
+    complaints = [h for h in reasons if h.role is Role.bad and not h.mild]
+    remarks = [h for h in reasons if h.role is Role.so_so or (h.role is Role.bad and h.mild)]
+    praise = [h for h in reasons if h.role is Role.good]
+
+    def verdict(label: Satisfaction, confidence: float, basis: list[_Hit]) -> Classification:
+        return Classification(label, confidence, _evidence(units, basis, lexicon))
+
+    unsatisfied_rating = bool(ratings) and ratings[-1].role is Role.unsatisfied
+    if opt_out and not unsatisfied_rating and not complaints:
+        return verdict(Satisfaction.opt_out, 0.95, opt_out)
+    if ratings:
+        last = ratings[-1]
+        if last.role is Role.unsatisfied:
+            return verdict(Satisfaction.unsatisfied, 0.95, [last, *complaints])
+        if last.role is Role.basic:
+            return verdict(Satisfaction.basically_satisfied, 0.9, [last])
+        if complaints or remarks:
+            return verdict(Satisfaction.basically_satisfied, 0.75, [last, *complaints, *remarks])
+        return verdict(Satisfaction.satisfied, 0.95, [last])
+    if complaints and praise:
+        return verdict(Satisfaction.basically_satisfied, 0.7, [*praise, *complaints])
+    if complaints:
+        return verdict(Satisfaction.unsatisfied, 0.85, complaints)
+    if remarks:
+        return verdict(Satisfaction.basically_satisfied, 0.75, [*praise, *remarks])
+    if praise:
+        return verdict(Satisfaction.satisfied, 0.85, praise)
+    if weak:
+        label = Satisfaction.satisfied if weak[-1].role is Role.thanks else Satisfaction.unsatisfied
+        return verdict(label, 0.7, [weak[-1]])
+    return Classification(Satisfaction.unclear, 0.6, "")
+
+
+def classify(text: str, language: str = "zh-CN") -> Classification:
+    """What a survey answer says about the citizen's satisfaction, and why."""
+    return _analyse(text, language)[0]
+
+
+def tag_complaint(text: str, language: str = "zh-CN") -> list[ComplaintTag]:
+    """The complaint categories an answer raises, with the phrases that raised them.
+
+    An answer that complains about nothing named gets one `other` tag with its evidence;
+    one that does not complain at all gets none.
+    """
+    result, hits, units, lexicon = _analyse(text, language)
+    tags: list[ComplaintTag] = []
+    for hit in hits:
+        negative = hit.role in (Role.bad, Role.unsatisfied, Role.refusal)
+        if negative and hit.category is not None:
+            tag = ComplaintTag(hit.category, _key(units[hit.start : hit.end], lexicon.joiner))
+            if tag not in tags:
+                tags.append(tag)
+    if not tags and result.label is Satisfaction.unsatisfied:
+        tags.append(ComplaintTag(ComplaintCategory.other, result.evidence))
+    return tags
