@@ -54,6 +54,10 @@ from huifang.sms.base import OutboundSms, SmsGateway, SmsSendError
 
 #: the question id an SMS reply answers (one question: the overall verdict)
 SMS_QUESTION_ID = "sms.overall"
+#: the reply the survey SMS names for unsubscribing
+SMS_OPT_OUT_KEY = "0"
+_REPLY_PUNCTUATION = " \t\r\n.。!！,，、~～"
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 _REPLIES: dict[str, dict[str, str]] = {
     "zh-CN": {
@@ -215,15 +219,13 @@ def handle_inbound_sms(
     Runs in the caller's transaction; the caller commits, then sends `reply_sms_id`.
     """
     from huifang.followup.escalations import escalate
-    from huifang.speech.classify import classify
 
     if _inbound_exists(session, provider_message_id):
         return InboundOutcome(message_id=None, label=None, duplicate=True)
     phone = _normalized_or_raw(phone, settings.phone_region)
     contact = _latest_surveyed_contact(session, phone)
     language = _contact_language(session, contact) if contact else settings.language
-    classification = classify(body, language)
-    label = Satisfaction(classification.label)
+    label, confidence = classify_reply(body, language)
     inbound = SmsMessage(
         contact_id=contact.id if contact else None,
         direction="in",
@@ -265,9 +267,7 @@ def handle_inbound_sms(
         )
 
     categories = _complaint_categories(body, language) if label is Satisfaction.unsatisfied else []
-    answer = _store_answer(
-        session, contact, inbound, label, classification.confidence, categories, now
-    )
+    answer = _store_answer(session, contact, inbound, label, confidence, categories, now)
     escalation_id = None
     if label is Satisfaction.unsatisfied:
         escalation = escalate(
@@ -288,6 +288,20 @@ def handle_inbound_sms(
         answer_id=answer.id if answer else None,
         escalation_id=escalation_id,
     )
+
+
+def classify_reply(body: str, language: str) -> tuple[Satisfaction, float]:
+    """The label of an SMS reply, and the classifier's confidence in it.
+
+    The survey SMS invites "reply 0 to unsubscribe"; the classifier's digit keys are the
+    rating keys shared with voice, so the SMS-only key is honoured here.
+    """
+    from huifang.speech.classify import classify
+
+    if body.strip(_REPLY_PUNCTUATION).translate(_FULL_WIDTH_DIGITS) == SMS_OPT_OUT_KEY:
+        return Satisfaction.opt_out, 1.0
+    classification = classify(body, language)
+    return Satisfaction(classification.label), classification.confidence
 
 
 def opt_out_phone(session: Session, *, phone: str, source: str, note: str, now: datetime) -> None:
@@ -457,7 +471,7 @@ def _queue_reply(
 def _complaint_categories(body: str, language: str) -> list[str]:
     from huifang.speech.classify import tag_complaint
 
-    return [str(category) for category in tag_complaint(body, language)]
+    return [str(tag.category) for tag in tag_complaint(body, language)]
 
 
 def _survey_message(session: Session, contact_id: int) -> SmsMessage | None:

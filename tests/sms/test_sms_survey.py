@@ -15,8 +15,6 @@ from huifang.sms.sim import SimSmsGateway
 from huifang.sms.survey import handle_delivery_status, handle_inbound_sms, send_survey_sms
 from tests.sms.survey_records import SurveyedCitizen, make_attempt, make_contact
 
-pytest.importorskip("huifang.speech.classify", reason="the speech classifier is not in yet")
-
 
 @pytest.fixture
 def runtime(engine: Engine, settings: Settings, clock: FakeClock) -> Runtime:
@@ -204,6 +202,13 @@ async def test_opt_out_is_recorded_confirmed_and_stops_every_pending_contact(
     assert session.get(CallAttempt, queued.id, populate_existing=True).state == "cancelled"
     confirmation = session.get(SmsMessage, result.reply_sms_id)
     assert confirmation.phone == surveyed.phone and "退订" in confirmation.body
+
+
+@pytest.mark.parametrize("body", ["退订", "０", "0。"])
+async def test_opt_out_words_and_the_sms_opt_out_key_are_honoured(
+    runtime: Runtime, surveyed: SurveyedCitizen, session: Session, body: str
+) -> None:
+    assert reply(session, runtime, surveyed.phone, body, "SM1").opted_out
 
 
 async def test_opt_out_from_an_unknown_phone_is_still_honoured(
