@@ -233,3 +233,144 @@ class AgiReplayPeer:
         if not dead:
             self.unexpected.append(command)
         return ["511 Command Not Permitted on a dead channel or intercept routine"], dead
+
+
+#: what each lab number does (conf/extensions.conf), as the capture of its call shows
+CALL_CAPTURES = {
+    "13800000001": ("ami-originate-answered-dtmf1.log", "huifang-1001"),
+    "13800000002": ("ami-originate-answered-dtmf2-speech.log", "huifang-1002"),
+    "13800000003": ("ami-originate-busy.log", "huifang-1003"),
+    "13800000004": ("ami-originate-no-answer.log", "huifang-1004"),
+    "13800000005": ("ami-originate-congestion.log", "huifang-1005"),
+    "13800000006": ("ami-originate-answer-then-hangup.log", "huifang-1006"),
+}
+
+
+def call_messages(number: str) -> tuple[list[list[str]], str]:
+    """What Asterisk said after the Originate of the capture for `number`, and the
+    capture's channel id."""
+    capture, captured_id = CALL_CAPTURES[number]
+    steps = turns(capture)
+    originate = next(
+        i
+        for i, (d, lines) in enumerate(steps)
+        if d == TO_ASTERISK and lines[0] == "Action: Originate"
+    )
+    return [m for _, lines in steps[originate + 1 :] for m in _split_messages(lines)], captured_id
+
+
+@dataclass
+class FakeAmi:
+    """A scripted Asterisk manager for loopback tests, speaking the captures' bytes.
+
+    Each Originate is answered with what the capture of its number shows (rewritten to the
+    caller's ActionID and ChannelId). Knobs: `drop_on_originate` closes the connection when
+    an Originate for that channel id arrives, before answering (`placed_anyway` says whether
+    the call went out regardless); `deaf` stops answering Pings (a half-open socket).
+    """
+
+    secret: str = "s3cret"
+    drop_on_originate: set[str] = field(default_factory=set)
+    placed_anyway: bool = False
+    deaf: bool = False
+    dials: dict[str, int] = field(default_factory=dict)
+    logins: int = 0
+    #: set once a login was refused
+    refused: asyncio.Event = field(default_factory=asyncio.Event)
+    live: dict[str, str] = field(default_factory=dict)
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for writer in self.writers:
+            writer.close()
+        if self.server is not None:
+            self.server.close()
+
+    def drop_all(self) -> None:
+        for writer in self.writers:
+            writer.transport.abort()
+
+    def emit(self, lines: list[str]) -> None:
+        """Send an event to every connected client."""
+        for writer in self.writers:
+            writer.write(b"".join(line.encode() + AMI_EOL for line in lines))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        try:
+            while message := await _read_ami_message(reader):
+                headers = dict(map(_header, message))
+                reply = await self._answer(headers, writer)
+                if reply is None:
+                    return
+                writer.write(b"".join(line.encode() + AMI_EOL for line in reply))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.writers.remove(writer)
+            writer.close()
+
+    async def _answer(self, h: dict[str, str], writer: asyncio.StreamWriter) -> list[str] | None:
+        aid = f"ActionID: {h.get('ActionID', '')}"
+        match h["Action"]:
+            case "Login":
+                if h.get("Secret") != self.secret:
+                    self.refused.set()
+                    return ["Response: Error", aid, "Message: Authentication failed", ""]
+                self.logins += 1
+                return ["Response: Success", aid, "Message: Authentication accepted", ""]
+            case "Ping":
+                return [] if self.deaf else ["Response: Success", aid, "Ping: Pong", ""]
+            case "Logoff":
+                return ["Response: Goodbye", aid, "Message: Thanks for all the fish.", ""]
+            case "CoreShowChannels":
+                lines = [
+                    "Response: Success",
+                    aid,
+                    "EventList: start",
+                    "Message: Channels will follow",
+                    "",
+                ]
+                for uniqueid, state in self.live.items():
+                    lines += [
+                        "Event: CoreShowChannel",
+                        aid,
+                        f"Uniqueid: {uniqueid}",
+                        f"ChannelState: {state}",
+                        "",
+                    ]
+                return [
+                    *lines,
+                    "Event: CoreShowChannelsComplete",
+                    aid,
+                    "EventList: Complete",
+                    f"ListItems: {len(self.live)}",
+                    "",
+                ]
+            case "Originate":
+                channel_id = h["ChannelId"]
+                self.dials[channel_id] = self.dials.get(channel_id, 0) + 1
+                if channel_id in self.drop_on_originate:
+                    if self.placed_anyway:
+                        self.live[channel_id] = "6"
+                    writer.transport.abort()
+                    return None
+                number = h["Channel"].split("/")[1].split("@")[0]
+                messages, captured_id = call_messages(number)
+                out: list[str] = []
+                for message in messages:
+                    out += [
+                        aid
+                        if line.startswith("ActionID:")
+                        else line.replace(captured_id, channel_id)
+                        for line in message
+                    ]
+                return out
+        return ["Response: Error", aid, f"Message: Invalid/unknown command: {h['Action']}.", ""]

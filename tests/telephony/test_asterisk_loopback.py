@@ -1,0 +1,196 @@
+"""The provider and its AMI client against a scripted Asterisk on loopback: disconnects
+during an Originate, reconnects, half-open sockets, and many calls at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from asterisk_replay import FakeAmi
+
+from huifang.errors import ProtocolInjection
+from huifang.phones import normalize_phone
+from huifang.telephony.asterisk.ami_client import AmiClient, AmiNotConnected
+from huifang.telephony.asterisk.provider import AsteriskProvider
+from huifang.telephony.base import CallEvent, CallFateUnknown, CallProgress, OriginateRequest
+
+P = CallProgress
+FINAL_BY_NUMBER = {
+    "+8613800000001": P.completed,
+    "+8613800000002": P.completed,
+    "+8613800000003": P.busy,
+    "+8613800000004": P.no_answer,
+    "+8613800000005": P.failed,
+    "+8613800000006": P.completed,
+}
+
+
+@pytest.fixture
+async def asterisk() -> AsyncIterator[FakeAmi]:
+    fake = FakeAmi()
+    yield fake
+    await fake.stop()
+
+
+async def started(fake: FakeAmi, **client_options: float) -> AsteriskProvider:
+    port = await fake.start()
+    options = {
+        "ping_interval": 3600.0,
+        "response_timeout": 2.0,
+        "backoff_initial": 0.01,
+    } | client_options
+    client = AmiClient("127.0.0.1", port, "huifang", "s3cret", **options)
+    provider = AsteriskProvider(
+        client, channel_template="Local/{number}@citizens", calls_per_second=100_000
+    )
+    await provider.start()
+    return provider
+
+
+async def next_events(provider: AsteriskProvider, count: int) -> list[CallEvent]:
+    events: list[CallEvent] = []
+    async with asyncio.timeout(10):
+        async for event in provider.events():
+            events.append(event)
+            if len(events) == count:
+                break
+    return events
+
+
+async def reconnected(client: AmiClient) -> None:
+    done = asyncio.Event()
+
+    async def mark() -> None:
+        done.set()
+
+    client.add_reconnect_listener(mark)
+    async with asyncio.timeout(10):
+        await done.wait()
+
+
+async def test_disconnect_during_originate_is_fate_unknown_and_never_redialled(
+    asterisk: FakeAmi,
+) -> None:
+    asterisk.drop_on_originate = {"huifang-41"}
+    provider = await started(asterisk)
+    with pytest.raises(CallFateUnknown, match="never redialled"):
+        await provider.originate(OriginateRequest(41, "+8613800000001"))
+    (event,) = await next_events(provider, 1)
+    # the call never showed up on Asterisk: the dialer's normal retry applies
+    assert (event.attempt_id, event.progress, event.cause) == (41, P.failed, "lost_in_disconnect")
+    assert asterisk.dials == {"huifang-41": 1}
+    assert asterisk.logins == 2
+    lookup = await provider.lookup(41)
+    assert lookup is not None and lookup.progress is P.failed
+    await provider.close()
+
+
+async def test_a_call_placed_before_the_disconnect_is_followed_after_it(asterisk: FakeAmi) -> None:
+    asterisk.drop_on_originate = {"huifang-42"}
+    asterisk.placed_anyway = True
+    provider = await started(asterisk)
+    with pytest.raises(CallFateUnknown):
+        await provider.originate(OriginateRequest(42, "+8613800000001"))
+    (answered,) = await next_events(provider, 1)
+    assert (answered.progress, answered.cause) == (P.answered, "reconciled")
+    asterisk.emit(
+        ["Event: Hangup", "Uniqueid: huifang-42", "Cause: 16", "Cause-txt: Normal Clearing", ""]
+    )
+    (completed,) = await next_events(provider, 1)
+    assert (completed.progress, completed.cause) == (P.completed, "16 Normal Clearing")
+    assert asterisk.dials == {"huifang-42": 1}
+    await provider.close()
+
+
+async def test_lookup_sees_a_live_channel(asterisk: FakeAmi) -> None:
+    asterisk.live["huifang-43"] = "5"
+    provider = await started(asterisk)
+    found = await provider.lookup(43)
+    assert found is not None and found.progress is P.ringing
+    assert await provider.lookup(44) is None
+    await provider.close()
+
+
+async def test_a_dropped_connection_reconnects_and_logs_in_again(asterisk: FakeAmi) -> None:
+    provider = await started(asterisk)
+    client = provider._client
+    asterisk.drop_all()
+    await reconnected(client)
+    assert asterisk.logins == 2 and client.reconnects == 1
+    await provider.originate(OriginateRequest(45, "+8613800000003"))
+    (event,) = await next_events(provider, 1)
+    assert event.progress is P.busy
+    await provider.close()
+
+
+async def test_a_half_open_connection_is_found_by_ping_and_replaced(asterisk: FakeAmi) -> None:
+    asterisk.deaf = True
+    provider = await started(asterisk, ping_interval=0.02, response_timeout=0.05)
+    client = provider._client
+    await reconnected(client)
+    assert asterisk.logins >= 2
+    await provider.close()
+
+
+async def test_originate_while_down_is_reported_failed_without_sending(asterisk: FakeAmi) -> None:
+    provider = await started(asterisk)
+    client = provider._client
+    asterisk.secret = "rotated"  # every reconnect is refused: the client stays down
+    asterisk.drop_all()
+    async with asyncio.timeout(5):
+        await asterisk.refused.wait()
+    await provider.originate(OriginateRequest(46, "+8613800000001"))
+    (event,) = await next_events(provider, 1)
+    assert event.progress is P.failed and event.cause.startswith("not_sent")
+    assert asterisk.dials == {}
+    with pytest.raises(AmiNotConnected):
+        await client.send_action("Ping")
+    await provider.close()
+
+
+async def test_200_concurrent_calls_each_get_one_outcome(asterisk: FakeAmi) -> None:
+    provider = await started(asterisk)
+    numbers = list(FINAL_BY_NUMBER)
+    requests = [
+        OriginateRequest(5000 + i, numbers[i % len(numbers)], ring_timeout_seconds=15)
+        for i in range(200)
+    ]
+    await asyncio.gather(*(provider.originate(r) for r in requests))
+    finals: dict[int, CallProgress] = {}
+    async with asyncio.timeout(20):
+        async for event in provider.events():
+            if event.progress.is_final:
+                assert event.attempt_id not in finals, "two final events for one call"
+                finals[event.attempt_id] = event.progress
+                if len(finals) == len(requests):
+                    break
+    assert finals == {r.attempt_id: FINAL_BY_NUMBER[r.phone] for r in requests}
+    assert set(asterisk.dials.values()) == {1}
+    await provider.close()
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        OriginateRequest(47, "+8613800000001\r\nAction: Command"),
+        OriginateRequest(47, "+86138\x0000000001"),
+        OriginateRequest(47, "+8613800000001", caller_id='"Evil\r\nAction: Hangup" <110>'),
+        OriginateRequest(47, "+8613800000001", caller_id="110\nAction: Command"),
+    ],
+)
+async def test_injection_attempts_are_refused_with_nothing_written(
+    asterisk: FakeAmi, request_
+) -> None:
+    provider = await started(asterisk)
+    with pytest.raises((ProtocolInjection, ValueError)):
+        await provider.originate(request_)
+    assert asterisk.dials == {}
+    pong = await provider._client.send_action("Ping")  # the session is still clean
+    assert pong.get("Ping") == "Pong"
+    await provider.close()
+
+
+def test_a_phone_number_with_control_characters_never_reaches_a_provider() -> None:
+    with pytest.raises(ValueError):
+        normalize_phone("138 0000 0001\r\nAction: Command")
