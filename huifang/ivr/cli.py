@@ -18,7 +18,7 @@ import typer
 if TYPE_CHECKING:
     from huifang.ivr.actions import Action
     from huifang.ivr.events import Event
-    from huifang.ivr.script import Script
+    from huifang.ivr.script import Script, ScriptError
 
 app = typer.Typer(
     help="Call scripts: check, render prompts, try in the terminal.", no_args_is_help=True
@@ -42,8 +42,7 @@ def check(files: Annotated[list[Path], typer.Argument(help="script YAML files")]
         except ScriptInvalid as invalid:
             failed = True
             for error in invalid.errors:
-                where = f"{file}:{error.line}" if error.line else str(file)
-                typer.echo(f"{where}: {error}")
+                typer.echo(_located(file, error))
             continue
         typer.echo(f"OK {script.name} ({script.language.value}, {len(script.questions)} questions)")
     if failed:
@@ -173,6 +172,12 @@ def describe(action: Action) -> str:
     return repr(action)
 
 
+def _located(file: Path, error: ScriptError) -> str:
+    """`FILE:LINE: path: message`, the form editors jump to."""
+    where = f"{file}:{error.line}" if error.line else str(file)
+    return f"{where}: {error if error.path else error.message}"
+
+
 def _read(file: Path) -> str:
     try:
         return file.read_text(encoding="utf-8")
@@ -188,7 +193,7 @@ def _load(file: Path) -> Script:
         return parse_script(_read(file))
     except ScriptInvalid as exc:
         for error in exc.errors:
-            typer.echo(f"{file}: {error}", err=True)
+            typer.echo(_located(file, error), err=True)
         raise typer.Exit(1) from exc
 
 

@@ -295,7 +295,8 @@ def parse_script_mapping(
         ScriptError(path, message, _line_of(path, lines)) for path, message in _check(script)
     ]
     if problems:
-        raise ScriptInvalid(problems)
+        # in file order, as an editor would list them
+        raise ScriptInvalid(sorted(problems, key=lambda error: error.line or 0))
     return script
 
 
