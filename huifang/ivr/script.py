@@ -448,12 +448,16 @@ def _check_question(
     for name in needed_names:
         if getattr(question, name) is None and getattr(script.defaults, name) is None:
             problems.append((f"{at}.{name}", "missing (set it here or under defaults)"))
-    targets = [(f"{at}.next", question.next)]
-    targets += [
-        (f"{at}.choices[{j}].next", choice.next) for j, choice in enumerate(question.choices)
+    routes: list[tuple[str, Route]] = [
+        (f"{at}.choices[{j}]", c) for j, c in enumerate(question.choices)
     ]
     if question.on_no_answer is not None:
-        targets.append((f"{at}.on_no_answer.next", question.on_no_answer.next))
+        routes.append((f"{at}.on_no_answer", question.on_no_answer))
+    targets = [(f"{at}.next", question.next)]
+    for path, route in routes:
+        targets.append((f"{path}.next", route.next))
+        if route.transfer is not None and route.next is not None:
+            problems.append((f"{path}.next", "a transferred call goes nowhere next: drop one"))
     for path, target in targets:
         if target is not None and target not in ids and target not in (CLOSING, HANGUP):
             problems.append(

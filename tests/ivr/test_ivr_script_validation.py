@@ -130,6 +130,13 @@ def test_a_target_that_names_no_question_is_refused(mini_doc):
     ]
 
 
+def test_a_transfer_that_also_goes_on_is_refused(mini_doc):
+    mini_doc["questions"][0]["choices"][0].update(transfer="agents", next="overall")
+    assert errors_of(mini_doc) == [
+        "questions[0].choices[0].next: a transferred call goes nowhere next: drop one"
+    ]
+
+
 def test_a_question_id_used_twice_is_refused(mini_doc):
     mini_doc["questions"][2]["id"] = "handling"
     assert errors_of(mini_doc) == ["questions[2].id: 'handling' is already used by questions[1]"]
