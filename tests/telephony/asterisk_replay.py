@@ -184,7 +184,7 @@ class AgiReplayPeer:
     Connects, sends the capture's environment (optionally edited), then answers each
     command with the reply the capture gives to the next command of the same verb;
     exchanges the server skips are passed over, but an out-of-band `HANGUP` in them still
-    counts. A command the capture cannot answer gets `511` once the channel is dead and is
+    counts. `extra_replies` answers commands the capture lacks, by prefix. A command the capture cannot answer gets `511` once the channel is dead and is
     recorded as unexpected otherwise.
     """
 
@@ -223,8 +223,9 @@ class AgiReplayPeer:
     def _reply_for(
         self, command: str, exchanges: list[tuple[str, list[str]]], dead: bool
     ) -> tuple[list[str], bool]:
-        if command in self.extra_replies:
-            return self.extra_replies.pop(command), dead
+        for start, reply in self.extra_replies.items():
+            if command.startswith(start):
+                return reply, dead
         while exchanges:
             sent, replies = exchanges.pop(0)
             if agi_verb(sent) == agi_verb(command):

@@ -210,30 +210,27 @@ async def test_an_unknown_script_is_not_surveyed(harness: Harness) -> None:
     assert harness.surveys == [] and peer.commands == []
 
 
-def speech_peer(reply: str) -> AgiReplayPeer:
-    return AgiReplayPeer(
-        "agi-answered-dtmf1.log",
-        extra_replies={
-            'STREAM FILE /tmp/astrun/prompt-q1 ""': ["200 result=0 endpos=25760"],
-            "RECORD": [reply],
-        },
-    )
-
-
 SPEECH_ASK = [Play(Q1), Collect("q1", "12", 1, ("满意", "不满意"), "zh-CN", 5.0)]
 
 
-async def speech_answer(harness: Harness, reply: str) -> tuple[list[Event], AgiReplayPeer]:
-    harness.script = [SPEECH_ASK, [Hangup()]]
-    peer = speech_peer(reply)
-    original = peer._reply_for
-
-    def reply_for(command: str, exchanges, dead):  # RECORD FILE paths hold tmp dirs
-        return original("RECORD" if command.startswith("RECORD FILE") else command, exchanges, dead)
-
-    peer._reply_for = reply_for  # type: ignore[method-assign]
+async def answer_with(
+    harness: Harness, ask: list[Action], replies: dict[str, list[str]]
+) -> tuple[list[Event], AgiReplayPeer]:
+    """Ask one question; the capture's Asterisk gives `replies` to the commands it lacks."""
+    harness.script = [ask, [Hangup()]]
+    peer = AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={
+            'STREAM FILE /tmp/astrun/prompt-q1 ""': ["200 result=0 endpos=25760"],
+            **replies,
+        },
+    )
     await harness.play(peer)
     return harness.surveys[0].fed, peer
+
+
+async def speech_answer(harness: Harness, reply: str) -> tuple[list[Event], AgiReplayPeer]:
+    return await answer_with(harness, SPEECH_ASK, {"RECORD FILE": [reply]})
 
 
 async def test_spoken_answer_is_recognised_with_the_phrases(
@@ -286,3 +283,62 @@ async def test_an_injected_prompt_path_hangs_up_without_writing_it(harness: Harn
     peer = await harness.play(AgiReplayPeer("agi-answered-dtmf1.log"))
     assert peer.commands == ["ANSWER", "HANGUP"]
     assert harness.surveys[0].fed[-1] == HungUp()
+
+
+ONE_KEY = [Play(Q1), Collect("q1", "12", 1, (), "zh-CN", 5.0)]
+FOUR_KEYS = [Play(Q1), Collect("code", "0123456789", 4, (), "zh-CN", 5.0)]
+
+
+@pytest.mark.parametrize(
+    ("ask", "command", "reply", "event"),
+    [
+        (ONE_KEY, "WAIT FOR DIGIT 5000", "200 result=49", DigitsReceived("1")),
+        (ONE_KEY, "WAIT FOR DIGIT 5000", "200 result=0", NoInput()),
+        (ONE_KEY, "WAIT FOR DIGIT 5000", "200 result=-1", HungUp()),
+        (FOUR_KEYS, "GET DATA silence/1 5000 4", "200 result=1234", DigitsReceived("1234")),
+        (FOUR_KEYS, "GET DATA silence/1 5000 4", "200 result= (timeout)", NoInput()),
+    ],
+)
+async def test_keys_are_collected_after_the_prompt(
+    harness: Harness, ask: list[Action], command: str, reply: str, event: Event
+) -> None:
+    fed, peer = await answer_with(harness, ask, {command: [reply]})
+    assert fed[1] == event
+    assert peer.commands[2] == command
+
+
+async def test_a_hangup_while_recording_keeps_the_recording(
+    harness: Harness, tmp_path: Path
+) -> None:
+    harness.script = [COMPLAINT, ASK]
+    peer = AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={
+            'STREAM FILE beep ""': ["200 result=0 endpos=3520"],
+            "RECORD FILE": ["HANGUP", "200 result=-1 (hangup) endpos=16000"],
+        },
+    )
+    await harness.play(peer)
+    fed = harness.surveys[0].fed
+    assert fed[1:] == [RecordingFinished(f"{tmp_path}/huifang-1001-complaint.wav", 2.0), HungUp()]
+    assert peer.commands[-1].startswith("RECORD FILE")
+
+
+async def test_a_question_asked_again_records_to_a_new_file(
+    harness: Harness, tmp_path: Path
+) -> None:
+    harness.script = [SPEECH_ASK, SPEECH_ASK, [Hangup()]]
+    harness.speech = ("", 0.0)
+    peer = AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={
+            'STREAM FILE /tmp/astrun/prompt-q1 ""': ["200 result=0 endpos=25760"],
+            f"RECORD FILE {tmp_path}/huifang-1001-q1 ": ["200 result=0 (timeout) endpos=16000"],
+            f"RECORD FILE {tmp_path}/huifang-1001-q1-2 ": ["200 result=0 (timeout) endpos=16000"],
+        },
+    )
+    await harness.play(peer)
+    assert [p.name for p, _, _ in harness.recognized] == [
+        "huifang-1001-q1.wav",
+        "huifang-1001-q1-2.wav",
+    ]
