@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 _YAML_BOOLEAN = "YAML read this as true/false: quote it (yes, no, on and off are booleans in YAML)"
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: targets that end the script instead of naming a question
 CLOSING = "closing"
 HANGUP = "hangup"
@@ -267,8 +268,14 @@ def validate_script_text(text: str) -> list[ScriptError]:
 def parse_script(text: str) -> Script:
     """The script `text` describes; raises ScriptInvalid listing every problem."""
     try:
-        document = yaml.safe_load(text)
-        lines, duplicates = _node_lines(yaml.compose(text))
+        # one parse gives both the node tree (for lines) and the document built from it
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            document = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+        lines, duplicates = _node_lines(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
