@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from huifang import __version__
 from huifang.api.errors import install_error_handlers
-from huifang.api.routes import auth, health, incidents, users
+from huifang.api.routes import auth, health, incidents, metrics, stats, users
 from huifang.bootstrap import Runtime
 
 
@@ -27,4 +27,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(incidents.router, prefix="/api/v1")
     app.include_router(auth.router, prefix="/api/v1")
     app.include_router(users.router, prefix="/api/v1")
+    app.include_router(stats.router, prefix="/api/v1")
+    app.include_router(metrics.router)
     return app

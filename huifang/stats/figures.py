@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from huifang.domain.enums import ComplaintCategory
 
@@ -86,6 +87,26 @@ class Figures:
         grades: Grades = getattr(self, name)
         return grades
 
+    def as_dict(self) -> dict[str, Any]:
+        """Counts and rates as plain JSON values (rates as fractions, `None` when undefined)."""
+        grades = ("overall", *DIMENSIONS, "second_callback")
+        return {
+            "incidents": self.incidents,
+            "surveyed": self.surveyed,
+            "answered": self.answered,
+            "answer_rate": self.answer_rate,
+            **{name: _grades_dict(self.dimension(name)) for name in grades},
+            "categories": {name: self.categories.get(name, 0) for name in CATEGORIES},
+            "tickets": {
+                "issued": self.tickets_issued,
+                "rectified": self.tickets_rectified,
+                "on_time": self.tickets_on_time,
+                "overdue": self.tickets_overdue,
+                "rectification_rate": self.rectification_rate,
+                "on_time_rate": self.on_time_rate,
+            },
+        }
+
     def __add__(self, other: Figures) -> Figures:
         summed = {
             f.name: getattr(self, f.name) + getattr(other, f.name)
@@ -143,6 +164,15 @@ def _change(now: float | None, then: float | None) -> float | None:
     if now is None or then is None:
         return None
     return now - then
+
+
+def _grades_dict(grades: Grades) -> dict[str, Any]:
+    return {
+        "satisfied": grades.satisfied,
+        "basically_satisfied": grades.basically_satisfied,
+        "unsatisfied": grades.unsatisfied,
+        "rate": grades.rate,
+    }
 
 
 def total(figures: Iterable[Figures]) -> Figures:

@@ -11,15 +11,10 @@ from sqlmodel import Session
 from huifang.stats.figures import Grades
 from huifang.stats.periods import Period, months_ending
 from huifang.stats.queries import comparison, ranking, summary, trend, unit_report
-from tests.stats.stats_dataset import SHANGHAI, Dataset, build_dataset
+from tests.stats.stats_dataset import SHANGHAI, Dataset
 
 NOVEMBER = Period.month(2026, 11)
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def data(session: Session) -> Dataset:
-    return build_dataset(session)
 
 
 def november(session: Session, unit_id: int | None = None):  # type: ignore[no-untyped-def]

@@ -1,0 +1,147 @@
+"""Prometheus metrics: the database's live counts, read at scrape time, and the in-process
+recognizer latency histogram.
+
+Rules kept here:
+- nothing is registered at import time: `metrics_registry(runtime)` builds one registry per
+  runtime (kept in `runtime.services`), so two apps in one process (tests) never collide;
+- every database figure is one GROUP BY or aggregate query per scrape, read-only;
+- the speech pool times each recognition with `recognizer_latency(runtime).observe(seconds)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from huifang.bootstrap import Runtime
+from huifang.clock import Clock
+from huifang.domain.models import CallAttempt, Campaign, Contact, Escalation, Ticket
+from huifang.domain.states import (
+    IN_FLIGHT_ATTEMPT_STATES,
+    OPEN_TICKET_STATES,
+    CampaignState,
+    ContactState,
+    EscalationState,
+)
+
+_REGISTRY_KEY = "metrics_registry"
+_LATENCY_KEY = "recognizer_latency"
+
+
+class DatabaseCollector(Collector):
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        now = self.clock.now()
+        with Session(self.engine) as session:
+            connection = session.connection()
+            by_state = dict(
+                connection.execute(
+                    select(CallAttempt.state, func.count()).group_by(CallAttempt.state)
+                ).all()
+            )
+            escalations = dict(
+                connection.execute(
+                    select(Escalation.state, func.count())
+                    .where(Escalation.state != EscalationState.resolved.value)
+                    .group_by(Escalation.state)
+                ).all()
+            )
+            due_contacts = connection.execute(
+                select(func.count())
+                .select_from(Contact)
+                .join(Campaign, Campaign.id == Contact.campaign_id)  # type: ignore[arg-type]
+                .where(Campaign.state == CampaignState.running.value)
+                .where(
+                    Contact.state.in_(  # type: ignore[attr-defined]
+                        (ContactState.pending.value, ContactState.in_progress.value)
+                    )
+                )
+            ).scalar_one()
+            open_tickets = [s.value for s in OPEN_TICKET_STATES]
+            oldest, open_count, overdue = connection.execute(
+                select(
+                    func.min(Ticket.issued_at),
+                    func.count(),
+                    func.count().filter(Ticket.deadline_at < now),
+                ).where(Ticket.state.in_(open_tickets))  # type: ignore[attr-defined]
+            ).one()
+
+        in_flight = GaugeMetricFamily(
+            "huifang_calls_in_flight", "Call attempts dialing, ringing or answered right now"
+        )
+        in_flight.add_metric([], sum(by_state.get(s.value, 0) for s in IN_FLIGHT_ATTEMPT_STATES))
+        yield in_flight
+
+        attempts = CounterMetricFamily(
+            "huifang_call_attempts", "Call attempts ever made, by current state", labels=["state"]
+        )
+        for state, count in sorted(by_state.items()):
+            attempts.add_metric([state], count)
+        yield attempts
+
+        queue = GaugeMetricFamily(
+            "huifang_escalation_queue",
+            "Escalations waiting for an agent, by state",
+            labels=["state"],
+        )
+        for state in (EscalationState.open, EscalationState.claimed):
+            queue.add_metric([state.value], escalations.get(state.value, 0))
+        yield queue
+
+        contacts = GaugeMetricFamily(
+            "huifang_contacts_to_reach",
+            "Contacts of running campaigns not yet answered or given up",
+        )
+        contacts.add_metric([], due_contacts)
+        yield contacts
+
+        tickets = GaugeMetricFamily(
+            "huifang_open_tickets", "Supervision tickets not yet rectified", labels=["overdue"]
+        )
+        tickets.add_metric(["false"], open_count - overdue)
+        tickets.add_metric(["true"], overdue)
+        yield tickets
+
+        age = GaugeMetricFamily(
+            "huifang_oldest_open_ticket_age_seconds",
+            "Age of the oldest supervision ticket not yet rectified (0 when none)",
+        )
+        age.add_metric([], _age(oldest, now))
+        yield age
+
+
+def _age(since: datetime | None, now: datetime) -> float:
+    if since is None:
+        return 0.0
+    return max(0.0, (now - since).total_seconds())
+
+
+def metrics_registry(runtime: Runtime) -> CollectorRegistry:
+    registry = runtime.services.get(_REGISTRY_KEY)
+    if registry is None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(DatabaseCollector(runtime.engine, runtime.clock))
+        runtime.services[_LATENCY_KEY] = Histogram(
+            "huifang_recognizer_latency_seconds",
+            "Wall time of one speech recognition (grammar answer or complaint transcript)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=registry,
+        )
+        runtime.services[_REGISTRY_KEY] = registry
+    return registry  # type: ignore[no-any-return]
+
+
+def recognizer_latency(runtime: Runtime) -> Histogram:
+    """The histogram the speech pool observes each recognition's duration in."""
+    metrics_registry(runtime)
+    histogram: Histogram = runtime.services[_LATENCY_KEY]
+    return histogram

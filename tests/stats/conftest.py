@@ -1,0 +1,49 @@
+"""Statistics fixtures: the hand-computed data set, an app on it, readers of each role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from huifang.api.app import create_app
+from huifang.bootstrap import Runtime
+from huifang.clock import FakeClock
+from huifang.domain.models import User
+from huifang.domain.users import create_api_token
+from huifang.settings import Settings
+from tests.stats.stats_dataset import Dataset, build_dataset
+
+
+@pytest.fixture
+def data(session: Session) -> Dataset:
+    return build_dataset(session)
+
+
+@pytest.fixture
+def stats_client(
+    engine: Engine, settings: Settings, clock: FakeClock, data: Dataset
+) -> Iterator[Callable[[str], TestClient]]:
+    """`client("supervisor")`: a client with a bearer token of a new user of that role (the
+    supervisor belongs to 东区分局)."""
+    runtime = Runtime(settings=settings, engine=engine, clock=clock)
+    client = TestClient(create_app(runtime))
+
+    def as_role(role: str) -> TestClient:
+        with Session(engine, expire_on_commit=False) as session:
+            unit_id = data.east.id if role == "supervisor" else None
+            user = User(
+                username=f"{role}-reader", role=role, unit_id=unit_id, created_at=clock.now()
+            )
+            session.add(user)
+            session.flush()
+            token = create_api_token(session, user, "stats", clock.now())
+            session.commit()
+        client.headers["Authorization"] = f"Bearer {token}"
+        return client
+
+    yield as_role
+    client.close()
