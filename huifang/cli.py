@@ -12,6 +12,7 @@ import typer
 
 from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
+from huifang.telephony.asterisk.cli import app as agi_app
 
 app = typer.Typer(
     name="huifang",
@@ -31,6 +32,7 @@ app.add_typer(script_app, name="script")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(sample_app, name="sample")
+app.add_typer(agi_app, name="agi")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
