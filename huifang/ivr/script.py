@@ -60,6 +60,9 @@ __all__ = [
 
 _YAML_BOOLEAN = "YAML read this as true/false: quote it (yes, no, on and off are booleans in YAML)"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: far above any real script (the built-in survey has about 200 nodes)
+MAX_NODES = 5000
+MAX_DEPTH = 20
 #: targets that end the script instead of naming a question
 CLOSING = "closing"
 HANGUP = "hangup"
@@ -272,10 +275,11 @@ def parse_script(text: str) -> Script:
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
+            # walked before construction so that an alias bomb is refused while still cheap
+            lines, duplicates = _node_lines(root)
             document = loader.construct_document(root) if root is not None else None
         finally:
             loader.dispose()
-        lines, duplicates = _node_lines(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -375,10 +379,24 @@ def _line_of(path: str, lines: Mapping[str, int]) -> int | None:
 
 
 def _node_lines(root: yaml.Node | None) -> tuple[dict[str, int], list[str]]:
+    """The line of every node path, and the paths of keys given twice.
+
+    Refuses documents with more than MAX_NODES nodes (an alias counts each time it is
+    used) or nested deeper than MAX_DEPTH: a script is small, and "billion laughs"
+    aliases would otherwise cost exponential time here and in validation.
+    """
     lines: dict[str, int] = {}
     duplicates: list[str] = []
+    visits = 0
 
-    def walk(node: yaml.Node, path: str) -> None:
+    def walk(node: yaml.Node, path: str, depth: int = 0) -> None:
+        nonlocal visits
+        visits += 1
+        if visits > MAX_NODES or depth > MAX_DEPTH:
+            line = node.start_mark.line + 1
+            raise ScriptInvalid(
+                [ScriptError("", f"too large: over {MAX_NODES} nodes or {MAX_DEPTH} levels", line)]
+            )
         lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
@@ -389,10 +407,10 @@ def _node_lines(root: yaml.Node | None) -> tuple[dict[str, int], list[str]]:
                     duplicates.append(child)
                 seen.add(key)
                 lines.setdefault(child, key_node.start_mark.line + 1)
-                walk(value_node, child)
+                walk(value_node, child, depth + 1)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                walk(item, f"{path}[{index}]")
+                walk(item, f"{path}[{index}]", depth + 1)
 
     if root is not None:
         walk(root, "")

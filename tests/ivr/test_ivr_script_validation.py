@@ -258,6 +258,13 @@ def test_yaml_yes_and_no_get_a_hint_to_quote_them():
     assert "quote it" in error.message
 
 
+def test_an_alias_bomb_is_refused_before_it_is_expanded():
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (error,) = validate_script_text("\n".join(levels) + "\nquestions: *a8\n")
+    assert "too large" in error.message
+
+
 def test_a_document_that_is_not_a_mapping_is_refused():
     assert [str(e) for e in validate_script_text("- a\n- b\n")] == [
         "line 1: a script is a mapping (name:, language:, …)"
