@@ -1,0 +1,354 @@
+"""The dialer's SQL, and the only SQL it runs: claiming due attempts, moving them through
+their lifecycle with guarded writes, leases, and recovery of attempts a dead worker left.
+
+Rules kept here:
+- a claim is a lease on a *queued* attempt (`claimed_by`, `lease_until`), taken in one
+  statement: PostgreSQL picks rows with `FOR UPDATE SKIP LOCKED` so workers never wait on
+  each other nor take the same row; SQLite (one worker) runs the same guarded UPDATE;
+- the claimer then dials, re-plans or cancels the attempt, each a guarded UPDATE that also
+  names the claimer: a worker whose lease ran out changes nothing;
+- at most one live attempt per contact is the database's job (partial unique index
+  `uq_call_attempts_one_live_per_contact`): a retry is inserted only after the previous
+  attempt reached a final state, and an insert that collides is dropped, not retried;
+- `end_attempt` is idempotent: only the write that moves the attempt to its final state
+  updates the contact and schedules the retry; a repeat (provider event after the survey
+  ended it, a replayed webhook) finds nothing to move and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from huifang.dialer.policy import DialRules, after_call
+from huifang.domain.models import CallAttempt, Campaign, Contact, SmsMessage
+from huifang.domain.states import (
+    ATTEMPT,
+    CONTACT,
+    IN_FLIGHT_ATTEMPT_STATES,
+    AttemptEvent,
+    AttemptState,
+    CampaignState,
+    ContactEvent,
+    ContactState,
+)
+
+A = CallAttempt
+#: the event that ends an attempt in each final state
+_ENDING = {
+    AttemptState.completed: AttemptEvent.complete,
+    AttemptState.no_answer: AttemptEvent.no_answer,
+    AttemptState.busy: AttemptEvent.busy,
+    AttemptState.failed: AttemptEvent.fail,
+    AttemptState.machine: AttemptEvent.machine,
+    AttemptState.abandoned: AttemptEvent.hang_up_early,
+}
+#: how far back contact history matters: the longest cap span
+HISTORY_SPAN = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    attempt_id: int
+    contact_id: int
+    campaign_id: int
+    number: int
+    phone: str
+    contact_state: str
+
+
+def claim_due(
+    session: Session, *, worker: str, now: datetime, lease: timedelta, limit: int
+) -> list[Claim]:
+    """Lease up to `limit` queued attempts of running campaigns due by `now`, oldest first."""
+    picked = (
+        select(A.id)
+        .where(A.state == AttemptState.queued)  # type: ignore[arg-type]
+        .where(A.due_at <= now)  # type: ignore[arg-type]
+        .where(or_(A.lease_until.is_(None), A.lease_until < now))  # type: ignore[union-attr,operator]
+        .where(
+            A.campaign_id.in_(  # type: ignore[attr-defined]
+                select(Campaign.id).where(Campaign.state == CampaignState.running)  # type: ignore[arg-type]
+            )
+        )
+        .order_by(A.due_at)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        picked = picked.with_for_update(skip_locked=True)
+    rows = session.execute(
+        update(A)
+        .where(A.id.in_(picked.scalar_subquery()))  # type: ignore[union-attr]
+        .values(claimed_by=worker, lease_until=now + lease)
+        .returning(A.id, A.contact_id, A.campaign_id, A.number)  # type: ignore[arg-type]
+    ).all()
+    if not rows:
+        return []
+    contacts = {
+        cid: (phone, state)
+        for cid, phone, state in session.execute(
+            select(Contact.id, Contact.phone, Contact.state).where(
+                Contact.id.in_([r.contact_id for r in rows])  # type: ignore[union-attr]
+            )
+        )
+    }
+    return [
+        Claim(r.id, r.contact_id, r.campaign_id, r.number, *contacts[r.contact_id]) for r in rows
+    ]
+
+
+def start_dialing(
+    session: Session, claims: Sequence[Claim], *, worker: str, now: datetime, lease: timedelta
+) -> list[Claim]:
+    """Move claimed attempts to `dialing` (still ours, still queued); count the contact's
+    attempt. Returns the claims that moved: only those may be handed to a provider."""
+    if not claims:
+        return []
+    moved = set(
+        session.execute(
+            update(A)
+            .where(A.id.in_([c.attempt_id for c in claims]))  # type: ignore[union-attr]
+            .where(A.state.in_(ATTEMPT.sources(AttemptEvent.dial)))  # type: ignore[attr-defined]
+            .where(A.claimed_by == worker)  # type: ignore[arg-type]
+            .values(state=AttemptState.dialing, dialed_at=now, lease_until=now + lease)
+            .returning(A.id)  # type: ignore[arg-type]
+        ).scalars()
+    )
+    started = [c for c in claims if c.attempt_id in moved]
+    if started:
+        ids = [c.contact_id for c in started]
+        session.execute(
+            update(Contact)
+            .where(Contact.id.in_(ids))  # type: ignore[union-attr]
+            .values(attempts=Contact.attempts + 1, updated_at=now)
+        )
+        session.execute(
+            update(Contact)
+            .where(Contact.id.in_(ids))  # type: ignore[union-attr]
+            .where(Contact.state.in_(CONTACT.sources(ContactEvent.contact)))  # type: ignore[attr-defined]
+            .where(Contact.state == ContactState.pending)  # type: ignore[arg-type]
+            .values(state=ContactState.in_progress)
+        )
+    return started
+
+
+def replan(session: Session, claim: Claim, *, worker: str, at: datetime) -> bool:
+    """Give a claimed attempt back to the queue, due at `at` (window closed, cap reached)."""
+    moved = session.execute(
+        update(A)
+        .where(A.id == claim.attempt_id)  # type: ignore[arg-type]
+        .where(A.state == AttemptState.queued)  # type: ignore[arg-type]
+        .where(A.claimed_by == worker)  # type: ignore[arg-type]
+        .values(due_at=at, claimed_by="", lease_until=None)
+    )
+    session.execute(
+        update(Contact).where(Contact.id == claim.contact_id).values(next_due_at=at)  # type: ignore[arg-type]
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]
+
+
+def cancel(session: Session, claim: Claim, *, worker: str, reason: str, now: datetime) -> bool:
+    moved = session.execute(
+        update(A)
+        .where(A.id == claim.attempt_id)  # type: ignore[arg-type]
+        .where(A.state.in_(ATTEMPT.sources(AttemptEvent.cancel)))  # type: ignore[attr-defined]
+        .where(A.claimed_by == worker)  # type: ignore[arg-type]
+        .values(state=AttemptState.cancelled, cause=reason, ended_at=now, lease_until=None)
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]
+
+
+def note_progress(
+    session: Session,
+    attempt_id: int,
+    event: AttemptEvent,
+    *,
+    now: datetime,
+    provider: str = "",
+    provider_call_id: str = "",
+) -> bool:
+    """A non-final step (ring, answer), applied only from a state that allows it."""
+    values: dict[str, object] = {"state": _target(event)}
+    if event == AttemptEvent.answer:
+        values["answered_at"] = now
+    if provider_call_id:
+        values["provider"], values["provider_call_id"] = provider, provider_call_id
+    moved = session.execute(
+        update(A)
+        .where(A.id == attempt_id)  # type: ignore[arg-type]
+        .where(A.state.in_(ATTEMPT.sources(event)))  # type: ignore[attr-defined]
+        .values(**values)
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _target(event: AttemptEvent) -> AttemptState:
+    targets = {ATTEMPT.transitions[s][event] for s in ATTEMPT.sources(event)}
+    (target,) = targets
+    return target
+
+
+def set_provider_call_id(session: Session, attempt_id: int, provider: str, call_id: str) -> None:
+    session.execute(
+        update(A).where(A.id == attempt_id).values(provider=provider, provider_call_id=call_id)  # type: ignore[arg-type]
+    )
+
+
+RulesFor = Callable[[int], DialRules]
+
+
+def end_attempt(
+    session: Session,
+    attempt_id: int,
+    outcome: AttemptState,
+    *,
+    now: datetime,
+    rules_for: RulesFor,
+    cause: str = "",
+    contact_outcome: str | None = None,
+) -> bool:
+    """End a live attempt with `outcome`, then answer, exhaust or re-queue its contact.
+    False (and nothing written) when the attempt had already ended."""
+    event = _ENDING[outcome]
+    moved = session.execute(
+        update(A)
+        .where(A.id == attempt_id)  # type: ignore[arg-type]
+        .where(A.state.in_(ATTEMPT.sources(event)))  # type: ignore[attr-defined]
+        .values(state=outcome, outcome=outcome, cause=cause[:64], ended_at=now, lease_until=None)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    attempt = session.get(A, attempt_id)
+    assert attempt is not None
+    step = after_call(
+        rules_for(attempt.campaign_id), outcome=outcome, attempts_made=attempt.number, ended_at=now
+    )
+    contact_values: dict[str, object] = {
+        "outcome": contact_outcome or outcome,
+        "updated_at": now,
+        "next_due_at": step.retry_at,
+    }
+    contact = update(Contact).where(Contact.id == attempt.contact_id)  # type: ignore[arg-type]
+    if step.contact_event is not None:
+        contact_values["state"] = CONTACT.transitions[ContactState.in_progress][step.contact_event]
+        contact = contact.where(
+            Contact.state.in_(CONTACT.sources(step.contact_event))  # type: ignore[attr-defined]
+        )
+    else:
+        contact = contact.where(Contact.state == ContactState.in_progress)  # type: ignore[arg-type]
+    still_open = session.execute(contact.values(**contact_values)).rowcount == 1  # type: ignore[attr-defined]
+    if step.retry_at is not None and still_open:
+        _queue_retry(session, attempt, step.retry_at, now)
+    return True
+
+
+def _queue_retry(session: Session, previous: CallAttempt, due_at: datetime, now: datetime) -> None:
+    retry = CallAttempt(
+        contact_id=previous.contact_id,
+        campaign_id=previous.campaign_id,
+        number=previous.number + 1,
+        purpose=previous.purpose,
+        script_version_id=previous.script_version_id,
+        due_at=due_at,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(retry)
+    except IntegrityError:
+        # another live attempt exists for this contact already: it is the retry
+        session.expunge(retry)
+
+
+# --- leases and recovery -------------------------------------------------------------------
+
+
+def renew_leases(
+    session: Session, attempt_ids: Iterable[int], *, worker: str, until: datetime
+) -> int:
+    ids = list(attempt_ids)
+    if not ids:
+        return 0
+    result = session.execute(
+        update(A)
+        .where(A.id.in_(ids))  # type: ignore[union-attr]
+        .where(A.claimed_by == worker)  # type: ignore[arg-type]
+        .where(A.state.in_(IN_FLIGHT_ATTEMPT_STATES))  # type: ignore[attr-defined]
+        .values(lease_until=until)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    attempt_id: int
+    state: str
+    previous_worker: str
+
+
+def take_over_expired(
+    session: Session, *, worker: str, now: datetime, lease: timedelta, limit: int = 100
+) -> list[Stale]:
+    """In-flight attempts whose worker's lease ran out, now leased to `worker` for recovery."""
+    picked = (
+        select(A.id)
+        .where(A.state.in_(IN_FLIGHT_ATTEMPT_STATES))  # type: ignore[attr-defined]
+        .where(A.lease_until < now)  # type: ignore[arg-type,operator]
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        picked = picked.with_for_update(skip_locked=True)
+    stale = session.execute(
+        select(A.id, A.state, A.claimed_by).where(A.id.in_(picked.scalar_subquery()))  # type: ignore[union-attr]
+    ).all()
+    taken = []
+    for attempt_id, state, previous in stale:
+        moved = session.execute(
+            update(A)
+            .where(and_(A.id == attempt_id, A.state == state, A.claimed_by == previous))  # type: ignore[arg-type]
+            .values(claimed_by=worker, lease_until=now + lease)
+        )
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            taken.append(Stale(attempt_id, state, previous))
+    return taken
+
+
+# --- what the policy needs to know -----------------------------------------------------------
+
+
+def contact_history(
+    session: Session, phones: Sequence[str], *, now: datetime
+) -> dict[str, list[datetime]]:
+    """When each phone was contacted within the cap span: SMS sent and calls dialed."""
+    history: dict[str, list[datetime]] = defaultdict(list)
+    if not phones:
+        return history
+    since = now - HISTORY_SPAN
+    calls = (
+        select(Contact.phone, A.dialed_at)
+        .join(Contact, Contact.id == A.contact_id)  # type: ignore[arg-type]
+        .where(Contact.phone.in_(phones))  # type: ignore[attr-defined]
+        .where(A.dialed_at >= since)  # type: ignore[arg-type,operator]
+    )
+    texts = (
+        select(SmsMessage.phone, SmsMessage.created_at)
+        .where(SmsMessage.phone.in_(phones))  # type: ignore[attr-defined]
+        .where(SmsMessage.direction == "out")  # type: ignore[arg-type]
+        .where(SmsMessage.created_at >= since)  # type: ignore[arg-type]
+    )
+    for query in (calls, texts):
+        for phone, at in session.execute(query):
+            history[phone].append(at)
+    return history
+
+
+def load_campaigns(session: Session, campaign_ids: Iterable[int]) -> dict[int, Campaign]:
+    ids = list(set(campaign_ids))
+    rows = session.execute(select(Campaign).where(Campaign.id.in_(ids))).scalars()  # type: ignore[union-attr]
+    return {c.id: c for c in rows if c.id is not None}

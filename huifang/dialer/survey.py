@@ -1,0 +1,338 @@
+"""The database-backed survey call every provider runs (simulator, Asterisk AGI, Twilio).
+
+`make_survey_call_factory(runtime)` gives the `SurveyCallFactory` of `telephony.base`:
+`await factory(attempt_id)` rebuilds the attempt's IVR session by replaying
+`call_attempts.ivr_log`, so a call continues where it was in any process (a Twilio webhook
+on another replica, a restarted worker).
+
+Rules kept here:
+- each `feed` is one transaction: the event joins the log, every new answer is stored as
+  it comes (unique per attempt and question: a replay stores nothing twice), a recording
+  is stored (and transcribed when a model for the script's language is installed);
+- the log is appended under a check of its length: two processes feeding the same call
+  at once cannot both extend it (the loser gets `Conflict`);
+- the end of the call ends the attempt once (`claims.end_attempt`), applies an opt-out or a
+  not-the-caller answer, and opens the escalation once when any answer is unsatisfied;
+- a call that ended with no usable answer (nobody pressed a key: an answering machine)
+  ends as `machine`, one cut short as `abandoned`: both are retried by the policy;
+- blocking work (DB, recognition) runs off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from huifang.bootstrap import Runtime
+from huifang.db import session_scope
+from huifang.dialer import claims
+from huifang.dialer.policy import DialRules
+from huifang.domain.campaigns import exclude_contact, opt_out
+from huifang.domain.enums import Satisfaction
+from huifang.domain.models import (
+    Answer,
+    CallAttempt,
+    Campaign,
+    Contact,
+    Incident,
+    Recording,
+    ScriptVersion,
+    Unit,
+)
+from huifang.domain.states import AttemptEvent, AttemptState
+from huifang.errors import Conflict, NotFound
+from huifang.followup.escalations import escalate
+from huifang.ivr import result as ivr
+from huifang.ivr.actions import Action
+from huifang.ivr.codec import event_to_dict, replay
+from huifang.ivr.events import CallStarted, Event, RecordingFinished
+from huifang.ivr.interpreter import Session as IvrSession
+from huifang.ivr.script import Script, parse_script
+from huifang.ivr.template import incident_variables
+from huifang.speech.recognizer import Transcript
+from huifang.telephony.base import SurveyCall, SurveyCallFactory
+
+log = logging.getLogger(__name__)
+
+#: speech → text for a recorded complaint: `SpeechPool.transcribe_file` fits
+Transcriber = Any
+#: complaint text → categories (attitude, arrival_time, handling, other)
+Tagger = Callable[[str, str], Iterable[str]]
+_GRADED = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.unsatisfied)
+
+
+def default_tagger(text: str, language: str) -> list[str]:
+    from huifang.speech.classify import tag_complaint
+
+    return [str(tag.category) for tag in tag_complaint(text, language)]
+
+
+@dataclass(frozen=True, slots=True)
+class _CallContext:
+    attempt_id: int
+    contact_id: int
+    incident_id: int
+    campaign_id: int
+    phone: str
+    script: Script
+
+
+class DbSurveyCall:
+    """One answered call's survey, persisted event by event. Not shared between tasks."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        context: _CallContext,
+        session: IvrSession,
+        log_length: int,
+        last_actions: list[Action],
+        *,
+        speech: Transcriber | None,
+        tagger: Tagger,
+    ) -> None:
+        self._runtime = runtime
+        self._context = context
+        self._session = session
+        self._log_length = log_length
+        self._last_actions = last_actions
+        self._speech = speech
+        self._tagger = tagger
+        #: why complaints were not transcribed, for the operator (empty when they were)
+        self.speech_note = ""
+
+    @property
+    def finished(self) -> bool:
+        return self._session.finished
+
+    @property
+    def result(self) -> ivr.SurveyResult:
+        return self._session.result()
+
+    async def start(self) -> Sequence[Action]:
+        if self._log_length:
+            return list(self._last_actions)  # re-entered: carry on where the call was
+        return await self.feed(CallStarted())
+
+    async def feed(self, event: Event) -> Sequence[Action]:
+        if self.finished:
+            return []
+        if isinstance(event, RecordingFinished) and not event.transcript:
+            event = await self._transcribed(event)
+        answers_before = len(self._session.result().answers)
+        actions = self._session.feed(event)
+        result = self._session.result()
+        try:
+            await asyncio.to_thread(self._persist, event, result.answers[answers_before:], result)
+        except BaseException:
+            # the DB refused the step: the in-memory session is ahead of the log now
+            self._session.finished = True
+            raise
+        self._log_length += 1
+        self._last_actions = actions
+        return actions
+
+    async def _transcribed(self, event: RecordingFinished) -> RecordingFinished:
+        if self._speech is None:
+            return event
+        from huifang.speech.models import ModelMissing
+
+        try:
+            transcript: Transcript = await self._speech.transcribe_file(
+                Path(event.path), self._context.script.language
+            )
+        except ModelMissing as missing:
+            self.speech_note = str(missing)
+            return event
+        return RecordingFinished(
+            path=event.path,
+            duration_seconds=event.duration_seconds,
+            transcript=transcript.text,
+            confidence=transcript.confidence,
+        )
+
+    # --- one transaction per event --------------------------------------------------------
+
+    def _persist(
+        self, event: Event, new_answers: Sequence[ivr.Answer], result: ivr.SurveyResult
+    ) -> None:
+        now = self._runtime.clock.now()
+        ctx = self._context
+        with session_scope(self._runtime.engine) as db:
+            self._append_log(db, event, now)
+            if isinstance(event, CallStarted):
+                claims.note_progress(db, ctx.attempt_id, AttemptEvent.answer, now=now)
+            recording_id = None
+            if isinstance(event, RecordingFinished):
+                recording_id = self._store_recording(db, event, now)
+            for answer in new_answers:
+                self._store_answer(db, answer, recording_id, now)
+            if self._session.finished:
+                self._finish(db, result, now)
+
+    def _append_log(self, db: Session, event: Event, now: datetime) -> None:
+        query = select(CallAttempt.ivr_log).where(CallAttempt.id == self._context.attempt_id)  # type: ignore[arg-type]
+        if db.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        current = db.execute(query).scalar_one()
+        if len(current) != self._log_length:
+            raise Conflict(
+                f"call attempt {self._context.attempt_id}: its IVR log moved on elsewhere"
+            )
+        db.execute(
+            update(CallAttempt)
+            .where(CallAttempt.id == self._context.attempt_id)  # type: ignore[arg-type]
+            .values(ivr_log=[*current, event_to_dict(event)])
+        )
+
+    def _store_recording(self, db: Session, event: RecordingFinished, now: datetime) -> int:
+        recording = Recording(
+            attempt_id=self._context.attempt_id,
+            path=event.path,
+            duration_seconds=event.duration_seconds,
+            language=self._context.script.language,
+            transcript=event.transcript,
+            confidence=event.confidence,
+            created_at=now,
+        )
+        db.add(recording)
+        db.flush()
+        assert recording.id is not None
+        return recording.id
+
+    def _store_answer(
+        self, db: Session, answer: ivr.Answer, recording_id: int | None, now: datetime
+    ) -> None:
+        ctx = self._context
+        categories: list[str] = []
+        if answer.transcript and answer.outcome is None:
+            categories = list(self._tagger(answer.transcript, ctx.script.language))
+        row = Answer(
+            contact_id=ctx.contact_id,
+            incident_id=ctx.incident_id,
+            attempt_id=ctx.attempt_id,
+            question_id=answer.question_id,
+            dimension=answer.dimension,
+            outcome=str(answer.outcome) if answer.outcome is not None else None,
+            value=answer.value,
+            mode=str(answer.mode),
+            confidence=answer.confidence,
+            recording_id=recording_id if answer.recording_path else None,
+            transcript=answer.transcript,
+            categories=categories,
+            created_at=now,
+        )
+        try:
+            with db.begin_nested():
+                db.add(row)
+        except IntegrityError:
+            db.expunge(row)  # this question's answer is stored already (a replayed step)
+
+    def _finish(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
+        ctx = self._context
+        usable = (
+            result.opted_out
+            or result.not_the_caller
+            or any(a.outcome in _GRADED and a.dimension != "confirm" for a in result.answers)
+        )
+        if result.completed and usable:
+            outcome = AttemptState.completed
+        elif result.hung_up or usable:
+            outcome = AttemptState.abandoned
+        else:
+            outcome = AttemptState.machine
+        campaign = db.get(Campaign, ctx.campaign_id)
+        assert campaign is not None
+        rules = DialRules.from_campaign(campaign.rules, self._runtime.settings)
+        ended = claims.end_attempt(
+            db, ctx.attempt_id, outcome, now=now, rules_for=lambda _id: rules,
+            contact_outcome=str(result.outcome) if outcome == AttemptState.completed else None,
+        )  # fmt: skip
+        if not ended:
+            return  # ended already (lease recovery, a repeated webhook): nothing more to apply
+        if result.opted_out:
+            opt_out(db, phone=ctx.phone, source="call", now=now, note=f"attempt {ctx.attempt_id}")
+        elif result.not_the_caller:
+            exclude_contact(db, ctx.contact_id, reason="not_the_caller", now=now)
+        if result.escalate:
+            self._escalate(db, result, now)
+
+    def _escalate(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
+        ctx = self._context
+        reasons = [a for a in result.answers if a.outcome is None and a.transcript]
+        unhappy = [a.dimension for a in result.answers if a.outcome == Satisfaction.unsatisfied]
+        categories: list[str] = []
+        for reason in reasons:
+            categories += self._tagger(reason.transcript, ctx.script.language)
+        categories += [d for d in unhappy if d in ("attitude", "arrival_time", "handling")]
+        summary = " / ".join(r.transcript for r in reasons) or "不满意：" + "、".join(unhappy)
+        escalate(
+            db,
+            incident_id=ctx.incident_id,
+            origin="voice",
+            now=now,
+            sla_hours=self._runtime.settings.escalation_sla_hours,
+            contact_id=ctx.contact_id,
+            attempt_id=ctx.attempt_id,
+            summary=summary,
+            categories=list(dict.fromkeys(categories)),
+        )
+
+
+def make_survey_call_factory(
+    runtime: Runtime, *, speech: Transcriber | None = None, classifier: Tagger | None = None
+) -> SurveyCallFactory:
+    """The factory providers are built with. `speech` (a `SpeechPool`) transcribes recorded
+    complaints; `classifier` tags their categories (default: `speech.classify.tag_complaint`)."""
+    scripts: dict[int, Script] = {}
+    tagger = classifier or default_tagger
+
+    def load(attempt_id: int) -> tuple[_CallContext, dict[str, str], list[dict[str, Any]]]:
+        with session_scope(runtime.engine) as db:
+            attempt = db.get(CallAttempt, attempt_id)
+            if attempt is None:
+                raise NotFound(f"call attempt {attempt_id} does not exist")
+            contact = db.get(Contact, attempt.contact_id)
+            incident = db.get(Incident, contact.incident_id) if contact else None
+            campaign = db.get(Campaign, attempt.campaign_id)
+            if contact is None or incident is None or campaign is None:
+                raise NotFound(f"call attempt {attempt_id}: its contact or incident is gone")
+            unit = db.get(Unit, incident.unit_id)
+            version_id = attempt.script_version_id or campaign.script_version_id
+            if version_id not in scripts:
+                version = db.get(ScriptVersion, version_id)
+                if version is None:
+                    raise NotFound(f"script version {version_id} does not exist")
+                scripts[version_id] = parse_script(version.source_yaml)
+            script = scripts[version_id]
+            assert attempt.id is not None and contact.id is not None and incident.id is not None
+            variables = incident_variables(
+                occurred_at=incident.occurred_at.astimezone(runtime.settings.tz),
+                language=script.language,
+                source=incident.source,
+                unit_name=unit.name if unit else "",
+                category=incident.category,
+                reference=incident.external_id,
+            )
+            context = _CallContext(
+                attempt.id, contact.id, incident.id, campaign.id or 0, contact.phone, script
+            )
+            return context, variables, list(attempt.ivr_log)
+
+    async def factory(attempt_id: int) -> SurveyCall:
+        context, variables, logged = await asyncio.to_thread(load, attempt_id)
+        session, actions = replay(context.script, variables, logged)
+        return DbSurveyCall(
+            runtime, context, session, len(logged), actions, speech=speech, tagger=tagger
+        )
+
+    return factory

@@ -1,0 +1,305 @@
+"""The dialer worker (`huifang worker`): claims due attempts, hands them to the provider,
+follows every call to its end, records the outcome and lets the policy plan the retry.
+
+Rules kept here:
+- the decision to dial is taken at the moment of dialing, in the same transaction that
+  moves the attempt to `dialing`: the window, the caps, opt-outs and the contact's state are
+  read then, not when the work was queued;
+- never more calls than trunk channels (per provider) nor than a campaign's own limit, and
+  never more new calls per second than `calls_per_second` (a token bucket on real time:
+  the trunk's limit is physical even when the demo's clock is not);
+- an attempt is committed as `dialing` before the provider is asked to call, so a crash in
+  between leaves a leased attempt that recovery ends (never redials blindly); an attempt
+  whose fate the provider cannot tell (`CallFateUnknown`) is left to recovery too;
+- recovery asks the provider (`lookup`) what became of an expired attempt: a call it knows
+  ended is recorded with that outcome; one it does not know ends as failed and is retried
+  by the policy after the failure delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from huifang.bootstrap import Runtime
+from huifang.db import session_scope
+from huifang.dialer import claims
+from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict, decide_dial
+from huifang.domain.campaigns import opted_out_among
+from huifang.domain.states import AttemptEvent, AttemptState
+from huifang.telephony.base import (
+    CallEvent,
+    CallFateUnknown,
+    CallProgress,
+    OriginateRequest,
+    TelephonyProvider,
+)
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_EVENTS = {
+    CallProgress.ringing: AttemptEvent.ring,
+    CallProgress.answered: AttemptEvent.answer,
+}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    dialed: int = 0
+    replanned: int = 0
+    cancelled: int = 0
+    ended: int = 0
+    recovered: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+class DialerWorker:
+    def __init__(
+        self,
+        runtime: Runtime,
+        provider: TelephonyProvider,
+        *,
+        name: str | None = None,
+        batch: int = 100,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.provider = provider
+        self.name = name or worker_name()
+        self.batch = batch
+        self.lease = timedelta(seconds=settings.lease_seconds)
+        self.limits = ChannelLimits(provider.max_channels)
+        self.bucket = TokenBucket(settings.calls_per_second)
+        self.stats = WorkerStats()
+        self._monotonic = monotonic
+        self._live: dict[int, int] = {}  # attempt id → campaign id
+        self._rules: dict[int, DialRules] = {}
+        self._changed = asyncio.Event()
+        self._follower: asyncio.Task[None] | None = None
+
+    # --- loops ---------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
+        """Dial until `stop` is set, then let live calls finish."""
+        self._follow()
+        while not stop.is_set():
+            await self.step()
+            self._changed.clear()
+            waiters = [
+                asyncio.ensure_future(stop.wait()),
+                asyncio.ensure_future(self._changed.wait()),
+            ]
+            await asyncio.wait(waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+        await self.drain()
+        await self.close()
+
+    async def run_until_idle(self) -> None:
+        """Dial everything due now and wait for those calls to end (the demo's driver)."""
+        self._follow()
+        while True:
+            dialed = await self.step()
+            await self.drain()
+            if not dialed:
+                return
+
+    async def drain(self) -> None:
+        while self._live:
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+            self._follower = None
+
+    def _follow(self) -> None:
+        if self._follower is None:
+            self._follower = asyncio.create_task(self._follow_events())
+
+    # --- one pass ----------------------------------------------------------------------------
+
+    async def step(self) -> int:
+        """Recover expired leases, renew ours, and fill the free channels. Returns calls placed."""
+        await self._recover()
+        if self._live:
+            await asyncio.to_thread(self._renew)
+        free = self.limits.channels - self.limits.in_use
+        if free <= 0:
+            return 0
+        started = await asyncio.to_thread(self._claim_and_decide, min(free, self.batch))
+        for claim in started:
+            await self._dial(claim)
+        return len(started)
+
+    def _renew(self) -> None:
+        with session_scope(self.runtime.engine) as db:
+            claims.renew_leases(
+                db, self._live, worker=self.name, until=self.runtime.clock.now() + self.lease
+            )
+
+    def _claim_and_decide(self, limit: int) -> list[claims.Claim]:
+        now = self.runtime.clock.now()
+        with session_scope(self.runtime.engine) as db:
+            claimed = claims.claim_due(db, worker=self.name, now=now, lease=self.lease, limit=limit)
+            if not claimed:
+                return []
+            self.stats.claimed += len(claimed)
+            for campaign in claims.load_campaigns(db, {c.campaign_id for c in claimed}).values():
+                assert campaign.id is not None
+                self._rules[campaign.id] = DialRules.from_campaign(
+                    campaign.rules, self.runtime.settings
+                )
+                self.limits.limit_campaign(campaign.id, campaign.max_concurrent_calls)
+            phones = [c.phone for c in claimed]
+            opted = opted_out_among(db, phones)
+            history = claims.contact_history(db, phones, now=now)
+            to_dial: list[claims.Claim] = []
+            planned: dict[int, int] = {}
+            for claim in claimed:
+                decision = decide_dial(
+                    self._rules[claim.campaign_id],
+                    now=now,
+                    contact_state=claim.contact_state,
+                    opted_out=claim.phone in opted,
+                    history=history.get(claim.phone, ()),
+                )
+                taken = planned.get(claim.campaign_id, 0)
+                if decision.verdict == Verdict.dial and taken >= self.limits.free_for(
+                    claim.campaign_id
+                ):
+                    decision = type(decision)(Verdict.replan, now, "campaign_channels_busy")
+                if decision.verdict == Verdict.cancel:
+                    claims.cancel(db, claim, worker=self.name, reason=decision.reason, now=now)
+                    self.stats.cancelled += 1
+                elif decision.verdict == Verdict.replan:
+                    assert decision.at is not None
+                    claims.replan(db, claim, worker=self.name, at=decision.at)
+                    self.stats.replanned += 1
+                else:
+                    planned[claim.campaign_id] = taken + 1
+                    to_dial.append(claim)
+            return claims.start_dialing(db, to_dial, worker=self.name, now=now, lease=self.lease)
+
+    async def _dial(self, claim: claims.Claim) -> None:
+        self.limits.acquire(claim.campaign_id)
+        self._live[claim.attempt_id] = claim.campaign_id
+        wait = self.bucket.take(self._monotonic())
+        while wait > 0:
+            await asyncio.sleep(wait)
+            wait = self.bucket.take(self._monotonic())
+        request = OriginateRequest(
+            attempt_id=claim.attempt_id,
+            phone=claim.phone,
+            ring_timeout_seconds=self.runtime.settings.ring_timeout_seconds,
+        )
+        try:
+            call_id = await self.provider.originate(request)
+        except CallFateUnknown:
+            log.warning(
+                "attempt %s: call fate unknown; lease recovery will settle it", claim.attempt_id
+            )
+            self._forget(claim.attempt_id)
+            return
+        except Exception as exc:
+            log.exception("attempt %s: the provider refused the call", claim.attempt_id)
+            await asyncio.to_thread(self._end, claim.attempt_id, AttemptState.failed, str(exc))
+            self._forget(claim.attempt_id)
+            return
+        self.stats.dialed += 1
+        await asyncio.to_thread(self._note, claim.attempt_id, None, call_id)
+
+    # --- call events -----------------------------------------------------------------------
+
+    async def _follow_events(self) -> None:
+        async for event in self.provider.events():
+            try:
+                await self.on_event(event)
+            except Exception:
+                log.exception("attempt %s: could not record %s", event.attempt_id, event.progress)
+
+    async def on_event(self, event: CallEvent) -> None:
+        if event.progress.is_final:
+            await asyncio.to_thread(
+                self._end, event.attempt_id, AttemptState(event.progress), event.cause
+            )
+            self._forget(event.attempt_id)
+        else:
+            await asyncio.to_thread(
+                self._note,
+                event.attempt_id,
+                _PROGRESS_EVENTS[event.progress],
+                event.provider_call_id,
+            )
+
+    def _note(self, attempt_id: int, event: AttemptEvent | None, call_id: str) -> None:
+        with session_scope(self.runtime.engine) as db:
+            if event is None:
+                claims.set_provider_call_id(db, attempt_id, self.provider.name, call_id)
+            else:
+                claims.note_progress(db, attempt_id, event, now=self.runtime.clock.now())
+
+    def _end(self, attempt_id: int, outcome: AttemptState, cause: str) -> None:
+        with session_scope(self.runtime.engine) as db:
+            if claims.end_attempt(
+                db, attempt_id, outcome, now=self.runtime.clock.now(),
+                rules_for=lambda cid: self._rules_for(db, cid), cause=cause,
+            ):  # fmt: skip
+                self.stats.ended += 1
+                self.stats.by_outcome[outcome] = self.stats.by_outcome.get(outcome, 0) + 1
+
+    def _rules_for(self, db: Session, campaign_id: int) -> DialRules:
+        if campaign_id not in self._rules:
+            campaign = claims.load_campaigns(db, [campaign_id])[campaign_id]
+            self._rules[campaign_id] = DialRules.from_campaign(
+                campaign.rules, self.runtime.settings
+            )
+        return self._rules[campaign_id]
+
+    def _forget(self, attempt_id: int) -> None:
+        campaign_id = self._live.pop(attempt_id, None)
+        if campaign_id is not None:
+            self.limits.release(campaign_id)
+        self._changed.set()
+
+    # --- recovery ----------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        stale = await asyncio.to_thread(self._take_over)
+        for attempt in stale:
+            if attempt.attempt_id in self._live:
+                continue  # our own call outlived a lease renewal: it is still followed
+            known = await self.provider.lookup(attempt.attempt_id)
+            if known is not None and known.progress.is_final:
+                outcome, cause = AttemptState(known.progress), "recovered:" + known.cause
+            elif known is not None:
+                continue  # the provider still carries it: its final event will end it
+            elif attempt.state == AttemptState.answered:
+                outcome, cause = AttemptState.abandoned, "lease_expired"
+            else:
+                outcome, cause = AttemptState.failed, "lease_expired"
+            await asyncio.to_thread(self._end, attempt.attempt_id, outcome, cause)
+            self.stats.recovered += 1
+
+    def _take_over(self) -> list[claims.Stale]:
+        with session_scope(self.runtime.engine) as db:
+            return claims.take_over_expired(
+                db, worker=self.name, now=self.runtime.clock.now(), lease=self.lease
+            )

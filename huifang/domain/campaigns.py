@@ -1,0 +1,299 @@
+"""Campaigns: who to survey, through which channels, under which calling rules; and the
+opt-outs and do-not-call list that every channel of every campaign obeys.
+
+Rules kept here:
+- one contact per phone per campaign, even when a citizen reported several incidents
+  (the latest handled incident is the one asked about); imported complaints are not
+  surveyed, they go to the escalation queue;
+- a phone on the opt-out / do-not-call list gets an `excluded` contact and no attempt;
+- `opt_out` stops everything at once, in the caller's transaction: the phone's open contacts
+  in every campaign are excluded and their queued calls (a pending SMS-to-voice fallback
+  included) cancelled; the dialer checks the list again at the moment of dialing;
+- bulk work is set-based SQL (a campaign may hold a million contacts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, exists, or_, select, text, update
+from sqlmodel import Session
+
+from huifang.domain.audit import record_audit
+from huifang.domain.models import CallAttempt, Campaign, Contact, Incident, OptOut, Unit, User
+from huifang.domain.states import (
+    CAMPAIGN,
+    CONTACT,
+    AttemptState,
+    CampaignEvent,
+    CampaignState,
+    ContactEvent,
+    ContactState,
+)
+from huifang.domain.types import UTCDateTime
+from huifang.errors import Conflict, NotFound
+
+CHANNELS = ("sms", "voice", "sms_then_voice")
+OPT_OUT_SOURCES = ("sms", "call", "agent", "do_not_call")
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSelection:
+    """Incidents handled in [handled_from, handled_to), optionally narrowed."""
+
+    handled_from: datetime
+    handled_to: datetime
+    sources: tuple[str, ...] = ()
+    #: units whose whole subtree is selected
+    unit_ids: tuple[int, ...] = ()
+    categories: tuple[str, ...] = ()
+
+    @classmethod
+    def handled_on(cls, day: date, tz: ZoneInfo, **narrowing: Any) -> IncidentSelection:
+        """Everything handled on the local `day` (e.g. yesterday)."""
+        start = datetime.combine(day, time(0), tz)
+        return cls(start, datetime.combine(day + timedelta(days=1), time(0), tz), **narrowing)
+
+    def as_json(self) -> dict[str, Any]:
+        raw = asdict(self)
+        raw["handled_from"] = self.handled_from.isoformat()
+        raw["handled_to"] = self.handled_to.isoformat()
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPlan:
+    name: str
+    script_version_id: int
+    selection: IncidentSelection
+    channels: str = "sms_then_voice"
+    sms_script_version_id: int | None = None
+    sms_fallback_hours: float = 4.0
+    rules: Mapping[str, Any] = field(default_factory=dict)
+    max_concurrent_calls: int | None = None
+
+
+def create_campaign(
+    session: Session, plan: CampaignPlan, *, now: datetime, by: User | None = None
+) -> Campaign:
+    """A draft campaign with one contact per selected phone (opted-out phones excluded)."""
+    if plan.channels not in CHANNELS:
+        raise ValueError(f"channels: {plan.channels!r} is not one of {', '.join(CHANNELS)}")
+    campaign = Campaign(
+        name=plan.name,
+        script_version_id=plan.script_version_id,
+        sms_script_version_id=plan.sms_script_version_id,
+        channels=plan.channels,
+        sms_fallback_hours=plan.sms_fallback_hours,
+        selection=plan.selection.as_json(),
+        rules=dict(plan.rules),
+        max_concurrent_calls=plan.max_concurrent_calls,
+        created_at=now,
+        created_by=by.id if by else None,
+    )
+    session.add(campaign)
+    session.flush()
+    assert campaign.id is not None
+    for incident_id, phone in _latest_incident_per_phone(session, plan.selection):
+        excluded = _is_opted_out(session, phone)
+        session.add(
+            Contact(
+                campaign_id=campaign.id,
+                incident_id=incident_id,
+                phone=phone,
+                state=ContactState.excluded if excluded else ContactState.pending,
+                outcome="opted_out" if excluded else None,
+                next_due_at=None if excluded else now,
+                updated_at=now,
+            )
+        )
+    session.flush()
+    record_audit(
+        session, at=now, actor=by, action="campaign.create", target_type="campaign",
+        target_id=campaign.id, detail={"selection": campaign.selection, "channels": plan.channels},
+    )  # fmt: skip
+    return campaign
+
+
+def _latest_incident_per_phone(
+    session: Session, selection: IncidentSelection
+) -> list[tuple[int, str]]:
+    query = (
+        select(Incident.id, Incident.caller_phone, Incident.handled_at)
+        .where(Incident.handled_at >= selection.handled_from)
+        .where(Incident.handled_at < selection.handled_to)
+        .where(Incident.is_complaint.is_(False))  # type: ignore[attr-defined]
+        .order_by(Incident.handled_at, Incident.id)
+    )
+    if selection.sources:
+        query = query.where(Incident.source.in_(selection.sources))  # type: ignore[attr-defined]
+    if selection.categories:
+        query = query.where(Incident.category.in_(selection.categories))  # type: ignore[attr-defined]
+    if selection.unit_ids:
+        paths = session.exec(select(Unit.path).where(Unit.id.in_(selection.unit_ids))).all()  # type: ignore[call-overload,union-attr]
+        subtree = select(Unit.id).where(
+            or_(*(Unit.path.startswith(row[0]) for row in paths))  # type: ignore[attr-defined]
+        )
+        query = query.where(Incident.unit_id.in_(subtree))  # type: ignore[attr-defined]
+    latest: dict[str, int] = {}
+    for incident_id, phone, _handled in session.exec(query):  # type: ignore[call-overload]
+        latest[phone] = incident_id  # ordered by time: the last one wins
+    return [(incident_id, phone) for phone, incident_id in latest.items()]
+
+
+def start_campaign(session: Session, campaign_id: int, *, now: datetime) -> int:
+    """Run a draft campaign: queue its calls. Returns how many calls were queued.
+
+    Voice campaigns queue every pending contact now; SMS-then-voice campaigns queue the
+    fallback call `sms_fallback_hours` after the start (when the survey SMS goes out); the
+    dialer cancels it at dialing time if the citizen replied or opted out meanwhile."""
+    campaign = _transition(session, campaign_id, CampaignEvent.start)
+    if campaign.channels == "sms":
+        return 0
+    due = now
+    if campaign.channels == "sms_then_voice":
+        due = now + timedelta(hours=campaign.sms_fallback_hours)
+    return queue_first_calls(session, campaign, due_at=due, now=now)
+
+
+def queue_first_calls(
+    session: Session, campaign: Campaign, *, due_at: datetime, now: datetime
+) -> int:
+    """One queued first attempt for each pending contact of `campaign` that has none."""
+    result = session.execute(
+        text(
+            "INSERT INTO call_attempts (contact_id, campaign_id, number, state, purpose,"
+            " script_version_id, provider, provider_call_id, due_at, claimed_by, cause,"
+            " ivr_log, created_at)"
+            " SELECT c.id, c.campaign_id, c.attempts + 1, 'queued', 'survey', :script, '', '',"
+            " :due, '', '', '[]', :now FROM contacts c"
+            " WHERE c.campaign_id = :campaign AND c.state IN ('pending', 'in_progress')"
+            " AND NOT EXISTS (SELECT 1 FROM call_attempts a WHERE a.contact_id = c.id"
+            " AND a.state IN ('queued', 'dialing', 'ringing', 'answered'))"
+        ).bindparams(bindparam("due", type_=UTCDateTime), bindparam("now", type_=UTCDateTime)),
+        {"script": campaign.script_version_id, "due": due_at, "now": now, "campaign": campaign.id},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def pause_campaign(session: Session, campaign_id: int) -> Campaign:
+    return _transition(session, campaign_id, CampaignEvent.pause)
+
+
+def resume_campaign(session: Session, campaign_id: int) -> Campaign:
+    return _transition(session, campaign_id, CampaignEvent.resume)
+
+
+def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Campaign:
+    """Stop a campaign for good: its queued calls are cancelled."""
+    campaign = _transition(session, campaign_id, CampaignEvent.finish)
+    session.execute(
+        update(CallAttempt)
+        .where(CallAttempt.campaign_id == campaign_id)  # type: ignore[arg-type]
+        .where(CallAttempt.state == AttemptState.queued)  # type: ignore[arg-type]
+        .values(state=AttemptState.cancelled, cause="campaign_finished", ended_at=now)
+    )
+    return campaign
+
+
+def _transition(session: Session, campaign_id: int, event: CampaignEvent) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    target = CAMPAIGN.advance(CampaignState(campaign.state), event)
+    moved = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)  # type: ignore[arg-type]
+        .where(Campaign.state == campaign.state)  # type: ignore[arg-type]
+        .values(state=target)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"campaign {campaign_id} changed state meanwhile")
+    session.refresh(campaign)
+    return campaign
+
+
+# --- opt-outs and do-not-call -------------------------------------------------------------
+
+
+def _is_opted_out(session: Session, phone: str) -> bool:
+    return bool(session.exec(select(exists().where(OptOut.phone == phone))).one()[0])  # type: ignore[call-overload]
+
+
+def is_opted_out(session: Session, phone: str) -> bool:
+    return _is_opted_out(session, phone)
+
+
+def opted_out_among(session: Session, phones: Sequence[str]) -> set[str]:
+    if not phones:
+        return set()
+    rows = session.exec(select(OptOut.phone).where(OptOut.phone.in_(phones)))  # type: ignore[call-overload,attr-defined]
+    return {row[0] for row in rows}
+
+
+def opt_out(
+    session: Session,
+    *,
+    phone: str,
+    source: str,
+    now: datetime,
+    note: str = "",
+    by: User | None = None,
+) -> bool:
+    """Put `phone` on the list and stop every channel of every campaign for it.
+    True when the phone was not on the list before."""
+    if source not in OPT_OUT_SOURCES:
+        raise ValueError(f"source: {source!r} is not one of {', '.join(OPT_OUT_SOURCES)}")
+    new = not _is_opted_out(session, phone)
+    if new:
+        with session.begin_nested():
+            session.add(OptOut(phone=phone, source=source, note=note, created_at=now))
+    _stop_contacts(session, phone, now)
+    if new:
+        record_audit(
+            session, at=now, actor=by, action="opt_out", target_type="phone",
+            target_id=phone, detail={"source": source},
+        )  # fmt: skip
+    return new
+
+
+def import_do_not_call(session: Session, phones: Iterable[str], *, now: datetime) -> int:
+    """Add already-normalised phones to the do-not-call list; returns how many were new."""
+    return sum(opt_out(session, phone=p, source="do_not_call", now=now) for p in set(phones))
+
+
+def _stop_contacts(session: Session, phone: str, now: datetime) -> None:
+    contact_ids = select(Contact.id).where(Contact.phone == phone)
+    session.execute(
+        update(CallAttempt)
+        .where(CallAttempt.contact_id.in_(contact_ids))  # type: ignore[attr-defined]
+        .where(CallAttempt.state == AttemptState.queued)  # type: ignore[arg-type]
+        .values(state=AttemptState.cancelled, cause="opted_out", ended_at=now)
+    )
+    session.execute(
+        update(Contact)
+        .where(Contact.phone == phone)  # type: ignore[arg-type]
+        .where(Contact.state.in_(CONTACT.sources(ContactEvent.exclude)))  # type: ignore[attr-defined]
+        .values(state=ContactState.excluded, outcome="opted_out", next_due_at=None, updated_at=now)
+    )
+
+
+def exclude_contact(session: Session, contact_id: int, *, reason: str, now: datetime) -> bool:
+    """Stop surveying one contact (not the caller, duplicate); its queued calls are cancelled."""
+    session.execute(
+        update(CallAttempt)
+        .where(CallAttempt.contact_id == contact_id)  # type: ignore[arg-type]
+        .where(CallAttempt.state == AttemptState.queued)  # type: ignore[arg-type]
+        .values(state=AttemptState.cancelled, cause=reason, ended_at=now)
+    )
+    moved = session.execute(
+        update(Contact)
+        .where(Contact.id == contact_id)  # type: ignore[arg-type]
+        .where(Contact.state.in_(CONTACT.sources(ContactEvent.exclude)))  # type: ignore[attr-defined]
+        .values(state=ContactState.excluded, outcome=reason, next_due_at=None, updated_at=now)
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]

@@ -1,0 +1,45 @@
+"""Publishing call scripts: a validated script text becomes an immutable ScriptVersion row.
+
+Rules kept here: nothing invalid is published (`parse_script` refuses it with the path of the
+bad node); versions count up per script name; publishing the same text again returns the
+row already published instead of a new version, so a redeploy does not bump versions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from huifang.domain.models import ScriptVersion, User
+from huifang.ivr.script import content_hash, parse_script
+
+
+def publish_script(
+    session: Session, yaml_text: str, now: datetime, by: User | None = None
+) -> ScriptVersion:
+    script = parse_script(yaml_text)
+    digest = content_hash(yaml_text)
+    same = session.exec(
+        select(ScriptVersion)
+        .where(ScriptVersion.name == script.name)
+        .where(ScriptVersion.content_hash == digest)
+    ).first()  # type: ignore[call-overload]
+    if same:
+        return same[0]
+    latest = session.exec(
+        select(func.max(ScriptVersion.version)).where(ScriptVersion.name == script.name)
+    ).one()[0]  # type: ignore[call-overload]
+    version = ScriptVersion(
+        name=script.name,
+        version=(latest or 0) + 1,
+        language=script.language,
+        source_yaml=yaml_text,
+        content_hash=digest,
+        published_at=now,
+        published_by=by.id if by else None,
+    )
+    session.add(version)
+    session.flush()
+    return version

@@ -1,0 +1,132 @@
+"""The dialer end to end on the simulated line: claims, survey storage, outcomes, retries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from huifang.bootstrap import Runtime
+from huifang.clock import FakeClock
+from huifang.domain.models import Answer, CallAttempt, Contact, Escalation, OptOut
+from tests.dialer.conftest import CampaignFactory, WorkerFactory, db_session, phones
+
+
+def attempts_of(runtime: Runtime, phone: str) -> list[CallAttempt]:
+    with db_session(runtime) as db:
+        contact = db.exec(select(Contact).where(Contact.phone == phone)).one()
+        return list(
+            db.exec(
+                select(CallAttempt)
+                .where(CallAttempt.contact_id == contact.id)
+                .order_by(CallAttempt.id)
+            )
+        )
+
+
+def contact_of(runtime: Runtime, phone: str) -> Contact:
+    with db_session(runtime) as db:
+        return db.exec(select(Contact).where(Contact.phone == phone)).one()
+
+
+async def test_satisfied_citizen_completes_and_answers_are_stored(
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    worker, _ = make_worker({phone: "satisfied"})
+    await worker.run_until_idle()
+    (attempt,) = attempts_of(runtime, phone)
+    assert attempt.state == "completed"
+    contact = contact_of(runtime, phone)
+    assert (contact.state, contact.outcome) == ("answered", "satisfied")
+    with db_session(runtime) as db:
+        answers = db.exec(select(Answer).where(Answer.attempt_id == attempt.id)).all()
+    assert {a.question_id for a in answers} == {
+        "confirm",
+        "attitude",
+        "arrival_time",
+        "handling",
+        "overall",
+    }
+
+
+async def test_complaint_is_recorded_and_escalated_once(
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    worker, _ = make_worker({phone: "complains"})
+    await worker.run_until_idle()
+    with db_session(runtime) as db:
+        escalations = db.exec(select(Escalation)).all()
+        reason = db.exec(select(Answer).where(Answer.question_id == "reason")).one()
+    assert len(escalations) == 1 and escalations[0].origin == "voice"
+    assert "态度" in reason.transcript and reason.categories == ["attitude"]
+
+
+async def test_busy_is_retried_after_the_busy_delay(
+    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    worker, provider = make_worker({phone: "busy_then_satisfied"})
+    await worker.run_until_idle()
+    first, retry = attempts_of(runtime, phone)
+    assert first.state == "busy" and retry.state == "queued"
+    assert retry.due_at == clock.now() + timedelta(minutes=15)
+    await worker.run_until_idle()
+    assert len(provider.placed) == 1  # not due yet
+    clock.advance(timedelta(minutes=15))
+    await worker.run_until_idle()
+    assert [a.state for a in attempts_of(runtime, phone)] == ["busy", "completed"]
+
+
+async def test_never_answering_citizen_is_exhausted_after_max_attempts(
+    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone], rules={"contacts_per_24h": 10, "contacts_per_7d": 10})
+    worker, provider = make_worker({phone: "never_answers"})
+    for _ in range(4):
+        await worker.run_until_idle()
+        clock.advance(timedelta(hours=2))
+    assert [a.state for a in attempts_of(runtime, phone)] == ["no_answer"] * 3
+    assert contact_of(runtime, phone).state == "unreachable"
+    assert len(provider.placed) == 3
+
+
+async def test_opt_out_by_key_stops_every_campaign(
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    worker, provider = make_worker({phone: "opts_out_by_key"})
+    await worker.run_until_idle()
+    with db_session(runtime) as db:
+        assert db.exec(select(OptOut).where(OptOut.phone == phone)).one().source == "call"
+    assert contact_of(runtime, phone).state == "excluded"
+
+
+async def test_hang_up_mid_question_keeps_answers_and_retries(
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    worker, _ = make_worker({phone: "hangs_up"})
+    await worker.run_until_idle()
+    first, retry = attempts_of(runtime, phone)
+    assert first.state == "abandoned" and retry.state == "queued"
+    with db_session(runtime) as db:
+        kept = db.exec(select(Answer.question_id).where(Answer.attempt_id == first.id)).all()
+    assert set(kept) == {"confirm", "attitude"}
+
+
+async def test_answering_machine_ends_as_machine(
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    worker, _ = make_worker({phone: "answering_machine"})
+    await worker.run_until_idle()
+    assert attempts_of(runtime, phone)[0].state == "machine"
