@@ -22,7 +22,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from huifang.domain.enums import Satisfaction
 from huifang.ivr.actions import Action, Collect, Hangup, Play, Prompt, Record, SetVariable, Transfer
@@ -81,6 +81,28 @@ def match_phrase(text: str, choices: Sequence[Choice]) -> Choice | None:
             elif len(normal) == best_length and choice is not best:
                 tied = True
     return None if tied else best
+
+
+class Classified(Protocol):
+    label: str
+
+
+def classifier_matcher(classify: Callable[[str, str], Classified], language: str) -> SpeechMatcher:
+    """A `SpeechMatcher` that asks a satisfaction classifier (e.g. `huifang.speech.classify.
+    classify`) and picks the choice whose outcome is the label it gives.
+
+    Choices the classifier cannot name (a transfer to an agent, a choice without an
+    outcome) and answers it finds unclear fall back to the phrase matcher.
+    """
+
+    def match(text: str, choices: Sequence[Choice]) -> Choice | None:
+        label = classify(text, language).label
+        by_outcome = [c for c in choices if c.outcome is not None and c.outcome == label]
+        if len(by_outcome) == 1:
+            return by_outcome[0]
+        return match_phrase(text, choices)
+
+    return match
 
 
 class Session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,9 +18,10 @@ from huifang.ivr.events import (
     RecordingFinished,
     SpeechRecognized,
 )
-from huifang.ivr.interpreter import MissingVariables, Session, match_phrase
+from huifang.ivr.interpreter import MissingVariables, Session, classifier_matcher, match_phrase
 from huifang.ivr.result import AnswerMode
 from huifang.ivr.script import Choice, builtin_script
+from huifang.ivr.template import sample_variables
 
 # --- starting
 
@@ -283,6 +285,37 @@ def test_a_matcher_answer_that_is_not_one_of_the_choices_is_no_match(mini):
     session = Session(mini, {"unit_name": "X", "incident_date": "d"}, speech_matcher=invents)
     session.start()
     assert keys(session.feed(SpeechRecognized("good", 0.9)))[0] == "defaults.invalid_prompt"
+
+
+@dataclass(frozen=True)
+class FakeClassification:
+    label: str
+
+
+def test_a_classifier_matcher_picks_the_choice_with_the_label_given(call):
+    def classify(text: str, language: str) -> FakeClassification:
+        assert language == "zh-CN"
+        return FakeClassification("satisfied" if text == "没什么不满意的" else "unclear")
+
+    script = builtin_script("survey-110.zh-CN")
+    session = Session(
+        script, sample_variables("zh-CN"), speech_matcher=classifier_matcher(classify, "zh-CN")
+    )
+    session.start()
+    session.feed(DigitsReceived("1"))
+    session.feed(SpeechRecognized("没什么不满意的", 0.9))  # double negation: satisfied
+    session.feed(SpeechRecognized("不 满意", 0.9))  # unclear to the classifier: phrases decide
+    outcomes = [a.outcome for a in session.result().answers[1:]]
+    assert outcomes == [Satisfaction.satisfied, Satisfaction.unsatisfied]
+
+
+def test_a_classifier_matcher_leaves_unlabelled_choices_to_the_phrases():
+    script = builtin_script("second-callback.zh-CN")
+    matcher = classifier_matcher(lambda text, language: FakeClassification("unclear"), "zh-CN")
+    session = Session(script, sample_variables("zh-CN"), speech_matcher=matcher)
+    session.start()
+    session.feed(DigitsReceived("1"))
+    assert session.feed(SpeechRecognized("转 人工", 0.9))[-1] == Transfer("callback-agents")
 
 
 @pytest.mark.parametrize(
