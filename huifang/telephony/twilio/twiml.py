@@ -1,0 +1,128 @@
+"""IVR actions → TwiML: what a Twilio voice webhook answers with.
+
+Rules kept here:
+- pure: actions and URLs in, an XML document out (Twilio's own `VoiceResponse` builder does
+  the escaping, so a citizen's name in a prompt can never break the document);
+- one response per turn: the prompts, then at most one input verb whose `action` URL is the
+  next turn (`<Gather>` for a `Collect`, `<Record>` for a `Record`), or `<Hangup>`;
+- prompts marked for barge-in that lead into a `Collect` are nested in its `<Gather>`, so a
+  key pressed while they play is collected at once, as the IVR contract asks;
+- `<Gather actionOnEmptyResult>` makes silence a request too: the next turn hears `NoInput`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from huifang.ivr.actions import Action, Collect, Hangup, Play, Prompt, Record, SetVariable, Transfer
+
+#: where a prompt's recorded audio can be fetched by Twilio, or None to speak its text
+AudioUrl = Callable[[Prompt], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnUrls:
+    #: the voice webhook for the next turn (the input verb's `action`)
+    next_turn: str
+    #: where Twilio reports a finished recording (`recordingStatusCallback`)
+    recording_status: str
+
+
+def render_turn(
+    actions: Sequence[Action], urls: TurnUrls, audio_url: AudioUrl | None = None
+) -> str:
+    """The TwiML document that performs `actions` and hands the outcome to `urls.next_turn`."""
+    response = VoiceResponse()
+    pending: list[Play] = []  # barge-in prompts waiting to see whether a Collect follows
+    for action in actions:
+        if isinstance(action, Play) and action.barge_in_digits:
+            pending.append(action)
+            continue
+        if isinstance(action, Collect):
+            gather = response.gather(**_gather_attributes(action, urls.next_turn))
+            for play in pending:
+                _say(gather, play.prompt, audio_url)
+            pending.clear()
+            continue
+        for play in pending:
+            _say(response, play.prompt, audio_url)
+        pending.clear()
+        match action:
+            case Play(prompt=prompt):
+                _say(response, prompt, audio_url)
+            case Record():
+                response.record(**_record_attributes(action, urls))
+            case Transfer(queue=queue):
+                response.enqueue(queue)
+            case Hangup():
+                response.hangup()
+            case SetVariable():
+                pass  # channel variables are an Asterisk notion; Twilio has nothing to set
+    for play in pending:
+        _say(response, play.prompt, audio_url)
+    return str(response.to_xml())
+
+
+def render_hangup() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response.to_xml())
+
+
+def render_wait_and_retry(url: str, seconds: int = 1) -> str:
+    """Ask Twilio to come back: the same turn is being answered by another request."""
+    response = VoiceResponse()
+    response.pause(length=seconds)
+    response.redirect(url, method="POST")
+    return str(response.to_xml())
+
+
+def _say(parent: VoiceResponse | Gather, prompt: Prompt, audio_url: AudioUrl | None) -> None:
+    url = audio_url(prompt) if audio_url is not None else None
+    if url:
+        parent.play(url)
+    else:
+        parent.say(prompt.text, language=prompt.language)
+
+
+def _gather_attributes(collect: Collect, action_url: str) -> dict[str, object]:
+    inputs = [
+        name
+        for name, wanted in (("dtmf", collect.wants_digits), ("speech", collect.wants_speech))
+        if wanted
+    ]
+    attributes: dict[str, object] = {
+        "input": " ".join(inputs),
+        "action": action_url,
+        "method": "POST",
+        "timeout": max(1, math.ceil(collect.timeout_seconds)),
+        "action_on_empty_result": True,
+    }
+    if collect.wants_digits:
+        attributes["num_digits"] = collect.max_digits
+        if "#" in collect.digits:
+            attributes["finish_on_key"] = ""  # '#' is an answer here, not the end of one
+    if collect.wants_speech:
+        attributes["language"] = collect.language
+        attributes["hints"] = ", ".join(collect.phrases)
+        attributes["speech_timeout"] = "auto"
+    return attributes
+
+
+def _record_attributes(record: Record, urls: TurnUrls) -> dict[str, object]:
+    return {
+        "action": urls.next_turn,
+        "method": "POST",
+        "max_length": record.max_seconds,
+        "timeout": record.silence_seconds,
+        "play_beep": record.beep,
+        "finish_on_key": "#",
+        "trim": "trim-silence",
+        "recording_status_callback": urls.recording_status,
+        "recording_status_callback_event": "completed",
+        "recording_status_callback_method": "POST",
+    }
