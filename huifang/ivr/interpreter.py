@@ -167,18 +167,9 @@ class Session:
 
     def result(self) -> SurveyResult:
         answers = tuple(self._answers)
-        graded = [a.outcome for a in answers if a.outcome in GRADES and a.dimension != "confirm"]
-        overall = [a.outcome for a in answers if a.dimension == "overall" and a.outcome in GRADES]
-        if overall:
-            outcome = overall[-1]
-        elif graded:
-            outcome = max(graded, key=GRADES.index)
-        else:
-            outcome = Satisfaction.unclear
-        assert outcome is not None  # filtered on GRADES above; narrows the type
         return SurveyResult(
             answers=answers,
-            outcome=outcome,
+            outcome=_verdict(answers),
             escalate=any(a.outcome == Satisfaction.unsatisfied for a in answers),
             completed=self._completed,
             hung_up=self._hung_up,
@@ -374,6 +365,21 @@ class Session:
         language = self.script.language.value
         text = render_template(prompt.text_for(language) or "", self._incident)
         return Play(Prompt(key=key, text=text, language=language, audio=prompt.audio))
+
+
+def _verdict(answers: Sequence[Answer]) -> Satisfaction:
+    """The `overall` answer when there is one, else the worst graded answer, else unclear."""
+    graded = [
+        (a.dimension, a.outcome)
+        for a in answers
+        if a.outcome is not None and a.outcome in GRADES and a.dimension != "confirm"
+    ]
+    overall = [outcome for dimension, outcome in graded if dimension == "overall"]
+    if overall:
+        return overall[-1]
+    if graded:
+        return max((outcome for _, outcome in graded), key=GRADES.index)
+    return Satisfaction.unclear
 
 
 def _pick(own: T | None, default: T) -> T:
