@@ -203,31 +203,26 @@ class Session:
         if isinstance(event, RecordingFinished) and (
             event.transcript.strip() or event.duration_seconds >= MIN_RECORDING_SECONDS
         ):
-            answer = Answer(
-                question_id=question.id,
-                dimension=question.answer_dimension,
-                outcome=None,
-                value=event.transcript,
-                mode=AnswerMode.recording,
-                confidence=event.confidence if event.transcript else 1.0,
-                recording_path=event.path,
-                transcript=event.transcript,
-            )
+            said, mode, path = event.transcript, AnswerMode.recording, event.path
+            confidence = event.confidence if event.transcript else 1.0
         elif isinstance(event, SpeechRecognized) and event.text.strip():
             # Twilio and the simulator may hand back what was said instead of a file
-            answer = Answer(
-                question_id=question.id,
-                dimension=question.answer_dimension,
-                outcome=None,
-                value=event.text,
-                mode=AnswerMode.speech,
-                confidence=event.confidence,
-                transcript=event.text,
-            )
+            said, mode, path, confidence = event.text, AnswerMode.speech, None, event.confidence
         else:
             # silence, a bare key press (# to finish) or a too-short file: nothing was said
             return self._no_answer(question)
-        self._answers.append(answer)
+        self._answers.append(
+            Answer(
+                question_id=question.id,
+                dimension=question.answer_dimension,
+                outcome=None,
+                value=said,
+                mode=mode,
+                confidence=confidence,
+                recording_path=path,
+                transcript=said,
+            )
+        )
         return self._route(Route(), question, "")
 
     def _answer(
@@ -317,7 +312,6 @@ class Session:
         return self._end([*plays, self._play(CLOSING, self.script.closing), Hangup()])
 
     def _ask(self, question: Question, plays: list[Play]) -> list[Action]:
-        self._current = self.script.index_of(question.id)
         prompt = self._play(f"{self._path(question)}.prompt", question.prompt)
         if question.kind == "record":
             return [
