@@ -10,8 +10,10 @@ import yaml
 from huifang.ivr.script import (
     ScriptError,
     ScriptInvalid,
+    builtin_script,
     builtin_scripts_dir,
     content_hash,
+    load_script,
     parse_script,
     parse_script_mapping,
     render_sms,
@@ -322,3 +324,24 @@ def test_sms_text_is_rendered_with_the_incident(call):
 def test_content_hash_changes_with_any_character():
     assert content_hash(MINI_YAML) != content_hash(MINI_YAML + " ")
     assert len(content_hash(MINI_YAML)) == 64
+
+
+def test_an_unknown_builtin_script_names_the_ones_there_are():
+    with pytest.raises(KeyError, match="survey-110.zh-CN"):
+        builtin_script("survey-999")
+
+
+def test_load_script_reads_a_file(tmp_path):
+    path = tmp_path / "mini.yaml"
+    path.write_text(MINI_YAML.replace("digit: 12", "digit: 2"), encoding="utf-8")
+    assert load_script(path).questions[0].choices[1].digit == "2"
+
+
+def test_a_script_lists_the_variables_the_app_must_supply(mini):
+    assert mini.variables_used == ["unit_name", "incident_date"]
+
+
+def test_sms_from_a_script_without_sms_text_is_refused(mini_doc):
+    del mini_doc["sms_text"]
+    with pytest.raises(ValueError, match="has no sms_text"):
+        render_sms(parse_script_mapping(mini_doc), {})
