@@ -7,18 +7,23 @@ Rules kept here:
   next turn (`<Gather>` for a `Collect`, `<Record>` for a `Record`), or `<Hangup>`;
 - prompts marked for barge-in that lead into a `Collect` are nested in its `<Gather>`, so a
   key pressed while they play is collected at once, as the IVR contract asks;
-- `<Gather actionOnEmptyResult>` makes silence a request too: the next turn hears `NoInput`.
+- `<Gather actionOnEmptyResult>` makes silence a request too: the next turn hears `NoInput`;
+- characters XML 1.0 cannot carry (control characters in a script or a variable) become
+  spaces, so the document always parses.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from huifang.ivr.actions import Action, Collect, Hangup, Play, Prompt, Record, SetVariable, Transfer
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 #: where a prompt's recorded audio can be fetched by Twilio, or None to speak its text
 AudioUrl = Callable[[Prompt], str | None]
@@ -86,7 +91,11 @@ def _say(parent: VoiceResponse | Gather, prompt: Prompt, audio_url: AudioUrl | N
     if url:
         parent.play(url)
     else:
-        parent.say(prompt.text, language=prompt.language)
+        parent.say(_xml_text(prompt.text), language=prompt.language)
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub(" ", text)
 
 
 def _gather_attributes(collect: Collect, action_url: str) -> dict[str, object]:
@@ -108,7 +117,7 @@ def _gather_attributes(collect: Collect, action_url: str) -> dict[str, object]:
             attributes["finish_on_key"] = ""  # '#' is an answer here, not the end of one
     if collect.wants_speech:
         attributes["language"] = collect.language
-        attributes["hints"] = ", ".join(collect.phrases)
+        attributes["hints"] = _xml_text(", ".join(collect.phrases))
         attributes["speech_timeout"] = "auto"
     return attributes
 
