@@ -345,3 +345,9 @@ def test_sms_from_a_script_without_sms_text_is_refused(mini_doc):
     del mini_doc["sms_text"]
     with pytest.raises(ValueError, match="has no sms_text"):
         render_sms(parse_script_mapping(mini_doc), {})
+
+
+def test_the_example_in_the_scripts_readme_is_a_valid_script():
+    readme = (builtin_scripts_dir() / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert validate_script_text(example) == []
