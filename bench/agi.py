@@ -1,0 +1,207 @@
+"""Benchmarks of the Asterisk adapters (not part of the test suite).
+
+1. FastAGI: the server runs in a child process with a scripted survey (question after
+   question, each `STREAM FILE` with barge-in then `WAIT FOR DIGIT`); this process plays
+   Asterisk for N concurrent calls, answering each command after a random "media" time
+   (the prompt playing, the citizen pressing a key), and measures the time from writing a
+   reply to receiving the next command: the server's added latency per command (loopback
+   and this process's own scheduling included), reported as p50/p99.
+2. AMI: a scripted manager in a child process answers every `Originate` with
+   `Originate successfully queued`; this process places calls through `AsteriskProvider`
+   (validation, pacing disabled, ActionID pairing) and reports Originates per second.
+
+    .venv/bin/python bench/agi.py [--sessions 500] [--questions 20] [--originates 5000]
+
+Targets: p99 ≤ 5 ms added per AGI command at 500 sessions; ≥ 500 Originates/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from huifang.ivr.actions import Action, Collect, Hangup, Play, Prompt, SetVariable
+from huifang.ivr.events import Event, HungUp
+
+QUESTION = Prompt("q", "您对处警民警的服务满意吗？", "zh-CN")
+BYE = Prompt("bye", "再见。", "zh-CN")
+REPLIES = {
+    "ANSWER": b"200 result=0\n",
+    "STREAM": b"200 result=0 endpos=8000\n",
+    "WAIT": b"200 result=49\n",
+    "SET": b"200 result=1\n",
+    "HANGUP": b"200 result=1\n",
+}
+
+
+class _BenchSurvey:
+    """Asks `questions` one-key questions, then says goodbye."""
+
+    def __init__(self, questions: int) -> None:
+        self.left = questions
+        self.finished = False
+
+    async def start(self) -> Sequence[Action]:
+        return self._ask()
+
+    async def feed(self, event: Event) -> Sequence[Action]:
+        if isinstance(event, HungUp):
+            self.finished = True
+            return []
+        self.left -= 1
+        if self.left > 0:
+            return self._ask()
+        self.finished = True
+        return [Play(BYE), SetVariable("HUIFANG_RESULT", "1"), Hangup()]
+
+    def _ask(self) -> list[Action]:
+        return [Play(QUESTION, "12"), Collect("q", "12", 1, (), "zh-CN", 5.0)]
+
+
+def _agi_server_process(port_out: multiprocessing.connection.Connection, questions: int) -> None:
+    from huifang.telephony.asterisk.agi_server import AgiServer
+
+    async def survey(attempt_id: int) -> _BenchSurvey:
+        return _BenchSurvey(questions)
+
+    async def prompt(p: Prompt) -> str:
+        return f"/var/lib/huifang/prompts/{p.key}"
+
+    async def recognize(path: Path, language: str, phrases: Sequence[str]) -> tuple[str, float]:
+        return "", 0.0
+
+    async def main() -> None:
+        server = AgiServer(survey, prompt, recognize, Path("/tmp"))
+        listener = await server.start("127.0.0.1", 0)
+        port_out.send(listener.sockets[0].getsockname()[1])
+        await listener.serve_forever()
+
+    asyncio.run(main())
+
+
+async def _one_call(port: int, call: int, media_seconds: float, samples: list[float]) -> None:
+    rng = random.Random(call)
+    await asyncio.sleep(rng.uniform(0, media_seconds))  # calls do not all start at once
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"agi_network_script: survey\nagi_uniqueid: huifang-{call}\nagi_channel: Local/{call}@bench\n\n".encode()
+    )
+    sent = 0.0
+    # the server closes once it has its last reply: the trailing HANGUP may meet a reset
+    with contextlib.suppress(ConnectionResetError):
+        while line := await reader.readline():
+            if sent:
+                samples.append(time.perf_counter() - sent)
+            verb = line.split(b" ", 1)[0].strip().decode()
+            # Asterisk plays the prompt / waits for the key before it replies
+            await asyncio.sleep(rng.uniform(0, 2 * media_seconds))
+            writer.write(REPLIES[verb])
+            sent = time.perf_counter()
+            if verb == "HANGUP":
+                writer.write(b"HANGUP\n")
+                sent = 0.0
+    writer.close()
+
+
+async def bench_agi(sessions: int, questions: int, media_seconds: float) -> None:
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.Process(target=_agi_server_process, args=(send, questions), daemon=True)
+    child.start()
+    port = receive.recv()
+    samples: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(_one_call(port, 10_000 + i, media_seconds, samples) for i in range(sessions))
+    )
+    elapsed = time.perf_counter() - started
+    child.terminate()
+    cuts = statistics.quantiles(samples, n=100)
+    print(
+        f"FastAGI: {sessions} concurrent sessions (Asterisk answers after 0-{2 * media_seconds * 1000:.0f} ms), "
+        f"{len(samples)} commands in {elapsed:.2f} s "
+        f"({len(samples) / elapsed:,.0f} commands/s); added latency per command "
+        f"p50 {cuts[49] * 1000:.2f} ms, p99 {cuts[98] * 1000:.2f} ms"
+    )
+
+
+def _ami_peer_process(port_out: multiprocessing.connection.Connection) -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        while True:
+            try:
+                message = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            headers = dict(
+                line.split(": ", 1) for line in message.decode().split("\r\n") if ": " in line
+            )
+            aid = headers.get("ActionID", "")
+            text = {
+                "Login": "Message: Authentication accepted",
+                "Originate": "Message: Originate successfully queued",
+                "Logoff": "Message: Thanks for all the fish.",
+            }.get(headers.get("Action", ""), "Ping: Pong")
+            writer.write(f"Response: Success\r\nActionID: {aid}\r\n{text}\r\n\r\n".encode())
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port_out.send(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+async def bench_ami(originates: int, in_flight: int = 200) -> None:
+    from huifang.telephony.asterisk.ami_client import AmiClient
+    from huifang.telephony.asterisk.provider import AsteriskProvider
+    from huifang.telephony.base import OriginateRequest
+
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.Process(target=_ami_peer_process, args=(send,), daemon=True)
+    child.start()
+    port = receive.recv()
+    client = AmiClient("127.0.0.1", port, "huifang", "bench", ping_interval=3600)
+    provider = AsteriskProvider(client, calls_per_second=1_000_000)
+    await provider.start()
+    gate = asyncio.Semaphore(in_flight)
+
+    async def place(attempt_id: int) -> None:
+        async with gate:
+            await provider.originate(OriginateRequest(attempt_id, f"+86138{attempt_id:08d}"))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(place(i) for i in range(1, originates + 1)))
+    elapsed = time.perf_counter() - started
+    await provider.close()
+    child.terminate()
+    print(
+        f"AMI: {originates} Originates ({in_flight} in flight) in {elapsed:.2f} s: "
+        f"{originates / elapsed:,.0f} originates/s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=500)
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument(
+        "--media-ms",
+        type=float,
+        default=250,
+        help="mean time Asterisk takes to reply (audio, keys)",
+    )
+    parser.add_argument("--originates", type=int, default=5000)
+    args = parser.parse_args()
+    asyncio.run(bench_agi(args.sessions, args.questions, args.media_ms / 1000))
+    asyncio.run(bench_ami(args.originates))
+
+
+if __name__ == "__main__":
+    main()
