@@ -8,7 +8,7 @@ directory, the simulated phone line and SMS gateway, Asia/Shanghai, zh-CN.
 from __future__ import annotations
 
 import os
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     ticket_deadline_working_days: bool = False
     claim_lease_minutes: int = 30
     escalation_sla_hours: int = 24
+    #: days off / working days (调休) beyond the mainland calendar the `chinese-calendar`
+    #: package knows (local holidays, or a year it does not cover yet)
+    ticket_extra_holidays: list[date] = Field(default_factory=list)
+    ticket_extra_workdays: list[date] = Field(default_factory=list)
 
     # --- speech
     speech_workers: int = Field(default=max(1, (os.cpu_count() or 1)), ge=1)

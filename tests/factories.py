@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from huifang.domain.models import Incident, Unit
+from huifang.domain.models import (
+    Campaign,
+    Contact,
+    Escalation,
+    Incident,
+    ScriptVersion,
+    Unit,
+    User,
+)
 from huifang.domain.units import create_unit
 
 _serial = itertools.count(1)
@@ -44,3 +53,61 @@ def make_incident(session: Session, *, unit: Unit | None = None, **overrides: An
     session.add(incident)
     session.flush()
     return incident
+
+
+@functools.cache
+def _password_hash(password: str) -> str:
+    # argon2 is slow on purpose: hash each test password once per run, not once per user
+    from huifang.domain.users import hash_password
+
+    return hash_password(password)
+
+
+def make_user(session: Session, *, role: str = "agent", unit: Unit | None = None,
+              username: str | None = None, password: str = "correct horse battery",
+              phone: str = "+8613900000001") -> User:  # fmt: skip
+    n = next(_serial)
+    user = User(
+        username=username or f"{role}{n}",
+        role=role,
+        unit_id=unit.id if unit else None,
+        password_hash=_password_hash(password),
+        phone=phone,
+        created_at=T0,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def make_contact(session: Session, *, incident: Incident | None = None) -> Contact:
+    """A contact (in a new running campaign on the built-in 110 survey) for `incident`."""
+    from huifang.ivr.script import builtin_scripts_dir, content_hash
+
+    n = next(_serial)
+    incident = incident or make_incident(session)
+    text = (builtin_scripts_dir() / "survey-110.zh-CN.yaml").read_text(encoding="utf-8")
+    script = ScriptVersion(name=f"survey-{n}", version=1, language="zh-CN", source_yaml=text,
+                           content_hash=content_hash(text), published_at=T0)  # fmt: skip
+    session.add(script)
+    session.flush()
+    campaign = Campaign(name=f"回访{n}", state="running", script_version_id=script.id, created_at=T0)  # type: ignore[arg-type]
+    session.add(campaign)
+    session.flush()
+    contact = Contact(campaign_id=campaign.id, incident_id=incident.id, phone=incident.caller_phone,  # type: ignore[arg-type]
+                      state="answered", attempts=1, updated_at=T0)  # fmt: skip
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def make_escalation(session: Session, *, incident: Incident | None = None, voice: bool = True,
+                    now: datetime = T0, summary: str = "民警态度很差", sla_hours: int = 24) -> Escalation:  # fmt: skip
+    """An open escalation: from a survey call (with its contact) or an imported complaint."""
+    from huifang.followup.escalations import escalate
+
+    incident = incident or make_incident(session)
+    contact = make_contact(session, incident=incident) if voice else None
+    return escalate(session, incident_id=incident.id, origin="voice" if voice else "import",  # type: ignore[arg-type]
+                    now=now, sla_hours=sla_hours, contact_id=contact.id if contact else None,
+                    summary=summary, categories=("attitude",))  # fmt: skip

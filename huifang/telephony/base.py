@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from huifang.ivr.actions import Action
 from huifang.ivr.events import Event
@@ -96,3 +96,15 @@ class SurveyCall(Protocol):
 
 #: builds the survey for an answered call, from the attempt id the call carries
 SurveyCallFactory = Callable[[int], Awaitable[SurveyCall]]
+
+
+@runtime_checkable
+class CallBridge(Protocol):
+    """Optional provider capability: click-to-call from the console.
+
+    Rings the agent's phone first and, once the agent answers, dials the citizen and joins
+    the two legs (Asterisk: Originate to the agent, then Dial; Twilio: a call to the agent
+    whose TwiML `<Dial>`s the citizen). Returns the provider's call id.
+    """
+
+    async def bridge(self, agent_phone: str, citizen_phone: str, attempt_ref: str) -> str: ...

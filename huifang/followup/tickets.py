@@ -1,0 +1,407 @@
+"""Supervision tickets (督办单): issued to the responsible unit, acknowledged, rectified,
+verified by a second callback, closed — or reopened.
+
+Rules kept here:
+- every state change is one guarded `UPDATE … WHERE state = :expected` computed by the
+  ticket lifecycle, one `ticket_changes` row (who, when, why) and one audit entry, in the
+  caller's transaction; 0 rows updated means someone else moved it first → Conflict;
+- side effects hang on the (previous, new) state pair in `_after_change`, nowhere else:
+  rectified → a second callback is scheduled; rectified → acknowledged → it is cancelled;
+- numbers run per local year (督字〔2026〕0042号); two issuers racing for a number retry
+  inside a savepoint, the unique (year, seq) constraint decides;
+- a supervisor sees and acts on tickets of their unit's subtree only (an overdue ticket is
+  escalated to the unit's parent, which sees it already); admins, inspectors, agents read all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from huifang.domain.audit import record_audit
+from huifang.domain.models import Attachment, Escalation, Incident, Ticket, TicketChange, Unit, User
+from huifang.domain.states import OPEN_TICKET_STATES, TICKET, TicketEvent, TicketState
+from huifang.domain.units import subtree_ids
+from huifang.domain.users import Role
+from huifang.errors import Conflict, Forbidden, NotFound
+from huifang.followup.deadlines import DeadlinePolicy, deadline_for
+from huifang.followup.second_callback import cancel_second_callback, schedule_second_callback
+
+TICKET_READERS = frozenset({Role.admin, Role.inspector, Role.agent, Role.supervisor})
+_NUMBER_TRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An uploaded file the adapter has already written to disk."""
+
+    filename: str
+    content_type: str
+    path: str
+    size: int
+
+
+def ticket_number(year: int, seq: int) -> str:
+    return f"督字〔{year}〕{seq:04d}号"
+
+
+def _next_seq(session: Session, year: int) -> int:
+    latest = session.exec(select(func.max(Ticket.seq)).where(Ticket.year == year)).one()[0]  # type: ignore[call-overload]
+    return int(latest or 0) + 1
+
+
+def issue_ticket(
+    session: Session,
+    escalation: Escalation,
+    *,
+    agent: User,
+    findings: str,
+    now: datetime,
+    policy: DeadlinePolicy,
+) -> Ticket:
+    """The ticket for a valid complaint, addressed to the unit that handled the incident."""
+    incident = session.get(Incident, escalation.incident_id)
+    assert incident is not None  # a foreign key
+    year = now.astimezone(policy.tz).year
+    facts = incident.summary
+    if escalation.summary:
+        facts = f"{facts}\n群众反映：{escalation.summary}" if facts else escalation.summary
+    for _ in range(_NUMBER_TRIES):
+        seq = _next_seq(session, year)
+        ticket = Ticket(
+            year=year,
+            seq=seq,
+            number=ticket_number(year, seq),
+            escalation_id=escalation.id,  # type: ignore[arg-type]
+            incident_id=incident.id,  # type: ignore[arg-type]
+            unit_id=incident.unit_id,
+            facts=facts,
+            findings=findings,
+            deadline_at=deadline_for(now, policy),
+            issued_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(ticket)
+        except IntegrityError:
+            continue  # another issuer took this number first: read the latest again
+        break
+    else:
+        raise Conflict(f"could not number a ticket for {year} after {_NUMBER_TRIES} tries")
+    _log_change(session, ticket, "", TicketState.issued, "issue", agent, now, findings)
+    return ticket
+
+
+def _log_change(
+    session: Session,
+    ticket: Ticket,
+    from_state: str,
+    to_state: str,
+    event: str,
+    actor: User | None,
+    now: datetime,
+    note: str = "",
+) -> None:
+    session.add(
+        TicketChange(
+            ticket_id=ticket.id,  # type: ignore[arg-type]
+            from_state=from_state,
+            to_state=to_state,
+            event=event,
+            actor_id=actor.id if actor else None,
+            note=note,
+            at=now,
+        )
+    )
+    record_audit(
+        session,
+        at=now,
+        actor=actor,
+        action=f"ticket.{event}",
+        target_type="ticket",
+        target_id=ticket.id,
+        detail={"from": from_state, "to": to_state, "number": ticket.number},
+    )
+
+
+def _advance(
+    session: Session,
+    ticket: Ticket,
+    event: TicketEvent,
+    *,
+    actor: User | None,
+    now: datetime,
+    note: str = "",
+    values: dict[str, object] | None = None,
+) -> Ticket:
+    previous = TicketState(ticket.state)
+    new = TICKET.advance(previous, event)
+    result = session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket.id)  # type: ignore[arg-type]
+        .where(Ticket.state == previous.value)  # type: ignore[arg-type]
+        .values(state=new.value, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(ticket)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"ticket {ticket.number} moved to '{ticket.state}' meanwhile")
+    _log_change(session, ticket, previous, new, event, actor, now, note)
+    _after_change(session, ticket, previous, new, now)
+    return ticket
+
+
+def _after_change(
+    session: Session, ticket: Ticket, previous: TicketState, new: TicketState, now: datetime
+) -> None:
+    match previous, new:
+        case TicketState.acknowledged, TicketState.rectified:
+            schedule_second_callback(session, ticket, now=now)
+        case TicketState.rectified, TicketState.acknowledged:
+            cancel_second_callback(session, ticket)
+        case _:
+            pass
+
+
+# --- who sees what
+
+
+def visible_unit_ids(session: Session, actor: User) -> list[int] | None:
+    """Units whose tickets `actor` may see; None means every unit."""
+    if actor.role not in TICKET_READERS:
+        raise Forbidden("tickets: not readable with role " + actor.role)
+    if actor.role != Role.supervisor:
+        return None
+    unit = session.get(Unit, actor.unit_id) if actor.unit_id is not None else None
+    if unit is None:
+        return []
+    return subtree_ids(session, unit)
+
+
+def _check_visible(session: Session, ticket: Ticket, actor: User) -> None:
+    units = visible_unit_ids(session, actor)
+    if units is not None and ticket.unit_id not in units:
+        raise Forbidden(f"ticket {ticket.id} is outside your unit")
+
+
+def get_ticket(session: Session, ticket_id: int, *, actor: User) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    _check_visible(session, ticket, actor)
+    return ticket
+
+
+def list_tickets(
+    session: Session,
+    *,
+    actor: User,
+    state: TicketState | None = None,
+    unit_id: int | None = None,
+    overdue: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[Ticket]:
+    """Tickets the actor may see, newest first; a supervisor's are their subtree's only."""
+    query = select(Ticket)
+    units = visible_unit_ids(session, actor)
+    if units is not None:
+        query = query.where(Ticket.unit_id.in_(units))  # type: ignore[attr-defined]
+    if state is not None:
+        query = query.where(Ticket.state == state.value)
+    if unit_id is not None:
+        query = query.where(Ticket.unit_id == unit_id)
+    if overdue is not None:
+        query = query.where(
+            Ticket.overdue_at.is_not(None) if overdue else Ticket.overdue_at.is_(None)  # type: ignore[union-attr]
+        )
+    query = query.order_by(Ticket.issued_at.desc(), Ticket.id.desc()).limit(limit).offset(offset)  # type: ignore[attr-defined,union-attr]
+    return session.exec(query).scalars().all()  # type: ignore[call-overload,no-any-return]
+
+
+def ticket_changes(session: Session, ticket_id: int, *, actor: User) -> Sequence[TicketChange]:
+    get_ticket(session, ticket_id, actor=actor)
+    return (
+        session.exec(
+            select(TicketChange)
+            .where(TicketChange.ticket_id == ticket_id)
+            .order_by(TicketChange.at, TicketChange.id)  # type: ignore[arg-type]
+        )
+        .scalars()
+        .all()  # type: ignore[call-overload]
+    )
+
+
+def ticket_attachments(session: Session, ticket_id: int, *, actor: User) -> Sequence[Attachment]:
+    get_ticket(session, ticket_id, actor=actor)
+    return (
+        session.exec(
+            select(Attachment).where(Attachment.ticket_id == ticket_id).order_by(Attachment.id)
+        )  # type: ignore[arg-type]
+        .scalars()
+        .all()  # type: ignore[call-overload]
+    )
+
+
+# --- the unit's side
+
+
+def _require_unit_side(session: Session, ticket_id: int, actor: User) -> Ticket:
+    if actor.role not in (Role.supervisor, Role.admin):
+        raise Forbidden("only the unit's supervisor (or an admin) acts for the unit")
+    return get_ticket(session, ticket_id, actor=actor)
+
+
+def acknowledge(
+    session: Session, ticket_id: int, *, actor: User, now: datetime, note: str = ""
+) -> Ticket:
+    ticket = _require_unit_side(session, ticket_id, actor)
+    return _advance(
+        session,
+        ticket,
+        TicketEvent.acknowledge,
+        actor=actor,
+        now=now,
+        note=note,
+        values={"acknowledged_at": now},
+    )
+
+
+def report_rectification(
+    session: Session,
+    ticket_id: int,
+    *,
+    actor: User,
+    text: str,
+    attachments: Sequence[StoredFile] = (),
+    now: datetime,
+) -> Ticket:
+    """The unit's report of what it fixed; schedules the second callback."""
+    if not text.strip():
+        raise ValueError("text: describe the rectification")
+    ticket = _require_unit_side(session, ticket_id, actor)
+    for stored in attachments:
+        session.add(
+            Attachment(
+                ticket_id=ticket.id,  # type: ignore[arg-type]
+                filename=stored.filename,
+                content_type=stored.content_type,
+                path=stored.path,
+                size=stored.size,
+                uploaded_by=actor.id,
+                uploaded_at=now,
+            )
+        )
+    return _advance(
+        session,
+        ticket,
+        TicketEvent.report,
+        actor=actor,
+        now=now,
+        note=text,
+        values={"rectification": text, "rectified_at": now},
+    )
+
+
+def request_more(
+    session: Session, ticket_id: int, *, actor: User, note: str, now: datetime
+) -> Ticket:
+    """An inspector sends the report back to the unit; the second callback is called off."""
+    if actor.role not in (Role.inspector, Role.admin):
+        raise Forbidden("only an inspector (or an admin) asks a unit for more")
+    ticket = get_ticket(session, ticket_id, actor=actor)
+    return _advance(session, ticket, TicketEvent.request_more, actor=actor, now=now, note=note)
+
+
+# --- second callback and deadlines
+
+
+def record_second_callback_result(
+    session: Session,
+    ticket_id: int,
+    satisfied: bool,
+    now: datetime,
+    actor: User | None,
+    *,
+    policy: DeadlinePolicy | None = None,
+    note: str = "",
+) -> Ticket:
+    """The citizen's answer to the second callback: satisfied → verified and closed;
+    still unsatisfied → reopened to the unit with a fresh deadline.
+
+    `actor` is None when the IVR's second-callback script reports it, else an agent or an
+    admin who called by hand. Without `policy` a reopened ticket gets as long as it first had.
+    """
+    if actor is not None and actor.role not in (Role.agent, Role.admin):
+        raise Forbidden("only an agent (or an admin) records a second callback")
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    if satisfied:
+        _advance(
+            session, ticket, TicketEvent.verify, actor=actor, now=now, note=note,
+            values={"verified_at": now},
+        )  # fmt: skip
+        return _advance(
+            session, ticket, TicketEvent.close, actor=actor, now=now, values={"closed_at": now}
+        )
+    deadline = (
+        deadline_for(now, policy) if policy else now + (ticket.deadline_at - ticket.issued_at)
+    )
+    return _advance(
+        session,
+        ticket,
+        TicketEvent.reopen,
+        actor=actor,
+        now=now,
+        note=note or "second callback: still unsatisfied",
+        values={
+            "reopen_count": ticket.reopen_count + 1,
+            "deadline_at": deadline,
+            "overdue_at": None,
+            "rectified_at": None,
+        },
+    )
+
+
+def mark_overdue(session: Session, now: datetime) -> list[Ticket]:
+    """Flag open tickets past their deadline and escalate each to its unit's parent.
+
+    Each ticket is flagged once (guarded on `overdue_at IS NULL`): running this every
+    minute from several workers flags nothing twice.
+    """
+    due = (
+        session.exec(
+            select(Ticket)
+            .where(Ticket.state.in_([s.value for s in OPEN_TICKET_STATES]))  # type: ignore[attr-defined]
+            .where(Ticket.overdue_at.is_(None))  # type: ignore[union-attr]
+            .where(Ticket.deadline_at < now)  # type: ignore[arg-type]
+            .order_by(Ticket.id)  # type: ignore[arg-type]
+        )
+        .scalars()
+        .all()  # type: ignore[call-overload]
+    )
+    flagged = []
+    for ticket in due:
+        unit = session.get(Unit, ticket.unit_id)
+        parent_id = unit.parent_id if unit else None
+        result = session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id)  # type: ignore[arg-type]
+            .where(Ticket.overdue_at.is_(None))  # type: ignore[union-attr]
+            .where(Ticket.state == ticket.state)  # type: ignore[arg-type]
+            .values(overdue_at=now, escalated_unit_id=parent_id)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(ticket)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        note = f"overdue; escalated to unit {parent_id}" if parent_id else "overdue"
+        _log_change(session, ticket, ticket.state, ticket.state, "overdue", None, now, note)
+        flagged.append(ticket)
+    return flagged
