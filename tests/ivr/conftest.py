@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from ivr_support import mini_script_doc
 
 from huifang.ivr.actions import Action
 from huifang.ivr.events import Event
@@ -15,67 +16,11 @@ from huifang.ivr.interpreter import Session
 from huifang.ivr.script import Script, builtin_script, parse_script_mapping
 from huifang.ivr.template import sample_variables
 
-BUILTIN_NAMES = (
-    "survey-110.zh-CN",
-    "survey-110.en-US",
-    "second-callback.zh-CN",
-    "second-callback.en-US",
-)
-
-
-def _grades(*, spoken: bool) -> list[dict[str, Any]]:
-    grades: list[dict[str, Any]] = [
-        {"digit": "1", "phrases": ["good"], "outcome": "satisfied"},
-        {"digit": "2", "phrases": ["okay"], "outcome": "basically_satisfied"},
-        {"digit": "3", "phrases": ["bad", "not good"], "outcome": "unsatisfied"},
-    ]
-    if not spoken:
-        for grade in grades:
-            del grade["phrases"]
-    return grades
-
-
-def _mini() -> dict[str, Any]:
-    return {
-        "name": "mini",
-        "language": "en-US",
-        "defaults": {
-            "no_input_prompt": "Nothing heard.",
-            "invalid_prompt": "Not a choice.",
-            "low_confidence_prompt": "Use the keys.",
-        },
-        "greeting": "Hello from {unit_name}.",
-        "questions": [
-            {
-                "id": "attitude",
-                "dimension": "attitude",
-                "input": "both",
-                "prompt": "Attitude?",
-                "choices": _grades(spoken=True),
-            },
-            {
-                "id": "handling",
-                "dimension": "handling",
-                "prompt": "Handling?",
-                "choices": _grades(spoken=False),
-            },
-            {
-                "id": "overall",
-                "dimension": "overall",
-                "prompt": "Overall?",
-                "choices": _grades(spoken=False),
-            },
-            {"id": "reason", "kind": "record", "only_if": "unsatisfied", "prompt": "Why?"},
-        ],
-        "closing": "Bye.",
-        "sms_text": "About {incident_date}: reply 1, 2 or 3.",
-    }
-
 
 @pytest.fixture
 def mini_doc() -> dict[str, Any]:
     """A fresh copy of a small valid script as a mapping, to edit into an invalid one."""
-    return _mini()
+    return mini_script_doc()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ivr_support import ends_call, waiting_for
+from ivr_support import ends_call, mini_script_doc, waiting_for
 
 from huifang.domain.enums import Satisfaction
 from huifang.ivr.codec import event_to_dict, replay
@@ -18,7 +18,13 @@ from huifang.ivr.events import (
     SpeechRecognized,
 )
 from huifang.ivr.interpreter import Session
-from huifang.ivr.script import builtin_script
+from huifang.ivr.script import (
+    ScriptError,
+    ScriptInvalid,
+    builtin_script,
+    parse_script_mapping,
+    validate_script_text,
+)
 from huifang.ivr.template import sample_variables
 
 SCRIPTS = {
@@ -118,3 +124,33 @@ def test_replaying_the_logged_events_rebuilds_the_same_call(name, sequence):
     assert rebuilt.result() == live.result()
     assert rebuilt.finished == live.finished
     assert actions == latest
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_is_either_a_script_or_a_list_of_errors(text):
+    for error in validate_script_text(text):
+        assert isinstance(error, ScriptError) and str(error)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_field_set_to_any_value_is_accepted_or_refused_with_paths(data):
+    doc = mini_script_doc()
+    question = data.draw(st.integers(min_value=0, max_value=len(doc["questions"]) - 1))
+    target = data.draw(st.sampled_from([doc, doc["defaults"], doc["questions"][question]]))
+    field = data.draw(st.sampled_from([*target, "next", "choices", "prompt", "digit"]))
+    target[field] = data.draw(json_values)
+    try:
+        parse_script_mapping(doc)
+    except ScriptInvalid as invalid:
+        assert invalid.errors and all(str(error) for error in invalid.errors)
