@@ -62,20 +62,27 @@ class Role(StrEnum):
     so_so = "~reason"  # a suggestion or a lukewarm remark
     thanks = "+weak"  # count only when nothing else does
     refusal = "-weak"
-    negator = "negator"
-    degree = "degree"
+    expected = "expected"  # what a citizen expects (a result, a call back): counts when absent
+    negator = "negator"  # `不`, `not`: `不差` is only basically satisfied
+    absence = "absence"  # `没有`, `no`: `没有不满意` is satisfied
+    degree = "degree"  # may stand between a modifier and what it modifies
     mild = "mild"
+    wish = "wish"  # `再`, `更`: `再快一点` asks for better, it does not praise
+    topic = "topic"  # `态度`, `速度`: names what the next judgement is about
     neutral = "neutral"  # swallows text that would otherwise be misread (`好的`, `别再发生`)
     opt_out = "optout"
 
 
-_FLIPPED = {
+_NEGATED = {
     Role.satisfied: Role.unsatisfied,
-    Role.unsatisfied: Role.satisfied,
+    Role.unsatisfied: Role.basic,
     Role.good: Role.bad,
     Role.bad: Role.good,
-    Role.thanks: Role.refusal,
+    Role.expected: Role.bad,
 }
+_ABSENT = _NEGATED | {Role.unsatisfied: Role.satisfied}
+_WISHED = {Role.satisfied: Role.so_so, Role.good: Role.so_so}
+_MODIFIERS = {Role.negator, Role.absence, Role.degree, Role.mild, Role.wish, Role.topic}
 _RATINGS = {Role.satisfied: 1, Role.basic: 0, Role.unsatisfied: -1}
 _REASONS = {Role.good: 1, Role.so_so: 0, Role.bad: -1}
 _WEAK = {Role.thanks: 1, Role.refusal: -1}
@@ -109,6 +116,23 @@ class _Lexicon:
     reply_digit: re.Pattern[str]
 
 
+_CONTRACTIONS = (
+    (re.compile(r"\bcan'?t\b"), "can not"),
+    (re.compile(r"\bcannot\b"), "can not"),
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"n't\b"), " not"),
+)
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[a-z]")
+_MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
+_CHINESE_NUMBER_REPLY = {"一": "1", "二": "2", "三": "3"}
+_DIGIT_LABELS = {
+    "1": Satisfaction.satisfied,
+    "2": Satisfaction.basically_satisfied,
+    "3": Satisfaction.unsatisfied,
+}
+
+
 def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
     text = resources.files("huifang.speech").joinpath(f"lexicons/{language}.tsv").read_text("utf-8")
     phrases: dict[str, _Entry] = {}
@@ -126,7 +150,8 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
         phrase, role = fields[0], fields[1]
         category = ComplaintCategory(fields[2]) if len(fields) == 3 and fields[2] else None
         if role.startswith("="):
-            whole[_key(unit_pattern.findall(_normalize(phrase)), joiner)] = Satisfaction(role[1:])
+            units = [u for u in unit_pattern.findall(_normalize(phrase)) if _MEANINGFUL.match(u)]
+            whole[_key(units, joiner)] = Satisfaction(role[1:])
         elif phrase.startswith("re:"):
             patterns.append((re.compile(phrase[3:]), _Entry(Role(role), category)))
         else:
@@ -142,23 +167,6 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
 
 def _key(units: list[str], joiner: str) -> str:
     return joiner.join(units)
-
-
-_CONTRACTIONS = (
-    (re.compile(r"\bcan'?t\b"), "can not"),
-    (re.compile(r"\bcannot\b"), "can not"),
-    (re.compile(r"\bwon'?t\b"), "will not"),
-    (re.compile(r"n't\b"), " not"),
-)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[a-z]")
-_MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
-_CHINESE_NUMBER_REPLY = {"一": "1", "二": "2", "三": "3"}
-_DIGIT_LABELS = {
-    "1": Satisfaction.satisfied,
-    "2": Satisfaction.basically_satisfied,
-    "3": Satisfaction.unsatisfied,
-}
 
 
 def _normalize(text: str) -> str:
@@ -231,32 +239,49 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
         else:
             position += 1
     hits.sort(key=lambda hit: hit.start)
-    return _apply_modifiers(hits)
+    return _apply_modifiers(hits, units)
 
 
-def _apply_modifiers(hits: list[_Hit]) -> list[_Hit]:
-    """Flip phrases after a negator; mark complaints after a mild word."""
+def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
+    """Apply the modifiers standing right before each phrase (degree words may intervene).
+
+    Negators flip, mild words soften complaints, wishes turn praise into a request, topics
+    lend their complaint category. A mild word modifying nothing (`somewhat.`) is itself a
+    lukewarm rating when it ends a clause; an expected thing that is not said to be missing means nothing.
+    """
     result: list[_Hit] = []
+    used: set[int] = set()
     for index, hit in enumerate(hits):
-        if hit.role in (Role.negator, Role.degree, Role.mild, Role.neutral):
-            result.append(hit)
+        if hit.role in _MODIFIERS or hit.role is Role.neutral:
             continue
-        role, mild, start = hit.role, False, hit.start
-        edge = hit.start
-        for before in reversed(hits[:index]):
-            if before.end != edge:
+        role, category, mild, start = hit.role, hit.category, False, hit.start
+        for position in range(index - 1, -1, -1):
+            before = hits[position]
+            if before.end != start:
                 break  # something unmatched stands between
-            if before.role is Role.degree:
-                edge = before.start
-                continue
+            if before.role not in _MODIFIERS:
+                break
+            used.add(position)
+            start = before.start
             if before.role is Role.mild:
                 mild = True
-                edge = before.start
-                continue
-            if before.role is Role.negator and role in _FLIPPED:
-                role, start = _FLIPPED[role], before.start
-            break
-        result.append(_Hit(role, hit.category, hit.phrase, start, hit.end, mild))
+            elif before.role is Role.wish:
+                role = _WISHED.get(role, role)
+            elif before.role is Role.topic:
+                category = category or before.category
+            elif before.role is Role.negator:
+                role = _NEGATED.get(role, role)
+                break
+            elif before.role is Role.absence:
+                role = _ABSENT.get(role, role)
+                break
+        if role is not Role.expected:
+            result.append(_Hit(role, category, hit.phrase, start, hit.end, mild))
+    for position, hit in enumerate(hits):
+        clause_ends = hit.end >= len(units) or not _MEANINGFUL.match(units[hit.end])
+        if hit.role is Role.mild and position not in used and clause_ends:
+            result.append(_Hit(Role.basic, None, hit.phrase, hit.start, hit.end))
+    result.sort(key=lambda hit: hit.start)
     return result
 
 
