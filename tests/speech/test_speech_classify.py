@@ -132,7 +132,9 @@ def categories(text: str, language: str = "zh-CN") -> set[ComplaintCategory]:
 
 
 def test_rude_officer_is_an_attitude_complaint() -> None:
-    assert tag_complaint("民警态度恶劣") == [ComplaintTag(ComplaintCategory.attitude, "恶劣")]
+    assert tag_complaint("民警态度恶劣") == [
+        ComplaintTag(ComplaintCategory.attitude, "民警态度恶劣")
+    ]
 
 
 def test_topic_word_lends_its_category_to_a_plain_judgement() -> None:
