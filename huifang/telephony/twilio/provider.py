@@ -200,8 +200,10 @@ def timed_http_client(seconds: float) -> AsyncHttpClient:
 
     `AsyncTwilioHttpClient(timeout=…)` stores its timeout but only honours a per-request one,
     which the SDK never passes: without this, a hung API call would wait for aiohttp's
-    five-minute default while the dialer holds a channel.
+    five-minute default while the dialer holds a channel. Its connection pool is opened on
+    the first request, so settings can be turned into a gateway outside an event loop.
     """
+    from aiohttp import ClientSession
     from twilio.http.async_http_client import AsyncTwilioHttpClient
 
     class TimedAsyncHttpClient(AsyncTwilioHttpClient):
@@ -216,14 +218,16 @@ def timed_http_client(seconds: float) -> AsyncHttpClient:
             timeout: float | None = None,  # noqa: ASYNC109 - the SDK's signature
             allow_redirects: bool = False,
         ) -> Any:
+            if self.session is None:
+                self.session = ClientSession()
             async with asyncio.timeout(timeout or self.timeout):
                 return await super().request(
                     method, url, params, data, headers, auth, None, allow_redirects
                 )
 
-    return TimedAsyncHttpClient(timeout=seconds)
+    return TimedAsyncHttpClient(timeout=seconds, pool_connections=False)
 
 
 def _is_transport_error(exc: Exception) -> bool:
-    """aiohttp's client errors, without importing aiohttp where it is not installed."""
+    """aiohttp's client errors, without importing aiohttp on this path."""
     return any(cls.__module__.startswith("aiohttp") for cls in type(exc).__mro__)
