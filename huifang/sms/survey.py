@@ -24,26 +24,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from huifang.bootstrap import Runtime
+from huifang.domain.campaigns import is_opted_out, opt_out
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import (
     Answer,
-    CallAttempt,
     Campaign,
     Contact,
     Incident,
-    OptOut,
     ScriptVersion,
     SmsMessage,
     Unit,
 )
 from huifang.domain.states import (
-    ATTEMPT,
     CONTACT,
     SMS,
-    AttemptEvent,
-    AttemptState,
     ContactEvent,
-    ContactState,
     SmsEvent,
     SmsState,
 )
@@ -114,7 +109,7 @@ async def send_survey_sms(
         contact = session.get(Contact, contact_id)
         if contact is None:
             raise NotFound(f"contact {contact_id} does not exist")
-        if _is_opted_out(session, contact.phone):
+        if is_opted_out(session, contact.phone):
             return None
         claimed = session.exec(
             update(Contact)
@@ -245,7 +240,7 @@ def handle_inbound_sms(
 
     if label is Satisfaction.opt_out:
         reply = _queue_reply(session, phone, contact, _reply(language, "opt_out"), now)
-        opt_out_phone(session, phone=phone, source="sms", note=body, now=now)
+        opt_out(session, phone=phone, source="sms", note=body, now=now)
         return InboundOutcome(
             message_id=inbound.id,
             label=label,
@@ -302,33 +297,6 @@ def classify_reply(body: str, language: str) -> tuple[Satisfaction, float]:
         return Satisfaction.opt_out, 1.0
     classification = classify(body, language)
     return Satisfaction(classification.label), classification.confidence
-
-
-def opt_out_phone(session: Session, *, phone: str, source: str, note: str, now: datetime) -> None:
-    """Record the opt-out (once) and stop everything still pending for this phone."""
-    if not _is_opted_out(session, phone):
-        try:
-            with session.begin_nested():
-                session.add(OptOut(phone=phone, source=source, note=note, created_at=now))
-        except IntegrityError:
-            pass  # recorded at the same moment by another request: same outcome
-    contact_ids = list(session.exec(select(Contact.id).where(Contact.phone == phone)))
-    if not contact_ids:
-        return
-    live = [ContactState.pending, ContactState.in_progress]
-    session.exec(
-        update(Contact)
-        .where(col(Contact.id).in_(contact_ids), col(Contact.state).in_(live))
-        .values(state=ContactState.excluded, updated_at=now)
-    )
-    session.exec(
-        update(CallAttempt)
-        .where(
-            col(CallAttempt.contact_id).in_(contact_ids),
-            col(CallAttempt.state).in_(ATTEMPT.sources(AttemptEvent.cancel)),
-        )
-        .values(state=AttemptState.cancelled, cause="opted_out", ended_at=now)
-    )
 
 
 def handle_delivery_status(
@@ -504,10 +472,6 @@ def _inbound_exists(session: Session, provider_message_id: str) -> bool:
         select(SmsMessage.id).where(SmsMessage.provider_message_id == provider_message_id)
     ).first()
     return found is not None
-
-
-def _is_opted_out(session: Session, phone: str) -> bool:
-    return session.exec(select(OptOut.id).where(OptOut.phone == phone)).first() is not None
 
 
 def _normalized_or_raw(phone: str, region: str) -> str:
