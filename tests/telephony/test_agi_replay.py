@@ -342,3 +342,37 @@ async def test_a_question_asked_again_records_to_a_new_file(
         "huifang-1001-q1.wav",
         "huifang-1001-q1-2.wav",
     ]
+
+
+async def test_the_builtin_110_script_runs_over_the_dtmf1_capture(harness: Harness) -> None:
+    from huifang.ivr.interpreter import Session
+    from huifang.ivr.script import builtin_script
+
+    script = builtin_script("survey-110.zh-CN")
+    session = Session(script, {name: "测试" for name in script.variables_used})
+    fed: list[Event] = []
+
+    class LiveSurvey:
+        """The real interpreter behind the SurveyCall boundary (no storage)."""
+
+        finished = property(lambda self: session.finished)
+
+        async def start(self) -> Sequence[Action]:
+            return session.start()
+
+        async def feed(self, event: Event) -> Sequence[Action]:
+            fed.append(event)
+            return session.feed(event)
+
+    async def live(attempt_id: int) -> LiveSurvey:
+        return LiveSurvey()
+
+    harness.server.survey_calls = live
+    peer = await harness.play(AgiReplayPeer("agi-answered-dtmf1.log"))
+    # the citizen pressed 1 during the first prompt (barge-in), then the capture's channel
+    # died while the next question was being answered: what was answered is kept
+    assert peer.commands[1] == 'STREAM FILE /tmp/astrun/prompt-q1 "190"'
+    assert fed == [DigitsReceived("1"), HungUp()]
+    result = session.result()
+    assert [(a.question_id, a.value) for a in result.answers] == [("confirm", "1")]
+    assert result.hung_up and not result.completed
