@@ -12,6 +12,7 @@ import typer
 
 from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
+from huifang.speech.cli import models_app, speech_app
 from huifang.telephony.asterisk.cli import app as agi_app
 
 app = typer.Typer(
@@ -33,6 +34,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(sample_app, name="sample")
 app.add_typer(agi_app, name="agi")
+app.add_typer(speech_app, name="speech")
+app.add_typer(models_app, name="models")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
