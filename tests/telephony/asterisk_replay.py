@@ -275,6 +275,7 @@ class FakeAmi:
     placed_anyway: bool = False
     deaf: bool = False
     dials: dict[str, int] = field(default_factory=dict)
+    originates: list[dict[str, str]] = field(default_factory=list)
     logins: int = 0
     #: set once a login was refused
     refused: asyncio.Event = field(default_factory=asyncio.Event)
@@ -357,6 +358,7 @@ class FakeAmi:
                 ]
             case "Originate":
                 channel_id = h["ChannelId"]
+                self.originates.append(h)
                 self.dials[channel_id] = self.dials.get(channel_id, 0) + 1
                 if channel_id in self.drop_on_originate:
                     if self.placed_anyway:

@@ -194,3 +194,25 @@ async def test_injection_attempts_are_refused_with_nothing_written(
 def test_a_phone_number_with_control_characters_never_reaches_a_provider() -> None:
     with pytest.raises(ValueError):
         normalize_phone("138 0000 0001\r\nAction: Command")
+
+
+async def test_bridge_rings_the_agent_then_dials_the_citizen(asterisk: FakeAmi) -> None:
+    provider = await started(asterisk)
+    call_id = await provider.bridge("+8613800000001", "+8613800000006", "escalation-9")
+    (sent,) = asterisk.originates
+    assert sent["ChannelId"] == call_id and call_id.startswith("huifang-bridge-")
+    assert (sent["Channel"], sent["Context"], sent["Exten"]) == (
+        "Local/13800000001@citizens",
+        "agent-callback",
+        "13800000006",
+    )
+    assert sent["Variable"] == "HUIFANG_ESCALATION_ID=escalation-9"
+    await provider.close()
+
+
+async def test_bridge_refuses_an_injected_reference(asterisk: FakeAmi) -> None:
+    provider = await started(asterisk)
+    with pytest.raises(ProtocolInjection):
+        await provider.bridge("+8613800000001", "+8613800000006", "9\r\nAction: Command")
+    assert asterisk.originates == []
+    await provider.close()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -185,6 +186,7 @@ class AsteriskProvider:
         *,
         channel_template: str = "PJSIP/{number}@trunk",
         context: str = "survey",
+        callback_context: str = "agent-callback",
         caller_id_text: str = "",
         region: str = "CN",
         max_channels: int = 30,
@@ -194,6 +196,7 @@ class AsteriskProvider:
         self._client = client
         self.channel_template = channel_template
         self.context = context
+        self.callback_context = callback_context
         self._caller = parse_caller_id(caller_id_text)
         caller_id(*self._caller)  # a bad setting fails at start-up, not on the first call
         self.region = region
@@ -260,6 +263,29 @@ class AsteriskProvider:
             raise CallFateUnknown(
                 f"attempt {request.attempt_id}: the AMI connection failed before Asterisk "
                 "confirmed the Originate; it is reconciled, never redialled"
+            ) from exc
+        return call_id
+
+    async def bridge(self, agent_phone: str, citizen_phone: str, attempt_ref: str) -> str:
+        """Click-to-call (`CallBridge`): ring the agent's phone through the trunk; when the
+        agent answers, `[agent-callback]` dials the citizen (the extension) and records."""
+        call_id = f"huifang-bridge-{secrets.token_hex(6)}"
+        name, number = self._caller
+        headers = originate_headers(
+            channel=dial_string(self.channel_template, agent_phone, self.region),
+            context=self.callback_context,
+            exten=dial_string("{number}", citizen_phone, self.region),
+            channel_id=call_id,
+            timeout_ms=30_000,
+            caller_id=caller_id(name, number) if number else "",
+            variables={"HUIFANG_ESCALATION_ID": attempt_ref},
+        )
+        await self._pace()
+        try:
+            await self._client.send_action("Originate", headers)
+        except (AmiDisconnected, TimeoutError) as exc:
+            raise CallFateUnknown(
+                f"callback {attempt_ref}: AMI failed before Asterisk confirmed it"
             ) from exc
         return call_id
 
