@@ -276,6 +276,8 @@ class FakeAmi:
     deaf: bool = False
     dials: dict[str, int] = field(default_factory=dict)
     originates: list[dict[str, str]] = field(default_factory=list)
+    #: every action received, in order
+    actions: list[str] = field(default_factory=list)
     logins: int = 0
     #: set once a login was refused
     refused: asyncio.Event = field(default_factory=asyncio.Event)
@@ -308,6 +310,7 @@ class FakeAmi:
         try:
             while message := await _read_ami_message(reader):
                 headers = dict(map(_header, message))
+                self.actions.append(headers.get("Action", ""))
                 reply = await self._answer(headers, writer)
                 if reply is None:
                     return

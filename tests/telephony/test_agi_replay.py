@@ -156,6 +156,30 @@ async def test_hangup_line_before_the_reply_ends_the_survey(harness: Harness) ->
     assert peer.commands[-1] == "SET VARIABLE HUIFANG_RESULT 2"
 
 
+async def test_200_concurrent_sessions_each_run_their_own_survey(harness: Harness) -> None:
+    harness.script = []  # each survey below gets its own script
+    server = await harness.server.start("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def survey(attempt_id: int) -> ScriptedSurvey:
+        made = ScriptedSurvey(attempt_id, [ASK, goodbye("1")])
+        harness.surveys.append(made)
+        return made
+
+    harness.server.survey_calls = survey
+    peers = [
+        AgiReplayPeer("agi-answered-dtmf1.log", environment={"uniqueid": f"huifang-{i}"}, seed=i)
+        for i in range(200)
+    ]
+    async with asyncio.timeout(30):
+        await asyncio.gather(*(peer.run(port) for peer in peers))
+    server.close()
+    assert sorted(s.attempt_id for s in harness.surveys) == list(range(200))
+    assert all(s.fed == [CallStarted(), DigitsReceived("1")] for s in harness.surveys)
+    assert all(p.commands[-1] == "HANGUP" and not p.unexpected for p in peers)
+    assert harness.server.active == 0
+
+
 async def test_hangup_mid_question(harness: Harness) -> None:
     harness.script = [ASK, goodbye("none")]
     peer = await harness.play(AgiReplayPeer("agi-answer-then-hangup.log"))

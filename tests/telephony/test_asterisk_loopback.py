@@ -191,6 +191,17 @@ async def test_injection_attempts_are_refused_with_nothing_written(
     await provider.close()
 
 
+@pytest.mark.parametrize("bad", ["\r", "\n", "\x00"])
+async def test_client_writes_nothing_for_an_injected_header(asterisk: FakeAmi, bad: str) -> None:
+    provider = await started(asterisk)
+    client = provider._client
+    with pytest.raises(ProtocolInjection):
+        await client.send_action("Originate", [("Channel", f"Local/1@x{bad}Action: Command")])
+    await client.send_action("Ping")
+    assert asterisk.actions == ["Login", "Ping"]
+    await provider.close()
+
+
 def test_a_phone_number_with_control_characters_never_reaches_a_provider() -> None:
     with pytest.raises(ValueError):
         normalize_phone("138 0000 0001\r\nAction: Command")
