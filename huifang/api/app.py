@@ -10,7 +10,18 @@ from fastapi import FastAPI
 
 from huifang import __version__
 from huifang.api.errors import install_error_handlers
-from huifang.api.routes import auth, health, incidents, metrics, stats, users
+from huifang.api.routes import (
+    audit,
+    auth,
+    escalations,
+    health,
+    incidents,
+    metrics,
+    stats,
+    tickets,
+    units,
+    users,
+)
 from huifang.bootstrap import Runtime
 
 
@@ -27,6 +38,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(incidents.router, prefix="/api/v1")
     app.include_router(auth.router, prefix="/api/v1")
     app.include_router(users.router, prefix="/api/v1")
+    app.include_router(units.router, prefix="/api/v1")
+    app.include_router(escalations.router, prefix="/api/v1")
+    app.include_router(escalations.recordings_router, prefix="/api/v1")
+    app.include_router(tickets.router, prefix="/api/v1")
+    app.include_router(tickets.notices_router, prefix="/api/v1")
+    app.include_router(audit.router, prefix="/api/v1")
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)
     return app

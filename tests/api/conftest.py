@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -12,6 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from huifang.api.app import create_app
+from huifang.api.auth import SESSION_COOKIE, _serializer
 from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import Unit, User
@@ -75,6 +77,12 @@ def world(engine: Engine, clock: FakeClock) -> World:
 
 
 @pytest.fixture
+def engine(sqlite_engine: Engine) -> Engine:
+    """SQLite only: these tests are about HTTP; tests/followup runs the services on both."""
+    return sqlite_engine
+
+
+@pytest.fixture
 def runtime(engine: Engine, settings: Settings, clock: FakeClock) -> Iterator[Runtime]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     yield Runtime(settings=settings, engine=engine, clock=clock)
@@ -88,15 +96,20 @@ def app_client(runtime: Runtime) -> Iterator[TestClient]:
 
 @pytest.fixture
 def login_as(runtime: Runtime, world: World) -> Iterator[Callable[[str], TestClient]]:
-    """A function returning a fresh client logged in as that user, CSRF header preset."""
+    """A function returning a fresh client with that user's session cookie and CSRF header.
+
+    The cookie is signed directly (test_api_auth covers the password login itself), which
+    spares an argon2 verification per client.
+    """
     clients: list[TestClient] = []
 
     def login(username: str) -> TestClient:
         client = TestClient(create_app(runtime))
         clients.append(client)
-        reply = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-        assert reply.status_code == 200, reply.text
-        client.headers["X-CSRF-Token"] = reply.json()["csrf_token"]
+        csrf = secrets.token_urlsafe(8)
+        cookie = _serializer(runtime).dumps({"uid": world.users[username].id, "csrf": csrf})
+        client.cookies.set(SESSION_COOKIE, cookie)
+        client.headers["X-CSRF-Token"] = csrf
         return client
 
     yield login

@@ -10,11 +10,12 @@ from pydantic import BaseModel, Field
 
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep
+from huifang.api.routes.common import DomainRoute
 from huifang.domain.models import User
 from huifang.domain.users import Role, create_api_token, create_user, get_user, list_users
 from huifang.errors import Forbidden
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=DomainRoute)
 Admin = Annotated[User, Depends(require_roles(Role.admin))]
 
 

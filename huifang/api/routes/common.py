@@ -1,0 +1,61 @@
+"""What the follow-up routers share: domain `ValueError`s as 422, and the public shapes of
+records several routers return.
+
+`ValueError` is how services refuse a bad argument (a past retry time, an empty report);
+the route class turns it into a 422 naming the field, so no bad input ever becomes a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from huifang.domain.models import Ticket
+
+
+class DomainRoute(APIRoute):
+    """An APIRoute answering 422 with the message when the handler raises ValueError."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ValueError as exc:
+                return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+        return route
+
+
+class TicketPublic(BaseModel):
+    id: int
+    number: str
+    year: int
+    seq: int
+    escalation_id: int
+    incident_id: int
+    unit_id: int
+    escalated_unit_id: int | None
+    state: str
+    facts: str
+    findings: str
+    rectification: str
+    deadline_at: datetime
+    overdue_at: datetime | None
+    reopen_count: int
+    issued_at: datetime
+    acknowledged_at: datetime | None
+    rectified_at: datetime | None
+    verified_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketPublic:
+        return cls.model_validate(ticket, from_attributes=True)

@@ -1,0 +1,257 @@
+"""Supervision tickets over HTTP, scoped to the caller (a supervisor sees their subtree only),
+and the monthly printable notice (抄告) per unit.
+
+Attachments are written under `data_dir/attachments/` with generated names (the uploaded
+name is kept only as metadata), at most `MAX_ATTACHMENT_BYTES` each.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, Field
+
+from huifang.api.auth import CurrentUser, require_roles
+from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import DomainRoute, TicketPublic
+from huifang.domain.audit import record_audit
+from huifang.domain.models import User
+from huifang.domain.states import TicketState
+from huifang.domain.units import get_unit, is_within
+from huifang.domain.users import Role
+from huifang.errors import Forbidden, NotFound
+from huifang.followup.deadlines import DeadlinePolicy
+from huifang.followup.notices import notice_batch
+from huifang.followup.tickets import (
+    StoredFile,
+    acknowledge,
+    get_ticket,
+    list_tickets,
+    mark_overdue,
+    record_second_callback_result,
+    report_rectification,
+    request_more,
+    ticket_attachments,
+    ticket_changes,
+)
+
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=DomainRoute)
+notices_router = APIRouter(prefix="/notices", tags=["tickets"], route_class=DomainRoute)
+
+
+class TicketChangePublic(BaseModel):
+    id: int
+    from_state: str
+    to_state: str
+    event: str
+    actor_id: int | None
+    note: str
+    at: datetime
+
+
+class AttachmentPublic(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    uploaded_by: int | None
+    uploaded_at: datetime
+
+
+class TicketDetailPublic(TicketPublic):
+    changes: list[TicketChangePublic]
+    attachments: list[AttachmentPublic]
+
+
+class NoteBody(BaseModel):
+    note: str = Field(default="", max_length=10000)
+
+
+class SecondCallbackBody(BaseModel):
+    satisfied: bool
+    note: str = Field(default="", max_length=10000)
+
+
+@router.get("", response_model=list[TicketPublic])
+def list_endpoint(
+    session: SessionDep,
+    user: CurrentUser,
+    state: TicketState | None = None,
+    unit_id: int | None = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[TicketPublic]:
+    tickets = list_tickets(
+        session,
+        actor=user,
+        state=state,
+        unit_id=unit_id,
+        overdue=overdue,
+        limit=limit,
+        offset=offset,
+    )
+    return [TicketPublic.of(t) for t in tickets]
+
+
+@router.get("/{ticket_id}", response_model=TicketDetailPublic)
+def detail_endpoint(ticket_id: int, session: SessionDep, user: CurrentUser) -> TicketDetailPublic:
+    ticket = get_ticket(session, ticket_id, actor=user)
+    return TicketDetailPublic.model_validate(
+        {
+            **TicketPublic.of(ticket).model_dump(),
+            "changes": [
+                TicketChangePublic.model_validate(c, from_attributes=True)
+                for c in ticket_changes(session, ticket_id, actor=user)
+            ],
+            "attachments": [
+                AttachmentPublic.model_validate(a, from_attributes=True)
+                for a in ticket_attachments(session, ticket_id, actor=user)
+            ],
+        }
+    )
+
+
+@router.post("/{ticket_id}/acknowledge", response_model=TicketPublic)
+def acknowledge_endpoint(
+    ticket_id: int, body: NoteBody, session: SessionDep, clock: ClockDep, user: CurrentUser
+) -> TicketPublic:
+    """The unit confirms it received the ticket."""
+    return TicketPublic.of(
+        acknowledge(session, ticket_id, actor=user, now=clock.now(), note=body.note)
+    )
+
+
+@router.post("/{ticket_id}/rectification", response_model=TicketPublic)
+def rectification_endpoint(
+    ticket_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    user: CurrentUser,
+    text: Annotated[str, Form(min_length=1, max_length=20000)],
+    files: Annotated[list[UploadFile], File(description="evidence of the rectification")] = [],  # noqa: B006
+) -> TicketPublic:
+    """The unit's report of what it fixed (text and files); schedules the second callback."""
+    # checked before anything is written to disk
+    get_ticket(session, ticket_id, actor=user)
+    stored = [_store(upload, settings.data_dir / "attachments") for upload in files]
+    ticket = report_rectification(
+        session, ticket_id, actor=user, text=text, attachments=stored, now=clock.now()
+    )
+    return TicketPublic.of(ticket)
+
+
+def _store(upload: UploadFile, directory: Path) -> StoredFile:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / uuid.uuid4().hex
+    size = 0
+    with path.open("wb") as out:
+        while chunk := upload.file.read(_CHUNK):
+            size += len(chunk)
+            if size > MAX_ATTACHMENT_BYTES:
+                out.close()
+                path.unlink()
+                raise ValueError(f"files: {upload.filename!r} is over {MAX_ATTACHMENT_BYTES} bytes")
+            out.write(chunk)
+    return StoredFile(
+        filename=(upload.filename or "attachment")[:255],
+        content_type=(upload.content_type or "application/octet-stream")[:128],
+        path=str(path),
+        size=size,
+    )
+
+
+@router.post("/{ticket_id}/request-more", response_model=TicketPublic)
+def request_more_endpoint(
+    ticket_id: int, body: NoteBody, session: SessionDep, clock: ClockDep, user: CurrentUser
+) -> TicketPublic:
+    """An inspector sends the rectification report back to the unit."""
+    return TicketPublic.of(
+        request_more(session, ticket_id, actor=user, note=body.note, now=clock.now())
+    )
+
+
+@router.post("/{ticket_id}/second-callback", response_model=TicketPublic)
+def second_callback_endpoint(
+    ticket_id: int,
+    body: SecondCallbackBody,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+) -> TicketPublic:
+    """An agent's second callback by hand: satisfied closes, unsatisfied reopens."""
+    get_ticket(session, ticket_id, actor=user)
+    ticket = record_second_callback_result(
+        session, ticket_id, body.satisfied, clock.now(), user,
+        policy=DeadlinePolicy.from_settings(settings), note=body.note,
+    )  # fmt: skip
+    return TicketPublic.of(ticket)
+
+
+@router.post("/mark-overdue", response_model=list[TicketPublic])
+def mark_overdue_endpoint(
+    session: SessionDep,
+    clock: ClockDep,
+    _admin: Annotated[User, Depends(require_roles(Role.admin))],
+) -> list[TicketPublic]:
+    """Flag tickets past their deadline and escalate them (the worker runs this too)."""
+    return [TicketPublic.of(t) for t in mark_overdue(session, clock.now())]
+
+
+@router.get(
+    "/{ticket_id}/attachments/{attachment_id}",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def attachment_endpoint(
+    ticket_id: int, attachment_id: int, session: SessionDep, user: CurrentUser
+) -> FileResponse:
+    for attachment in ticket_attachments(session, ticket_id, actor=user):
+        if attachment.id == attachment_id and Path(attachment.path).is_file():
+            return FileResponse(
+                attachment.path, media_type=attachment.content_type, filename=attachment.filename
+            )
+    raise NotFound(f"ticket {ticket_id} has no attachment {attachment_id}")
+
+
+@notices_router.get(
+    "/{unit_id}",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}, "description": "printable notice"}},
+)
+def notice_endpoint(
+    unit_id: int,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+) -> HTMLResponse:
+    """The month's tickets of a unit and its subtree, as a page to print (抄告); audited."""
+    unit = get_unit(session, unit_id)
+    _check_notice_access(session, user, unit_id)
+    html = notice_batch(session, unit.id, month, tz=settings.tz)  # type: ignore[arg-type]
+    record_audit(
+        session, at=clock.now(), actor=user, action="notice.export", target_type="unit",
+        target_id=unit_id, detail={"month": month},
+    )  # fmt: skip
+    return HTMLResponse(html)
+
+
+def _check_notice_access(session: SessionDep, user: User, unit_id: int) -> None:
+    if user.role in (Role.admin, Role.inspector):
+        return
+    if user.role == Role.supervisor and user.unit_id is not None:
+        if is_within(get_unit(session, unit_id), get_unit(session, user.unit_id)):
+            return
+    raise Forbidden("notices: admins, inspectors, or the supervisor of that unit's tree")

@@ -1,0 +1,59 @@
+"""The unit hierarchy over HTTP: everyone logged in reads it; admins add units."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from pydantic import BaseModel, Field
+
+from huifang.api.auth import CurrentUser, require_roles
+from huifang.api.deps import ClockDep, SessionDep
+from huifang.api.routes.common import DomainRoute
+from huifang.domain.audit import record_audit
+from huifang.domain.models import Unit, User
+from huifang.domain.units import LEVELS, create_unit, get_unit, list_units
+from huifang.domain.users import Role
+
+router = APIRouter(prefix="/units", tags=["units"], route_class=DomainRoute)
+
+
+class UnitPublic(BaseModel):
+    id: int
+    code: str
+    name: str
+    level: str
+    parent_id: int | None
+    path: str
+
+
+class UnitCreate(BaseModel):
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=128)
+    level: str = Field(description=" / ".join(LEVELS), pattern="^(" + "|".join(LEVELS) + ")$")
+    parent_id: int | None = None
+
+
+def _public(unit: Unit) -> UnitPublic:
+    return UnitPublic.model_validate(unit, from_attributes=True)
+
+
+@router.get("", response_model=list[UnitPublic])
+def list_endpoint(session: SessionDep, _user: CurrentUser) -> list[UnitPublic]:
+    return [_public(u) for u in list_units(session)]
+
+
+@router.post("", response_model=UnitPublic, status_code=status.HTTP_201_CREATED)
+def create_endpoint(
+    body: UnitCreate,
+    session: SessionDep,
+    clock: ClockDep,
+    admin: Annotated[User, Depends(require_roles(Role.admin))],
+) -> UnitPublic:
+    parent = get_unit(session, body.parent_id) if body.parent_id is not None else None
+    unit = create_unit(session, code=body.code, name=body.name, level=body.level, parent=parent)
+    record_audit(
+        session, at=clock.now(), actor=admin, action="unit.create", target_type="unit",
+        target_id=unit.id, detail={"code": unit.code, "parent_id": body.parent_id},
+    )  # fmt: skip
+    return _public(unit)
