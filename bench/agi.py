@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import multiprocessing
 import random
 import statistics
@@ -86,28 +85,59 @@ def _agi_server_process(port_out: multiprocessing.connection.Connection, questio
     asyncio.run(main())
 
 
-async def _one_call(port: int, call: int, media_seconds: float, samples: list[float]) -> None:
-    rng = random.Random(call)
-    await asyncio.sleep(rng.uniform(0, media_seconds))  # calls do not all start at once
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        f"agi_network_script: survey\nagi_uniqueid: huifang-{call}\nagi_channel: Local/{call}@bench\n\n".encode()
-    )
-    sent = 0.0
-    # the server closes once it has its last reply: the trailing HANGUP may meet a reset
-    with contextlib.suppress(ConnectionResetError):
-        while line := await reader.readline():
-            if sent:
-                samples.append(time.perf_counter() - sent)
-            verb = line.split(b" ", 1)[0].strip().decode()
+class _Asterisk(asyncio.Protocol):
+    """Asterisk's side of one call, kept light (a protocol, timers instead of tasks) so
+    that this process adds as little as possible to what it measures."""
+
+    def __init__(self, call: int, media_seconds: float, samples: list[float]) -> None:
+        self.call, self.media_seconds, self.samples = call, media_seconds, samples
+        self.rng = random.Random(call)
+        self.buffer = b""
+        self.sent = 0.0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(
+            f"agi_network_script: survey\nagi_uniqueid: huifang-{self.call}\n"
+            f"agi_channel: Local/{self.call}@bench\n\n".encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            if self.sent:
+                self.samples.append(now - self.sent)
+                self.sent = 0.0
+            verb = line.split(b" ", 1)[0].decode()
             # Asterisk plays the prompt / waits for the key before it replies
-            await asyncio.sleep(rng.uniform(0, 2 * media_seconds))
-            writer.write(REPLIES[verb])
-            sent = time.perf_counter()
-            if verb == "HANGUP":
-                writer.write(b"HANGUP\n")
-                sent = 0.0
-    writer.close()
+            delay = self.rng.uniform(0, 2 * self.media_seconds)
+            asyncio.get_running_loop().call_later(delay, self._reply, verb)
+
+    def _reply(self, verb: str) -> None:
+        if self.transport.is_closing():
+            return
+        self.transport.write(REPLIES[verb])
+        if verb == "HANGUP":
+            self.transport.write(b"HANGUP\n")
+        else:
+            self.sent = time.perf_counter()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _one_call(port: int, call: int, media_seconds: float, samples: list[float]) -> None:
+    await asyncio.sleep(random.Random(call).uniform(0, media_seconds))  # calls start apart
+    loop = asyncio.get_running_loop()
+    _, peer = await loop.create_connection(
+        lambda: _Asterisk(call, media_seconds, samples), "127.0.0.1", port
+    )
+    await peer.done
 
 
 async def bench_agi(sessions: int, questions: int, media_seconds: float) -> None:
