@@ -61,6 +61,8 @@ def chunked(data: bytes, rng: random.Random, largest: int = 40) -> list[bytes]:
     return pieces
 
 
+#: unrequested traffic: an unrelated event, another client's call ending, and a response
+#: to an action someone else sent on a shared session
 NOISE_EVENT = [
     "Event: VarSet",
     "Privilege: dialplan,all",
@@ -68,6 +70,16 @@ NOISE_EVENT = [
     "Uniqueid: 1795476555.42",
     "Variable: SOMETHING",
     "Value: unrelated",
+    "",
+    "Event: Hangup",
+    "Privilege: call,all",
+    "Uniqueid: huifang-999999",
+    "Cause: 16",
+    "Cause-txt: Normal Clearing",
+    "",
+    "Response: Success",
+    "ActionID: someone-else-1",
+    "Message: Originate successfully queued",
     "",
 ]
 

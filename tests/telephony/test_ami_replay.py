@@ -4,7 +4,7 @@ byte (cut at random points, with unrequested events between messages)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from asterisk_replay import AmiReplayPeer
@@ -18,11 +18,11 @@ from huifang.telephony.asterisk.provider import AsteriskProvider
 from huifang.telephony.base import CallEvent, CallProgress, OriginateRequest
 
 P = CallProgress
-PeerFactory = Callable[..., "asyncio.Future[tuple[AmiReplayPeer, int]]"]
+Replay = Callable[..., Awaitable[tuple[AmiReplayPeer, int]]]
 
 
 @pytest.fixture
-async def replay() -> AsyncIterator[Callable[..., object]]:
+async def replay() -> AsyncIterator[Replay]:
     peers: list[AmiReplayPeer] = []
 
     async def start(capture: str, **options: object) -> tuple[AmiReplayPeer, int]:
@@ -80,7 +80,7 @@ CALLS = [
 @pytest.mark.parametrize(("capture", "attempt_id", "expected"), CALLS)
 @pytest.mark.parametrize("noise", [False, True])
 async def test_originate_reports_the_captured_outcome(
-    replay, capture: str, attempt_id: int, expected: list, noise: bool
+    replay: Replay, capture: str, attempt_id: int, expected: list, noise: bool
 ) -> None:
     peer, port = await replay(capture, noise=noise, seed=attempt_id)
     provider = provider_for(client_for(port))
@@ -96,7 +96,7 @@ async def test_originate_reports_the_captured_outcome(
     assert peer.mismatches == []  # the Originate went out exactly as in the capture
 
 
-async def test_lookup_returns_the_final_outcome(replay) -> None:
+async def test_lookup_returns_the_final_outcome(replay: Replay) -> None:
     _, port = await replay("ami-originate-busy.log")
     provider = provider_for(client_for(port))
     await provider.start()
@@ -107,7 +107,7 @@ async def test_lookup_returns_the_final_outcome(replay) -> None:
     await provider.close()
 
 
-async def test_bad_credentials_fail_login_with_a_clear_error(replay) -> None:
+async def test_bad_credentials_fail_login_with_a_clear_error(replay: Replay) -> None:
     _, port = await replay("ami-bad-login.log")
     client = AmiClient("127.0.0.1", port, "huifang", "wrong", ping_interval=3600)
     with pytest.raises(AmiAuthenticationError, match="Authentication failed.*ami_secret"):
@@ -115,7 +115,7 @@ async def test_bad_credentials_fail_login_with_a_clear_error(replay) -> None:
     assert not client.connected
 
 
-async def test_ping_unknown_action_and_refused_originate(replay) -> None:
+async def test_ping_unknown_action_and_refused_originate(replay: Replay) -> None:
     peer, port = await replay("ami-ping-and-errors.log", strict=False, noise=True)
     client = client_for(port)
     await client.connect()
@@ -136,7 +136,7 @@ async def test_ping_unknown_action_and_refused_originate(replay) -> None:
     ]
 
 
-async def test_provider_reports_a_refused_originate_as_failed(replay) -> None:
+async def test_provider_reports_a_refused_originate_as_failed(replay: Replay) -> None:
     _, port = await replay("ami-ping-and-errors.log", strict=False)
     client = client_for(port)
     provider = provider_for(client)
