@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from huifang.ivr.actions import Collect, Hangup, Play, Prompt, Record, SetVariable, Transfer
+from huifang.ivr.events import DigitsReceived, NoInput, RecordingFinished, SpeechRecognized
 from huifang.telephony.twilio.twiml import (
     TurnUrls,
     render_hangup,
     render_turn,
     render_wait_and_retry,
+    turn_event,
 )
 
 URLS = TurnUrls(
@@ -126,6 +129,7 @@ def test_hash_as_an_answer_key_disables_finish_on_key() -> None:
 def test_record_reports_its_file_to_the_recording_callback() -> None:
     root = check_twiml(render_turn([Play(prompt()), Record("reason", 60, 3)], URLS))
     record = root[1]
+    assert root[2].tag == "Redirect" and root[2].text == URLS.next_turn
     assert record.attrib["recordingStatusCallback"] == URLS.recording_status
     assert (record.attrib["maxLength"], record.attrib["timeout"], record.attrib["playBeep"]) == (
         "60",
@@ -193,3 +197,26 @@ def test_any_turn_renders_documented_twiml(
 ) -> None:
     root = check_twiml(render_turn([*plays, last], URLS))
     assert len(list(root.iter("Say"))) == len(plays)
+
+
+@pytest.mark.parametrize(
+    ("params", "event"),
+    [
+        ({"Digits": "2"}, DigitsReceived("2")),
+        ({"SpeechResult": "基本满意", "Confidence": "0.87"}, SpeechRecognized("基本满意", 0.87)),
+        ({"SpeechResult": "满意", "Confidence": "not a number"}, SpeechRecognized("满意", 0.0)),
+        ({}, NoInput()),
+        ({"Digits": "", "SpeechResult": " "}, NoInput()),
+        (
+            {
+                "RecordingUrl": "https://api.twilio.com/R1",
+                "RecordingDuration": "7",
+                "Digits": "hangup",
+            },
+            RecordingFinished("/r/1-3.wav", 7.0),
+        ),
+        ({"RecordingUrl": "https://api.twilio.com/R1", "RecordingDuration": "0"}, NoInput()),
+    ],
+)
+def test_turn_event_reads_what_the_citizen_did(params: dict[str, str], event) -> None:
+    assert turn_event(params, recording_path="/r/1-3.wav") == event

@@ -1,4 +1,4 @@
-"""IVR actions → TwiML: what a Twilio voice webhook answers with.
+"""IVR actions → TwiML, and Twilio's next request → the IVR event: one turn of a Twilio call.
 
 Rules kept here:
 - pure: actions and URLs in, an XML document out (Twilio's own `VoiceResponse` builder does
@@ -7,7 +7,8 @@ Rules kept here:
   next turn (`<Gather>` for a `Collect`, `<Record>` for a `Record`), or `<Hangup>`;
 - prompts marked for barge-in that lead into a `Collect` are nested in its `<Gather>`, so a
   key pressed while they play is collected at once, as the IVR contract asks;
-- `<Gather actionOnEmptyResult>` makes silence a request too: the next turn hears `NoInput`;
+- silence is a request too, so the next turn hears `NoInput`: `<Gather actionOnEmptyResult>`,
+  and a `<Redirect>` after `<Record>` (reached only when nothing was recorded);
 - characters XML 1.0 cannot carry (control characters in a script or a variable) become
   spaces, so the document always parses.
 """
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from huifang.ivr.actions import Action, Collect, Hangup, Play, Prompt, Record, SetVariable, Transfer
+from huifang.ivr.events import DigitsReceived, Event, NoInput, RecordingFinished, SpeechRecognized
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -61,6 +63,8 @@ def render_turn(
                 _say(response, prompt, audio_url)
             case Record():
                 response.record(**_record_attributes(action, urls))
+                # Twilio skips the action when nothing was recorded and carries on here
+                response.redirect(urls.next_turn, method="POST")
             case Transfer(queue=queue):
                 response.enqueue(queue)
             case Hangup():
@@ -70,6 +74,26 @@ def render_turn(
     for play in pending:
         _say(response, play.prompt, audio_url)
     return str(response.to_xml())
+
+
+def turn_event(params: Mapping[str, str], *, recording_path: str) -> Event:
+    """What the citizen did, from the fields of the request a `<Gather>` or `<Record>` sent.
+
+    A recording is fed as stored at `recording_path` (fetched there after the call: Twilio
+    makes the media available a little later, see the recording webhook).
+    """
+    if params.get("RecordingUrl"):
+        duration = _number(params.get("RecordingDuration"))
+        if duration > 0:
+            return RecordingFinished(path=recording_path, duration_seconds=duration)
+        return NoInput()
+    digits = params.get("Digits", "")
+    if digits and digits != "hangup":
+        return DigitsReceived(digits)
+    speech = params.get("SpeechResult", "").strip()
+    if speech:
+        return SpeechRecognized(speech, min(1.0, max(0.0, _number(params.get("Confidence")))))
+    return NoInput()
 
 
 def render_hangup() -> str:
@@ -92,6 +116,13 @@ def _say(parent: VoiceResponse | Gather, prompt: Prompt, audio_url: AudioUrl | N
         parent.play(url)
     else:
         parent.say(_xml_text(prompt.text), language=prompt.language)
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
 
 
 def _xml_text(text: str) -> str:

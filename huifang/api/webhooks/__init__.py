@@ -1,0 +1,1 @@
+"""Webhooks other systems call: Twilio (voice turns, call status, recordings, SMS)."""

@@ -1,0 +1,406 @@
+"""Twilio's webhooks: the voice turns of a survey call, call status, recordings, SMS.
+
+Rules kept here:
+- every request must carry a valid `X-Twilio-Signature` for the URL Twilio called (our
+  public base URL + path + query): otherwise 403 and nothing is read or written;
+- the voice webhook is one turn of the IVR: `?attempt=A&step=N` says which call and which
+  turn; Twilio's fields become one IVR event fed to the call's `SurveyCall`, and its actions
+  come back as TwiML whose input verb points at turn N+1;
+- each (CallSid, step) is applied once (`webhook_receipts`): a retried turn re-renders the
+  call's current TwiML without feeding the event again; a status report is applied once per
+  (CallSid, status) and never moves an attempt backwards (guarded transitions);
+- a recording is fetched after Twilio says it is ready, in a background task, then
+  transcribed and classified; nothing slow runs in the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from starlette.datastructures import FormData
+
+from huifang.api.deps import RuntimeDep
+from huifang.bootstrap import Runtime
+from huifang.db import session_scope
+from huifang.domain.models import Answer, CallAttempt, Escalation, Recording, WebhookReceipt
+from huifang.domain.states import AttemptEvent, AttemptState
+from huifang.errors import Conflict
+from huifang.ivr.events import HungUp
+from huifang.telephony.base import CallEvent, CallProgress, SurveyCallFactory
+from huifang.telephony.twilio.provider import TwilioProvider, progress_of
+from huifang.telephony.twilio.signature import SIGNATURE_HEADER, is_signed_by_twilio, public_url
+from huifang.telephony.twilio.twiml import TurnUrls, render_hangup, render_turn, turn_event
+
+log = logging.getLogger(__name__)
+
+#: runtime.services keys this router reads (registered by bootstrap, the demo or tests)
+SURVEY_FACTORY_SERVICE = "twilio_survey_call_factory"
+TELEPHONY_SERVICE = "telephony"
+SMS_GATEWAY_SERVICE = "sms_gateway"
+SPEECH_SERVICE = "speech_pool"
+MEDIA_CLIENT_SERVICE = "twilio_media_client"
+
+#: how long a recording's fetch waits for the voice turn that stores its row
+RECORDING_ROW_WAIT = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+TWIML = "application/xml"
+
+
+async def signed_form(request: Request, runtime: RuntimeDep) -> FormData:
+    """The request's form fields, once its signature is proven to be Twilio's."""
+    form = await request.form()
+    url = public_url(runtime.settings.public_base_url, request.url.path, request.url.query)
+    token = runtime.settings.twilio_auth_token.get_secret_value()
+    if not is_signed_by_twilio(token, url, form, request.headers.get(SIGNATURE_HEADER)):
+        raise HTTPException(status_code=403, detail="X-Twilio-Signature does not match")
+    return form
+
+
+SignedForm = Annotated[FormData, Depends(signed_form)]
+
+
+# --- voice -------------------------------------------------------------------------------
+
+
+@router.post("/voice")
+async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int = 0) -> Response:
+    """One turn of a survey call: feed what the citizen did, answer with the next TwiML."""
+    call_sid = str(form.get("CallSid", ""))
+    receipt = f"twilio:voice:{call_sid}:{step}"
+    settings = runtime.settings
+    urls = turn_urls(settings.public_base_url, attempt, step + 1)
+    factory = survey_call_factory(runtime)
+    if await asyncio.to_thread(_has_receipt, runtime, receipt):
+        call = await factory(attempt)  # a retry: the turn was applied, render it again
+        return _twiml(
+            render_turn(await call.start(), urls) if not call.finished else render_hangup()
+        )
+
+    answered_by = str(form.get("AnsweredBy", ""))
+    if step == 0 and progress_of("in-progress", answered_by) is CallProgress.machine:
+        await asyncio.to_thread(_end_attempt, runtime, attempt, AttemptState.machine, answered_by)
+        document = render_hangup()
+    else:
+        call = await factory(attempt)
+        try:
+            if step == 0:
+                await asyncio.to_thread(_note_call_sid, runtime, attempt, call_sid)
+                actions = await call.start()
+            else:
+                path = recording_path(settings.recordings_dir, attempt, step)
+                actions = await call.feed(turn_event(form, recording_path=str(path)))  # type: ignore[arg-type]
+        except Conflict:
+            # the same turn was applied by a concurrent request: carry on from where it left
+            call = await factory(attempt)
+            actions = await call.start()
+        document = render_turn(actions, urls) if actions else render_hangup()
+    await asyncio.to_thread(_store_receipt, runtime, receipt)
+    return _twiml(document)
+
+
+def turn_urls(public_base_url: str, attempt_id: int, step: int) -> TurnUrls:
+    query = f"attempt={attempt_id}&step={step}"
+    return TurnUrls(
+        next_turn=public_url(public_base_url, "/webhooks/twilio/voice", query),
+        recording_status=public_url(public_base_url, "/webhooks/twilio/recording", query),
+    )
+
+
+def recording_path(recordings_dir: Path, attempt_id: int, step: int) -> Path:
+    """Where the recording of an attempt's turn is stored (the turn and the fetch agree)."""
+    return recordings_dir / "twilio" / f"{attempt_id}-{step}.wav"
+
+
+def survey_call_factory(runtime: Runtime) -> SurveyCallFactory:
+    """The survey calls of Twilio turns. Recordings are fed before they are fetched, so this
+    factory transcribes nothing itself: the recording webhook does, once the audio is here."""
+    factory: SurveyCallFactory | None = runtime.services.get(SURVEY_FACTORY_SERVICE)
+    if factory is None:
+        from huifang.dialer.survey import make_survey_call_factory
+
+        factory = runtime.services[SURVEY_FACTORY_SERVICE] = make_survey_call_factory(runtime)
+    return factory
+
+
+# --- call status -------------------------------------------------------------------------
+
+
+@router.post("/status", status_code=204)
+async def status(runtime: RuntimeDep, form: SignedForm, attempt: int) -> Response:
+    """A call's progress: ringing, answered, machine, completed, busy, no answer, failed."""
+    call_sid = str(form.get("CallSid", ""))
+    call_status = str(form.get("CallStatus", ""))
+    receipt = f"twilio:status:{call_sid}:{call_status}"
+    if await asyncio.to_thread(_has_receipt, runtime, receipt):
+        return Response(status_code=204)
+    progress = progress_of(call_status, str(form.get("AnsweredBy", "")))
+    cause = f"twilio:{call_status}" + (f":{form['ErrorCode']}" if form.get("ErrorCode") else "")
+    if progress is CallProgress.completed:
+        await _end_of_call(runtime, attempt)
+    else:
+        await asyncio.to_thread(_apply_progress, runtime, attempt, progress, call_sid, cause)
+    provider = runtime.services.get(TELEPHONY_SERVICE)
+    if isinstance(provider, TwilioProvider) and progress is not None:
+        provider.report(CallEvent(attempt, progress, runtime.clock.now(), call_sid, cause))
+    await asyncio.to_thread(_store_receipt, runtime, receipt)
+    return Response(status_code=204)
+
+
+async def _end_of_call(runtime: Runtime, attempt_id: int) -> None:
+    """The call is over. A survey cut short hears `HungUp` (it ends the attempt itself)."""
+    state, log_length = await asyncio.to_thread(_attempt_state, runtime, attempt_id)
+    if state == AttemptState.answered and log_length:
+        call = await survey_call_factory(runtime)(attempt_id)
+        if not call.finished:
+            try:
+                await call.feed(HungUp())
+            except Conflict:
+                pass  # a turn landed at the same moment; the next report or recovery settles it
+    elif state == AttemptState.answered:
+        await asyncio.to_thread(_end_attempt, runtime, attempt_id, AttemptState.abandoned, "")
+    elif state in (AttemptState.dialing, AttemptState.ringing):
+        cause = "twilio:completed_without_answer"
+        await asyncio.to_thread(_end_attempt, runtime, attempt_id, AttemptState.failed, cause)
+
+
+def _apply_progress(
+    runtime: Runtime, attempt_id: int, progress: CallProgress | None, call_sid: str, cause: str
+) -> None:
+    from huifang.dialer import claims
+
+    now = runtime.clock.now()
+    with session_scope(runtime.engine) as db:
+        if progress is None:  # queued / initiated: the sid lets `lookup` find a lost create
+            claims.set_provider_call_id(db, attempt_id, "twilio", call_sid)
+        elif progress is CallProgress.ringing:
+            claims.note_progress(
+                db,
+                attempt_id,
+                AttemptEvent.ring,
+                now=now,
+                provider="twilio",
+                provider_call_id=call_sid,
+            )
+        elif progress is CallProgress.answered:
+            claims.note_progress(
+                db,
+                attempt_id,
+                AttemptEvent.answer,
+                now=now,
+                provider="twilio",
+                provider_call_id=call_sid,
+            )
+    if progress is not None and progress.is_final:
+        _end_attempt(runtime, attempt_id, AttemptState(progress), cause)
+
+
+def _end_attempt(runtime: Runtime, attempt_id: int, outcome: AttemptState, cause: str) -> None:
+    from huifang.dialer import claims
+    from huifang.dialer.policy import DialRules
+
+    with session_scope(runtime.engine) as db:
+        rules = lambda campaign_id: DialRules.from_campaign(  # noqa: E731
+            claims.load_campaigns(db, [campaign_id])[campaign_id].rules, runtime.settings
+        )
+        claims.end_attempt(
+            db, attempt_id, outcome, now=runtime.clock.now(), rules_for=rules, cause=cause
+        )
+
+
+def _note_call_sid(runtime: Runtime, attempt_id: int, call_sid: str) -> None:
+    from huifang.dialer import claims
+
+    with session_scope(runtime.engine) as db:
+        claims.set_provider_call_id(db, attempt_id, "twilio", call_sid)
+
+
+def _attempt_state(runtime: Runtime, attempt_id: int) -> tuple[str | None, int]:
+    with Session(runtime.engine) as db:
+        attempt = db.get(CallAttempt, attempt_id)
+        return (attempt.state, len(attempt.ivr_log)) if attempt else (None, 0)
+
+
+# --- recordings --------------------------------------------------------------------------
+
+
+@router.post("/recording", status_code=204)
+async def recording(
+    runtime: RuntimeDep, form: SignedForm, background: BackgroundTasks, attempt: int, step: int
+) -> Response:
+    """A recording is ready at Twilio: fetch, transcribe and classify it after answering."""
+    recording_sid = str(form.get("RecordingSid", ""))
+    if form.get("RecordingStatus", "completed") != "completed" or not recording_sid:
+        return Response(status_code=204)
+    if not await asyncio.to_thread(_store_receipt, runtime, f"twilio:recording:{recording_sid}"):
+        return Response(status_code=204)
+    path = recording_path(runtime.settings.recordings_dir, attempt, step)
+    background.add_task(fetch_recording, runtime, attempt, path, str(form.get("RecordingUrl", "")))
+    return Response(status_code=204)
+
+
+async def fetch_recording(runtime: Runtime, attempt_id: int, path: Path, media_url: str) -> None:
+    """Download the recording to `path`, then transcribe it (Vosk) and classify the text."""
+    settings = runtime.settings
+    client: httpx.AsyncClient | None = runtime.services.get(MEDIA_CLIENT_SERVICE)
+    owned = client is None
+    client = client or httpx.AsyncClient(timeout=settings.twilio_timeout_seconds)
+    try:
+        response = await client.get(
+            media_url + ".wav",
+            auth=(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()),
+            follow_redirects=True,
+        )
+        response.raise_for_status()
+    except httpx.HTTPError:
+        log.exception("attempt %s: the recording at %s could not be fetched", attempt_id, media_url)
+        return
+    finally:
+        if owned:
+            await client.aclose()
+    await asyncio.to_thread(_write_atomically, path, response.content)
+    pool = runtime.services.get(SPEECH_SERVICE)
+    if pool is None:
+        return
+    for wait in (0.0, *RECORDING_ROW_WAIT):
+        await asyncio.sleep(wait)
+        language = await asyncio.to_thread(_recording_language, runtime, attempt_id, path)
+        if language is not None:
+            break
+    else:
+        log.warning("attempt %s: no recording row for %s; left untranscribed", attempt_id, path)
+        return
+    transcript = await pool.transcribe_file(path, language)
+    await asyncio.to_thread(_apply_transcript, runtime, attempt_id, path, transcript, language)
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    partial.write_bytes(content)
+    partial.replace(path)
+
+
+def _recording_language(runtime: Runtime, attempt_id: int, path: Path) -> str | None:
+    with Session(runtime.engine) as db:
+        row = db.exec(_recording_query(attempt_id, path)).first()
+        return row.language if row else None
+
+
+def _recording_query(attempt_id: int, path: Path) -> Any:
+    return select(Recording).where(Recording.attempt_id == attempt_id, Recording.path == str(path))
+
+
+def _apply_transcript(
+    runtime: Runtime, attempt_id: int, path: Path, transcript: Any, language: str
+) -> None:
+    """The transcript joins the recording, the answer it recorded, and the escalation."""
+    from huifang.speech.classify import tag_complaint
+
+    categories = list(
+        dict.fromkeys(str(tag.category) for tag in tag_complaint(transcript.text, language))
+    )
+    with session_scope(runtime.engine) as db:
+        row = db.exec(_recording_query(attempt_id, path)).first()
+        if row is None:
+            return
+        words = transcript.as_dict()["words"]
+        db.exec(
+            update(Recording)
+            .where(col(Recording.id) == row.id)
+            .values(transcript=transcript.text, words=words, confidence=transcript.confidence)
+        )
+        db.exec(
+            update(Answer)
+            .where(col(Answer.recording_id) == row.id)
+            .values(transcript=transcript.text, categories=categories)
+        )
+        escalation = db.exec(select(Escalation).where(Escalation.attempt_id == attempt_id)).first()
+        if escalation is not None and transcript.text:
+            escalation.summary = transcript.text
+            escalation.categories = list(dict.fromkeys([*escalation.categories, *categories]))
+            db.add(escalation)
+
+
+# --- SMS ---------------------------------------------------------------------------------
+
+
+@router.post("/sms")
+async def sms_webhook(
+    runtime: RuntimeDep, form: SignedForm, background: BackgroundTasks, sms: int | None = None
+) -> Response:
+    """A citizen's reply (has a `Body`), or a delivery report on one of our messages."""
+    from huifang.sms.survey import handle_delivery_status, handle_inbound_sms
+
+    message_sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
+    now = runtime.clock.now()
+    if "Body" not in form:
+        report = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
+
+        def apply_report() -> None:
+            with session_scope(runtime.engine) as db:
+                handle_delivery_status(
+                    db, provider_message_id=message_sid, status=report, now=now, sms_id=sms
+                )
+
+        await asyncio.to_thread(apply_report)
+        return Response(status_code=204)
+
+    def apply_reply() -> int | None:
+        with session_scope(runtime.engine) as db:
+            outcome = handle_inbound_sms(
+                db,
+                phone=str(form.get("From", "")),
+                body=str(form.get("Body", "")),
+                provider_message_id=message_sid,
+                now=now,
+                settings=runtime.settings,
+            )
+            return outcome.reply_sms_id
+
+    reply_id = await asyncio.to_thread(apply_reply)
+    if reply_id is not None:
+        background.add_task(_send_reply, runtime, reply_id)
+    return _twiml("<?xml version='1.0' encoding='UTF-8'?><Response />")
+
+
+async def _send_reply(runtime: Runtime, sms_id: int) -> None:
+    from huifang.sms.registry import build_sms_gateway
+    from huifang.sms.survey import send_queued_sms
+
+    gateway = runtime.services.get(SMS_GATEWAY_SERVICE)
+    if gateway is None:
+        gateway = runtime.services[SMS_GATEWAY_SERVICE] = build_sms_gateway(runtime.settings)
+    await send_queued_sms(runtime, gateway, sms_id)
+
+
+# --- receipts ----------------------------------------------------------------------------
+
+
+def _has_receipt(runtime: Runtime, key: str) -> bool:
+    with Session(runtime.engine) as db:
+        found = db.exec(select(WebhookReceipt.id).where(WebhookReceipt.key == key)).first()
+        return found is not None
+
+
+def _store_receipt(runtime: Runtime, key: str) -> bool:
+    """Record that `key` was applied; False when it had been already."""
+    try:
+        with session_scope(runtime.engine) as db:
+            db.add(WebhookReceipt(key=key, received_at=runtime.clock.now()))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _twiml(document: str) -> Response:
+    return Response(content=document, media_type=TWIML)
