@@ -22,6 +22,7 @@ from huifang.api.routes import (
     units,
     users,
 )
+from huifang.api.webhooks import twilio as twilio_webhooks
 from huifang.bootstrap import Runtime
 
 
@@ -46,4 +47,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)
+    app.include_router(twilio_webhooks.router)
     return app
