@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from huifang.domain.users_cli import app as users_app
 from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
 from huifang.speech.cli import models_app, speech_app
@@ -33,6 +34,7 @@ app.add_typer(script_app, name="script")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(sample_app, name="sample")
+app.add_typer(users_app, name="users")
 app.add_typer(agi_app, name="agi")
 app.add_typer(speech_app, name="speech")
 app.add_typer(models_app, name="models")

@@ -314,3 +314,19 @@ def test_detail_lists_the_recordings_of_the_contact(
     assert [
         r.id for r in escalation_detail(session, item.id, actor=staff.inspector).recordings
     ] == [recording.id]  # type: ignore[arg-type]
+
+
+def test_audit_entries_cannot_be_changed_or_deleted(
+    session: Session, staff, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    item = make_escalation(session)
+    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    session.commit()
+    entry = session.exec(select(AuditEvent)).scalars().first()  # type: ignore[call-overload]
+    entry.action = "nothing.happened"
+    with pytest.raises(Forbidden, match="append-only"):
+        session.flush()
+    session.rollback()
+    session.delete(session.exec(select(AuditEvent)).scalars().first())  # type: ignore[call-overload]
+    with pytest.raises(Forbidden, match="append-only"):
+        session.flush()

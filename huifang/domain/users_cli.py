@@ -1,0 +1,115 @@
+"""`huifang users …`: create accounts and API tokens from the command line.
+
+The first admin of a deployment is created here (nobody can log in to create them). A
+password comes from an interactive prompt, or from the first line of standard input with
+`--password-stdin` (for scripts: never on the command line, where `ps` would show it).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from huifang.settings import Settings
+
+app = typer.Typer(help="User accounts and API tokens.", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+@app.command("create")
+def create(
+    username: str = typer.Argument(..., help="login name"),
+    role: str = typer.Option(
+        ..., "--role", help="admin, agent, supervisor, inspector or integration"
+    ),
+    unit: str = typer.Option("", "--unit", help="unit code (or id); required for a supervisor"),
+    display_name: str = typer.Option("", "--name", help="name shown in the console"),
+    phone: str = typer.Option(
+        "", "--phone", help="an agent's own phone, rung first on click-to-call"
+    ),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="read the password from the first line of stdin"
+    ),
+    no_password: bool = typer.Option(
+        False, "--no-password", help="token-only account (integrations): no console login"
+    ),
+) -> None:
+    """Create an account."""
+    from sqlalchemy import select
+
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.domain.models import Unit
+    from huifang.domain.users import Role, create_user
+    from huifang.errors import HuifangError
+    from huifang.phones import normalize_phone
+
+    try:
+        chosen_role = Role(role)
+    except ValueError:
+        raise _fail(f"--role: {role!r} is not one of {', '.join(Role)}") from None
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif not no_password:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    settings = Settings()
+    runtime = build_runtime(settings)
+    try:
+        with session_scope(runtime.engine) as session:
+            unit_id: int | None = None
+            if unit:
+                match = session.exec(
+                    select(Unit.id).where((Unit.code == unit) | (Unit.id == _as_int(unit)))  # type: ignore[call-overload]
+                ).first()
+                if match is None:
+                    raise _fail(f"--unit: no unit with code or id {unit!r}")
+                unit_id = match[0]
+            user = create_user(
+                session,
+                username=username,
+                role=chosen_role,
+                password=password,
+                unit_id=unit_id,
+                display_name=display_name,
+                phone=normalize_phone(phone, settings.phone_region) if phone else "",
+                now=runtime.clock.now(),
+            )
+            typer.echo(f"created {chosen_role} {user.username} (id {user.id})")
+    except (HuifangError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        runtime.close()
+
+
+@app.command("token")
+def token(
+    username: str = typer.Argument(..., help="the account the token acts as"),
+    name: str = typer.Option(..., "--name", help="what the token is for, e.g. 'cad-import'"),
+) -> None:
+    """Create an API token and print it (shown once; only its hash is kept)."""
+    from sqlalchemy import select
+
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.domain.models import User
+    from huifang.domain.users import create_api_token
+
+    runtime = build_runtime(Settings())
+    try:
+        with session_scope(runtime.engine) as session:
+            user = session.exec(select(User).where(User.username == username)).scalars().first()  # type: ignore[call-overload]
+            if user is None:
+                raise _fail(f"no user {username!r}")
+            typer.echo(create_api_token(session, user, name, runtime.clock.now()))
+    finally:
+        runtime.close()
+
+
+def _as_int(text: str) -> int:
+    return int(text) if text.isdigit() else -1
