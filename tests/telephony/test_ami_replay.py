@@ -46,6 +46,7 @@ def provider_for(client: AmiClient) -> AsteriskProvider:
         context="survey",
         caller_id_text='"Huifang" <110>',
         calls_per_second=1000,
+        settle_seconds=0,
     )
 
 
@@ -60,11 +61,11 @@ async def outcome(provider: AsteriskProvider) -> list[tuple[CallProgress, str]]:
 
 
 CALLS = [
-    ("ami-originate-answered-dtmf1.log", 1001, [(P.answered, ""), (P.completed, "0 Unknown")]),
+    ("ami-originate-answered-dtmf1.log", 1001, [(P.answered, ""), (P.abandoned, "0 Unknown")]),
     (
         "ami-originate-answered-dtmf2-speech.log",
         1002,
-        [(P.answered, ""), (P.completed, "16 Normal Clearing")],
+        [(P.answered, ""), (P.abandoned, "16 Normal Clearing")],
     ),
     ("ami-originate-busy.log", 1003, [(P.busy, "busy")]),
     ("ami-originate-no-answer.log", 1004, [(P.ringing, ""), (P.no_answer, "no_answer")]),
@@ -72,7 +73,7 @@ CALLS = [
     (
         "ami-originate-answer-then-hangup.log",
         1006,
-        [(P.answered, ""), (P.completed, "16 Normal Clearing")],
+        [(P.answered, ""), (P.abandoned, "16 Normal Clearing")],
     ),
 ]
 

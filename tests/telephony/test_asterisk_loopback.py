@@ -17,12 +17,12 @@ from huifang.telephony.base import CallEvent, CallFateUnknown, CallProgress, Ori
 
 P = CallProgress
 FINAL_BY_NUMBER = {
-    "+8613800000001": P.completed,
-    "+8613800000002": P.completed,
+    "+8613800000001": P.abandoned,
+    "+8613800000002": P.abandoned,
     "+8613800000003": P.busy,
     "+8613800000004": P.no_answer,
     "+8613800000005": P.failed,
-    "+8613800000006": P.completed,
+    "+8613800000006": P.abandoned,
 }
 
 
@@ -33,7 +33,9 @@ async def asterisk() -> AsyncIterator[FakeAmi]:
     await fake.stop()
 
 
-async def started(fake: FakeAmi, **client_options: float) -> AsteriskProvider:
+async def started(
+    fake: FakeAmi, settle_seconds: float = 0, **client_options: float
+) -> AsteriskProvider:
     port = await fake.start()
     options = {
         "ping_interval": 3600.0,
@@ -42,7 +44,10 @@ async def started(fake: FakeAmi, **client_options: float) -> AsteriskProvider:
     } | client_options
     client = AmiClient("127.0.0.1", port, "huifang", "s3cret", **options)
     provider = AsteriskProvider(
-        client, channel_template="Local/{number}@citizens", calls_per_second=100_000
+        client,
+        channel_template="Local/{number}@citizens",
+        calls_per_second=100_000,
+        settle_seconds=settle_seconds,
     )
     await provider.start()
     return provider
@@ -97,9 +102,31 @@ async def test_a_call_placed_before_the_disconnect_is_followed_after_it(asterisk
     asterisk.emit(
         ["Event: Hangup", "Uniqueid: huifang-42", "Cause: 16", "Cause-txt: Normal Clearing", ""]
     )
-    (completed,) = await next_events(provider, 1)
-    assert (completed.progress, completed.cause) == (P.completed, "16 Normal Clearing")
+    (ended,) = await next_events(provider, 1)
+    assert (ended.progress, ended.cause) == (P.abandoned, "16 Normal Clearing")
     assert asterisk.dials == {"huifang-42": 1}
+    await provider.close()
+
+
+async def test_the_end_of_an_answered_call_waits_for_the_survey_to_settle(
+    asterisk: FakeAmi,
+) -> None:
+    asterisk.drop_on_originate = {"huifang-48"}
+    asterisk.placed_anyway = True
+    provider = await started(asterisk, settle_seconds=0.5)
+    with pytest.raises(CallFateUnknown):
+        await provider.originate(OriginateRequest(48, "+8613800000001"))
+    (answered,) = await next_events(provider, 1)
+    asterisk.emit(
+        ["Event: Hangup", "Uniqueid: huifang-48", "Cause: 16", "Cause-txt: Normal Clearing", ""]
+    )
+    await provider._client.send_action("Ping")  # answered after the Hangup: it was read
+    # known at once (recovery may ask), published only after the survey had its chance
+    known = await provider.lookup(48)
+    assert known is not None and known.progress is P.abandoned
+    assert provider._events.empty()
+    (ended,) = await next_events(provider, 1)
+    assert ended.progress is P.abandoned
     await provider.close()
 
 

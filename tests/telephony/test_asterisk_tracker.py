@@ -70,10 +70,10 @@ def test_originate_reasons_map_to_progress(reason: str, expected: tuple[CallProg
     assert originate_outcome(reason) == expected
 
 
-def test_answered_then_hangup_completes_with_the_cause(tracker: CallTracker) -> None:
+def test_answered_then_hangup_is_abandoned_unless_the_survey_ended_it(tracker: CallTracker) -> None:
     assert progress(tracker, originate_response("4"), hangup()) == [
         (P.answered, ""),
-        (P.completed, "16 Normal Clearing"),
+        (P.abandoned, "16 Normal Clearing"),
     ]
 
 
@@ -139,7 +139,7 @@ def test_reconcile_follows_live_calls_and_fails_lost_ones() -> None:
     assert [(e.attempt_id, e.progress, e.cause) for e in events] == [
         (1, P.answered, "reconciled"),
         (2, P.failed, "lost_in_disconnect"),
-        (3, P.completed, "hangup_unseen"),
+        (3, P.abandoned, "hangup_unseen"),
     ]
     assert tracker.live() == [1, 4]
 

@@ -9,9 +9,13 @@ How Asterisk's words become call progress (checked against the captures):
   `Timeout`); 8 congestion → failed, cause `congestion`; 1 → no_answer, cause
   `hangup_before_answer` (the far end hung up before answering: a rejected call is
   retried like an unanswered one); 0 and anything else → failed (no such channel, trunk down).
-- `Newstate` to `Ringing` (state 5) → ringing; a `Hangup` after an answer → completed with
-  the cause (`16 Normal Clearing`). Whether the citizen left *before the script's end*
-  (abandoned) only the survey knows; the AGI side records that.
+- `Newstate` to `Ringing` (state 5) → ringing.
+- A `Hangup` after an answer → abandoned, with the cause (`16 Normal Clearing`), published
+  after `settle_seconds`. Whether the script reached its end only the survey knows: the
+  survey (over FastAGI) ends an answered attempt itself, completed or abandoned, and the
+  attempt's guarded transition makes this later event a no-op. It counts only when no
+  survey ended the call (FastAGI unreachable, a dialplan error): then the call was cut
+  short and the dialer's policy retries it.
 - The `UserEvent` `HuifangAMD` the survey context raises after `AMD()` with
   `AMDStatus: MACHINE` → machine; the dialplan hangs up without surveying.
 - Only the channel whose `Uniqueid` is exactly `huifang-<attempt id>` counts (a Local
@@ -19,7 +23,7 @@ How Asterisk's words become call progress (checked against the captures):
   call gets at most one final event.
 
 After a reconnect, calls that were live before it are reconciled with `CoreShowChannels`:
-still up → followed on; gone after an answer → completed (`hangup_unseen`); gone without
+still up → followed on; gone after an answer → abandoned (`hangup_unseen`); gone without
 an outcome → failed with cause `lost_in_disconnect`, so the dialer's normal retry applies.
 An `Originate` is never sent twice.
 """
@@ -127,7 +131,7 @@ class CallTracker:
             # before an answer, the OriginateResponse that follows the Hangup says more
             case "Hangup" if call.answered:
                 cause = f"{message.get('Cause')} {message.get('Cause-txt')}".strip()
-                return self._emit(attempt_id, P.completed, at, cause)
+                return self._emit(attempt_id, P.abandoned, at, cause)
             case "UserEvent" if message.get("UserEvent") == AMD_USER_EVENT:
                 if message.get("AMDStatus").upper() == "MACHINE":
                     return self._emit(attempt_id, P.machine, at, message.get("AMDCause"))
@@ -148,7 +152,7 @@ class CallTracker:
                 call.answered = True
                 events += self._emit(attempt_id, P.answered, at, "reconciled")
             elif state is None and call.answered:
-                events += self._emit(attempt_id, P.completed, at, "hangup_unseen")
+                events += self._emit(attempt_id, P.abandoned, at, "hangup_unseen")
             elif state is None:
                 events += self._emit(attempt_id, P.failed, at, "lost_in_disconnect")
         return events
@@ -191,6 +195,7 @@ class AsteriskProvider:
         region: str = "CN",
         max_channels: int = 30,
         calls_per_second: float = 5.0,
+        settle_seconds: float = 3.0,
         clock: Clock | None = None,
     ) -> None:
         self._client = client
@@ -202,6 +207,7 @@ class AsteriskProvider:
         self.region = region
         self.max_channels = max_channels
         self._interval = 1.0 / calls_per_second
+        self.settle_seconds = settle_seconds
         self._next_slot = 0.0
         self._pace_lock = asyncio.Lock()
         self._clock: Clock = clock or SystemClock()
@@ -317,7 +323,12 @@ class AsteriskProvider:
 
     def _publish(self, events: list[CallEvent]) -> None:
         for event in events:
-            self._events.put_nowait(event)
+            if event.progress is P.abandoned and self.settle_seconds > 0:
+                # let the survey end the answered attempt first (see the module docstring)
+                loop = asyncio.get_running_loop()
+                loop.call_later(self.settle_seconds, self._events.put_nowait, event)
+            else:
+                self._events.put_nowait(event)
 
     async def _channels(self) -> dict[str, str]:
         listing = await self._client.send_list_action("CoreShowChannels")
