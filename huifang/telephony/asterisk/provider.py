@@ -45,6 +45,7 @@ from huifang.telephony.asterisk.ami_client import (
     AmiActionError,
     AmiClient,
     AmiDisconnected,
+    AmiError,
     AmiNotConnected,
 )
 from huifang.telephony.asterisk.ami_proto import (
@@ -303,7 +304,10 @@ class AsteriskProvider:
         known = self._tracker.last(attempt_id)
         if (known is not None and known.progress.is_final) or not self._client.connected:
             return known
-        channels = await self._channels()
+        try:
+            channels = await self._channels()
+        except (AmiError, TimeoutError):
+            return known  # asked again at the next recovery round
         state = channels.get(channel_id(attempt_id))
         if state is None:
             return known
