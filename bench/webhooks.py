@@ -1,0 +1,208 @@
+"""Benchmark of the Twilio voice webhook (not part of the test suite).
+
+The API (`create_app`, the real survey call replayed from the database each turn, SQLite
+by default) runs under uvicorn in a child process on loopback. This process plays Twilio
+for N concurrent calls of the built-in 110 survey: each call posts its first turn, then
+answers every `<Gather>` with a key after a random "prompt playing" pause, until `<Hangup>`;
+every request is signed as Twilio signs it. The latency of each request (send to full
+TwiML received) is measured; the figures are requests per second and p50/p99 latency.
+
+    .venv/bin/python bench/webhooks.py [--calls 200] [--think-ms 300] [--database-url URL]
+
+Target: p99 ≤ 25 ms at 200 concurrent calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import random
+import socket
+import statistics
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from huifang.settings import Settings
+from huifang.telephony.twilio.signature import sign
+
+TOKEN = "bench-token-not-a-secret"
+
+
+def bench_settings(data_dir: Path, port: int, database_url: str) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token=SecretStr(TOKEN),
+        public_base_url=f"http://127.0.0.1:{port}",
+    )
+
+
+def seed(settings: Settings, calls: int) -> list[int]:
+    """`calls` contacts of a running campaign, each with an attempt being dialled."""
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.domain.models import CallAttempt, Campaign, Contact, Incident
+    from huifang.domain.scripts import publish_script
+    from huifang.domain.units import create_unit
+    from huifang.ivr.script import builtin_scripts_dir
+
+    runtime = build_runtime(settings)
+    now = datetime.now(UTC)
+    text = (builtin_scripts_dir() / "survey-110.zh-CN.yaml").read_text(encoding="utf-8")
+    with session_scope(runtime.engine) as db:
+        unit = create_unit(db, code="B01", name="城关派出所", level="station")
+        script = publish_script(db, text, now)
+        campaign = Campaign(
+            name="bench", state="running", script_version_id=script.id, created_at=now
+        )  # type: ignore[arg-type]
+        db.add(campaign)
+        db.flush()
+        attempts = []
+        for n in range(calls):
+            incident = Incident(
+                source="110", external_id=f"B{n:07d}", occurred_at=now - timedelta(hours=3),
+                handled_at=now - timedelta(hours=2), caller_phone=f"+86138{n:08d}",
+                unit_id=unit.id, imported_at=now,  # type: ignore[arg-type]
+            )  # fmt: skip
+            db.add(incident)
+            db.flush()
+            contact = Contact(
+                campaign_id=campaign.id,
+                incident_id=incident.id,
+                phone=incident.caller_phone,
+                state="in_progress",
+            )  # type: ignore[arg-type]
+            db.add(contact)
+            db.flush()
+            attempt = CallAttempt(
+                contact_id=contact.id,
+                campaign_id=campaign.id,
+                state="dialing",
+                due_at=now,
+                created_at=now,
+            )  # type: ignore[arg-type]
+            db.add(attempt)
+            attempts.append(attempt)
+        db.flush()
+        ids = [a.id for a in attempts]
+    runtime.close()
+    return [i for i in ids if i is not None]
+
+
+def serve(settings: Settings, port: int) -> None:
+    import uvicorn
+
+    from huifang.api.app import create_app
+    from huifang.bootstrap import build_runtime
+
+    runtime = build_runtime(settings, migrate=False)
+    uvicorn.run(
+        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+
+
+async def one_call(
+    http: httpx.AsyncClient, base: str, attempt_id: int, think: float, latencies: list[float]
+) -> int:
+    call_sid = f"CA{attempt_id:032x}"
+    step, digits, turns = 0, "", 0
+    while True:
+        query = f"attempt={attempt_id}&step={step}"
+        fields = {"CallSid": call_sid, "CallStatus": "in-progress", "AnsweredBy": "human"}
+        if digits:
+            fields["Digits"] = digits
+        headers = {
+            "X-Twilio-Signature": sign(TOKEN, f"{base}/webhooks/twilio/voice?{query}", fields)
+        }
+        started = time.perf_counter()
+        response = await http.post(f"/webhooks/twilio/voice?{query}", data=fields, headers=headers)
+        latencies.append(time.perf_counter() - started)
+        response.raise_for_status()
+        turns += 1
+        root = ET.fromstring(response.content)
+        gather = next((e for e in root.iter() if e.tag in ("Gather", "Record")), None)
+        if gather is None:
+            return turns
+        step = int(gather.attrib["action"].rsplit("step=", 1)[1])
+        digits = "1"
+        await asyncio.sleep(random.uniform(0.5, 1.5) * think)  # the prompt plays, a key is pressed
+
+
+async def drive(base: str, attempt_ids: list[int], think: float) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    limits = httpx.Limits(
+        max_connections=len(attempt_ids), max_keepalive_connections=len(attempt_ids)
+    )
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+        await http.get("/healthz")
+        started = time.perf_counter()
+        turns = await asyncio.gather(
+            *(one_call(http, base, a, think, latencies) for a in attempt_ids)
+        )
+        elapsed = time.perf_counter() - started
+    return latencies, sum(turns), elapsed
+
+
+def wait_until_listening(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"the server did not listen on port {port}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--think-ms", type=float, default=300.0, help="mean pause between turns")
+    parser.add_argument(
+        "--database-url", default="", help="default: SQLite in a temporary directory"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="huifang-bench-") as tmp:
+        port = free_port()
+        settings = bench_settings(Path(tmp), port, args.database_url)
+        attempt_ids = seed(settings, args.calls)
+        server = multiprocessing.get_context("spawn").Process(
+            target=serve, args=(settings, port), daemon=True
+        )
+        server.start()
+        try:
+            wait_until_listening(port)
+            latencies, turns, elapsed = asyncio.run(
+                drive(f"http://127.0.0.1:{port}", attempt_ids, args.think_ms / 1000)
+            )
+        finally:
+            server.terminate()
+            server.join()
+    ms = sorted(x * 1000 for x in latencies)
+    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    print(
+        f"voice webhook: {args.calls} concurrent calls, {turns} turns, think {args.think_ms:.0f} ms"
+    )
+    print(f"  {turns / elapsed:.0f} requests/s over {elapsed:.1f} s")
+    print(
+        f"  latency p50 {statistics.median(ms):.1f} ms  p99 {p99:.1f} ms  max {ms[-1]:.1f} ms  (target p99 <= 25 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
