@@ -130,6 +130,18 @@ async def test_the_end_of_an_answered_call_waits_for_the_survey_to_settle(
     await provider.close()
 
 
+async def test_the_first_call_connects_a_provider_nobody_started(asterisk: FakeAmi) -> None:
+    port = await asterisk.start()
+    client = AmiClient("127.0.0.1", port, "huifang", "s3cret", ping_interval=3600)
+    provider = AsteriskProvider(
+        client, channel_template="Local/{number}@citizens", settle_seconds=0
+    )
+    await provider.originate(OriginateRequest(49, "+8613800000003"))
+    (event,) = await next_events(provider, 1)
+    assert event.progress is P.busy and asterisk.logins == 1
+    await provider.close()
+
+
 async def test_lookup_sees_a_live_channel(asterisk: FakeAmi) -> None:
     asterisk.live["huifang-43"] = "5"
     provider = await started(asterisk)

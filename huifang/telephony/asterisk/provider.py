@@ -181,7 +181,8 @@ def parse_caller_id(text: str) -> tuple[str, str]:
 
 
 class AsteriskProvider:
-    """`TelephonyProvider` over AMI. Build with `from_settings`, then `await start()`."""
+    """`TelephonyProvider` over AMI. Build with `from_settings`; it connects on `start()` or,
+    at the latest, on the first call placed."""
 
     name = "asterisk"
 
@@ -211,6 +212,8 @@ class AsteriskProvider:
         self.settle_seconds = settle_seconds
         self._next_slot = 0.0
         self._pace_lock = asyncio.Lock()
+        self._start_lock = asyncio.Lock()
+        self._started = False
         self._clock: Clock = clock or SystemClock()
         self._tracker = CallTracker()
         self._events: asyncio.Queue[CallEvent | None] = asyncio.Queue()
@@ -237,8 +240,12 @@ class AsteriskProvider:
         )
 
     async def start(self) -> None:
-        """Connect and log in (raises `AmiAuthenticationError` on bad credentials)."""
-        await self._client.connect()
+        """Connect and log in (raises `AmiAuthenticationError` on bad credentials). Once:
+        afterwards the client keeps the session up by itself."""
+        async with self._start_lock:
+            if not self._started:
+                await self._client.connect()
+                self._started = True
 
     async def originate(self, request: OriginateRequest) -> str:
         call_id = channel_id(request.attempt_id)
@@ -254,6 +261,7 @@ class AsteriskProvider:
             caller_id=caller_id(name, number) if number else "",
             variables={"HUIFANG_CALL_ID": str(request.attempt_id)},
         )
+        await self.start()
         await self._pace()
         self._tracker.expect(request.attempt_id)
         try:
@@ -287,6 +295,7 @@ class AsteriskProvider:
             caller_id=caller_id(name, number) if number else "",
             variables={"HUIFANG_ESCALATION_ID": attempt_ref},
         )
+        await self.start()
         await self._pace()
         try:
             await self._client.send_action("Originate", headers)
@@ -302,12 +311,13 @@ class AsteriskProvider:
 
     async def lookup(self, attempt_id: int) -> CallEvent | None:
         known = self._tracker.last(attempt_id)
-        if (known is not None and known.progress.is_final) or not self._client.connected:
+        if known is not None and known.progress.is_final:
             return known
         try:
+            await self.start()  # a restarted worker recovers before it places any call
             channels = await self._channels()
-        except (AmiError, TimeoutError):
-            return known  # asked again at the next recovery round
+        except (AmiError, TimeoutError, OSError):
+            return known
         state = channels.get(channel_id(attempt_id))
         if state is None:
             return known
