@@ -5,7 +5,8 @@
    Asterisk for N concurrent calls, answering each command after a random "media" time
    (the prompt playing, the citizen pressing a key), and measures the time from writing a
    reply to receiving the next command: the server's added latency per command (loopback
-   and this process's own scheduling included), reported as p50/p99.
+   and this process's own scheduling included), reported as p50/p99, with the server
+   process's CPU time per command (what it costs, whatever else runs on the machine).
 2. AMI: a scripted manager in a child process answers every `Originate` with
    `Originate successfully queued`; this process places calls through `AsteriskProvider`
    (validation, pacing disabled, ActionID pairing) and reports Originates per second.
@@ -64,7 +65,7 @@ class _BenchSurvey:
         return [Play(QUESTION, "12"), Collect("q", "12", 1, (), "zh-CN", 5.0)]
 
 
-def _agi_server_process(port_out: multiprocessing.connection.Connection, questions: int) -> None:
+def _agi_server_process(parent: multiprocessing.connection.Connection, questions: int) -> None:
     from huifang.telephony.asterisk.agi_server import AgiServer
 
     async def survey(attempt_id: int) -> _BenchSurvey:
@@ -79,8 +80,12 @@ def _agi_server_process(port_out: multiprocessing.connection.Connection, questio
     async def main() -> None:
         server = AgiServer(survey, prompt, recognize, Path("/tmp"))
         listener = await server.start("127.0.0.1", 0)
-        port_out.send(listener.sockets[0].getsockname()[1])
-        await listener.serve_forever()
+        cpu_before = time.process_time()
+        parent.send(listener.sockets[0].getsockname()[1])
+        # serve until the parent asks how much CPU the server used
+        await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+        parent.send(time.process_time() - cpu_before)
+        listener.close()
 
     asyncio.run(main())
 
@@ -141,23 +146,28 @@ async def _one_call(port: int, call: int, media_seconds: float, samples: list[fl
 
 
 async def bench_agi(sessions: int, questions: int, media_seconds: float) -> None:
-    receive, send = multiprocessing.Pipe(duplex=False)
-    child = multiprocessing.Process(target=_agi_server_process, args=(send, questions), daemon=True)
+    here, there = multiprocessing.Pipe()
+    child = multiprocessing.Process(
+        target=_agi_server_process, args=(there, questions), daemon=True
+    )
     child.start()
-    port = receive.recv()
+    port = here.recv()
     samples: list[float] = []
     started = time.perf_counter()
     await asyncio.gather(
         *(_one_call(port, 10_000 + i, media_seconds, samples) for i in range(sessions))
     )
     elapsed = time.perf_counter() - started
-    child.terminate()
+    here.send("cpu?")
+    server_cpu = here.recv()
+    child.join()
     cuts = statistics.quantiles(samples, n=100)
     print(
         f"FastAGI: {sessions} concurrent sessions (Asterisk answers after 0-{2 * media_seconds * 1000:.0f} ms), "
         f"{len(samples)} commands in {elapsed:.2f} s "
         f"({len(samples) / elapsed:,.0f} commands/s); added latency per command "
-        f"p50 {cuts[49] * 1000:.2f} ms, p99 {cuts[98] * 1000:.2f} ms"
+        f"p50 {cuts[49] * 1000:.2f} ms, p99 {cuts[98] * 1000:.2f} ms; "
+        f"server CPU {server_cpu / len(samples) * 1e6:.0f} µs per command"
     )
 
 
