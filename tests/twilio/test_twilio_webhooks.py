@@ -443,3 +443,18 @@ async def test_sms_delivery_report_updates_the_message(client, surveyed, session
     response = await post(client, "/webhooks/twilio/sms", {"sms": message.id}, fields)
     assert response.status_code == 204
     assert session.get(SmsMessage, message.id, populate_existing=True).state == "delivered"
+
+
+async def test_provider_lookup_finds_the_call_by_the_sid_the_initiated_report_stored(
+    client, attempt, runtime
+) -> None:
+    from huifang.telephony.base import CallProgress
+    from huifang.telephony.twilio.provider import TwilioProvider
+    from tests.twilio.fake_twilio_rest import FakeTwilioRest
+
+    rest = FakeTwilioRest()
+    rest.calls[CALL_SID] = {"sid": CALL_SID, "status": "ringing"}
+    provider = TwilioProvider.from_runtime(runtime, http_client=rest)
+    assert await provider.lookup(attempt.id) is None
+    await status(client, attempt, "initiated")
+    assert (await provider.lookup(attempt.id)).progress is CallProgress.ringing

@@ -21,6 +21,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.rest import Client
 
+from huifang.bootstrap import Runtime
 from huifang.clock import Clock, SystemClock
 from huifang.settings import Settings
 from huifang.telephony.base import CallEvent, CallFateUnknown, CallProgress, OriginateRequest
@@ -118,6 +119,25 @@ class TwilioProvider:
             call_sid_of=call_sid_of,
         )
 
+    @classmethod
+    def from_runtime(
+        cls, runtime: Runtime, *, http_client: AsyncHttpClient | None = None
+    ) -> TwilioProvider:
+        """The provider of a deployment: `lookup` reads the call sid the status webhook stored."""
+
+        def call_sid_of(attempt_id: int) -> str | None:
+            from sqlmodel import Session
+
+            from huifang.domain.models import CallAttempt
+
+            with Session(runtime.engine) as db:
+                attempt = db.get(CallAttempt, attempt_id)
+                return (attempt.provider_call_id or None) if attempt else None
+
+        return cls.from_settings(
+            runtime.settings, clock=runtime.clock, http_client=http_client, call_sid_of=call_sid_of
+        )
+
     async def originate(self, request: OriginateRequest) -> str:
         try:
             call = await self._client.calls.create_async(
@@ -167,9 +187,9 @@ class TwilioProvider:
             yield event
 
     async def lookup(self, attempt_id: int) -> CallEvent | None:
-        sid = self._sids.get(attempt_id) or (
-            self._call_sid_of(attempt_id) if self._call_sid_of else None
-        )
+        sid = self._sids.get(attempt_id)
+        if not sid and self._call_sid_of is not None:
+            sid = await asyncio.to_thread(self._call_sid_of, attempt_id)
         if not sid:
             return None
         call = await self._client.calls(sid).fetch_async()
