@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from huifang import __version__
+from huifang.api import console
 from huifang.api.errors import install_error_handlers
 from huifang.api.routes import (
     audit,
@@ -47,5 +48,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)
+    app.include_router(console.router)
     app.include_router(twilio_webhooks.router)
     return app

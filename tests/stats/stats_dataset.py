@@ -50,7 +50,7 @@ class _Builder:
     def __init__(self, session: Session) -> None:
         self.session = session
         script = ScriptVersion(
-            name="survey-110.zh-CN", version=1, language="zh-CN", source_yaml="name: x",
+            name="dataset-survey", version=1, language="zh-CN", source_yaml="name: dataset-survey",
             content_hash="0" * 64, published_at=local("2026-10-01 09:00"),
         )  # fmt: skip
         session.add(script)

@@ -1,0 +1,12 @@
+"""The web console at `/`: server-rendered pages per role (agent, unit supervisor, inspector,
+admin) with htmx where it clearly helps. `router` gathers every console page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from huifang.api.console import admin, cases, dashboard, tickets, web
+
+router = APIRouter(include_in_schema=False)
+for pages in (web, dashboard, cases, tickets, admin):
+    router.include_router(pages.router)

@@ -1,0 +1,285 @@
+"""The admin's pages: call scripts (YAML editor with live validation, try as text, listen to a
+prompt, publish), campaigns (create from incidents, start, pause, resume, live progress),
+units and users. Admins only.
+
+The editor validates with `huifang.ivr.script.validate_script_text` on every pause in typing
+(htmx), plays the script with the pure interpreter for "try", and publishes with
+`huifang.domain.scripts.publish_script`, which refuses an invalid text on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
+from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.domain import campaigns as campaign_service
+from huifang.domain.models import Campaign, Contact, ScriptVersion, User
+from huifang.domain.scripts import publish_script
+from huifang.domain.states import ContactState
+from huifang.domain.units import create_unit, get_unit, list_units
+from huifang.domain.users import Role, create_user, list_users
+from huifang.ivr.script import ScriptInvalid, builtin_scripts_dir, validate_script_text
+
+router = APIRouter(include_in_schema=False)
+Admin = Annotated[User, Depends(console_user(Role.admin))]
+
+#: the citizen's side of "try it", one line per input: keys, `say:words`, `hangup`, or empty
+TRY_HELP = "1 · say:很满意 · hangup"
+
+
+# --- scripts
+
+
+@router.get("/scripts")
+def scripts_page(request: Request, session: SessionDep, user: Admin) -> HTMLResponse:
+    versions = (
+        session.exec(
+            select(ScriptVersion).order_by(ScriptVersion.name, ScriptVersion.version.desc())  # type: ignore[attr-defined]
+        )
+        .scalars()
+        .all()
+    )  # type: ignore[call-overload]
+    builtins = sorted(p.stem for p in builtin_scripts_dir().glob("*.yaml"))
+    return render(request, "scripts.html", user, versions=versions, builtins=builtins)
+
+
+def _latest_source(session: Session, name: str) -> str:
+    row = session.exec(
+        select(ScriptVersion.source_yaml)
+        .where(ScriptVersion.name == name)
+        .order_by(ScriptVersion.version.desc())  # type: ignore[attr-defined]
+    ).first()  # type: ignore[call-overload]
+    if row:
+        return str(row[0])
+    builtin = builtin_scripts_dir() / f"{name}.yaml"
+    if name and builtin.is_file() and builtin.parent == builtin_scripts_dir():
+        return builtin.read_text(encoding="utf-8")
+    return ""
+
+
+@router.get("/scripts/edit")
+def script_editor(
+    request: Request, session: SessionDep, user: Admin, name: str = ""
+) -> HTMLResponse:
+    text = _latest_source(session, name)
+    return render(
+        request, "script_edit.html", user, name=name, yaml_text=text,
+        errors=validate_script_text(text) if text else [], try_help=TRY_HELP,
+    )  # fmt: skip
+
+
+@router.post("/scripts/validate")
+def script_validate(
+    request: Request, user: Admin, yaml_text: Annotated[str, Form()] = ""
+) -> HTMLResponse:
+    return render(request, "script_validation.html", user, errors=validate_script_text(yaml_text))
+
+
+@router.post("/scripts/try")
+def script_try(
+    request: Request, user: Admin,
+    yaml_text: Annotated[str, Form()] = "", inputs: Annotated[str, Form()] = "",
+) -> HTMLResponse:  # fmt: skip
+    errors = validate_script_text(yaml_text)
+    lines = [] if errors else _play(yaml_text, inputs.splitlines())
+    return render(request, "script_try.html", user, errors=errors, lines=lines)
+
+
+def _play(yaml_text: str, inputs: list[str]) -> list[str]:
+    """The call as text: what the script says and waits for, and each typed input."""
+    from huifang.ivr.actions import INPUT_ACTIONS
+    from huifang.ivr.cli import describe, typed_event
+    from huifang.ivr.interpreter import Session as Call
+    from huifang.ivr.script import parse_script
+    from huifang.ivr.template import sample_variables
+
+    script = parse_script(yaml_text)
+    call = Call(script, sample_variables(script.language.value))
+    actions = call.start()
+    lines: list[str] = []
+    pending = iter(inputs)
+    while True:
+        lines.extend(describe(action) for action in actions)
+        if call.finished or not actions or not isinstance(actions[-1], INPUT_ACTIONS):
+            break
+        typed = next(pending, None)
+        # out of inputs: the citizen hangs up, as the terminal version does at end of input
+        lines.append(f"> {typed}" if typed is not None else "> (hang up)")
+        actions = call.feed(typed_event(f"{typed}\n" if typed is not None else "", actions[-1]))
+    result = call.result()
+    lines.append(f"= {result.outcome.value}{' · escalate' if result.escalate else ''}")
+    return lines
+
+
+@router.post("/scripts/listen")
+def script_listen(
+    request: Request, settings: SettingsDep, user: Admin,
+    text: Annotated[str, Form()], language: Annotated[str, Form()] = "zh-CN",
+) -> HTMLResponse:  # fmt: skip
+    from huifang.ivr.prompts import PromptRenderError, render_text
+
+    try:
+        audio = render_text(text, language, settings.prompts_dir)
+    except (PromptRenderError, ValueError) as exc:
+        return render(request, "script_listen.html", user, audio_name="", error=str(exc))
+    return render(request, "script_listen.html", user, audio_name=audio.name, error="")
+
+
+@router.get("/scripts/prompts/{filename}")
+def prompt_audio(settings: SettingsDep, _user: Admin, filename: str) -> FileResponse:
+    target = (settings.prompts_dir / filename).resolve()
+    if target.parent != settings.prompts_dir.resolve() or not target.is_file():
+        raise HTTPException(404, detail="no such prompt")
+    return FileResponse(target, media_type="audio/wav")
+
+
+@router.post("/scripts/publish")
+def script_publish(
+    request: Request, session: SessionDep, clock: ClockDep, user: Admin,
+    yaml_text: Annotated[str, Form()], name: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    try:
+        version = publish_script(session, yaml_text, clock.now(), by=user)
+    except ScriptInvalid as exc:
+        return render(
+            request, "script_edit.html", user, 422, name=name, yaml_text=yaml_text,
+            errors=exc.errors, try_help=TRY_HELP,
+        )  # fmt: skip
+    return redirect("/scripts", f"{version.name} v{version.version}")
+
+
+# --- campaigns
+
+
+def _progress(session: Session, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Contacts per state of each campaign: one GROUP BY."""
+    progress: dict[int, dict[str, int]] = {i: {} for i in campaign_ids}
+    if campaign_ids:
+        rows = session.exec(
+            select(Contact.campaign_id, Contact.state, func.count())
+            .where(Contact.campaign_id.in_(campaign_ids))  # type: ignore[attr-defined]
+            .group_by(Contact.campaign_id, Contact.state)
+        ).all()  # type: ignore[call-overload]
+        for campaign_id, state, count in rows:
+            progress[campaign_id][state] = count
+    return progress
+
+
+@router.get("/campaigns")
+def campaigns_page(request: Request, session: SessionDep, user: Admin) -> HTMLResponse:
+    rows = session.exec(select(Campaign).order_by(Campaign.id.desc())).scalars().all()  # type: ignore[attr-defined,call-overload]
+    versions = (
+        session.exec(
+            select(ScriptVersion).order_by(ScriptVersion.name, ScriptVersion.version.desc())  # type: ignore[attr-defined]
+        )
+        .scalars()
+        .all()
+    )  # type: ignore[call-overload]
+    return render(
+        request, "campaigns.html", user, campaigns=rows, versions=versions,
+        progress=_progress(session, [c.id for c in rows]),
+        contact_states=[s.value for s in ContactState],
+    )  # fmt: skip
+
+
+@router.get("/campaigns/progress")
+def campaigns_progress(request: Request, session: SessionDep, user: Admin) -> HTMLResponse:
+    """The progress rows alone, polled by htmx while the page is open."""
+    rows = session.exec(select(Campaign).order_by(Campaign.id.desc())).scalars().all()  # type: ignore[attr-defined,call-overload]
+    return render(
+        request, "campaign_rows.html", user, campaigns=rows,
+        progress=_progress(session, [c.id for c in rows]),
+        contact_states=[s.value for s in ContactState],
+    )  # fmt: skip
+
+
+@router.post("/campaigns")
+def campaign_create(
+    session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Admin,
+    name: Annotated[str, Form()], script_version_id: Annotated[int, Form()],
+    handled_from: Annotated[date, Form()], handled_to: Annotated[date, Form()],
+    channels: Annotated[str, Form()] = "voice",
+) -> Response:  # fmt: skip
+    selection = campaign_service.IncidentSelection(
+        handled_from=datetime.combine(handled_from, time(0), settings.tz),
+        handled_to=datetime.combine(handled_to, time(0), settings.tz),
+    )
+    plan = campaign_service.CampaignPlan(
+        name=name, script_version_id=script_version_id, selection=selection, channels=channels
+    )
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        campaign = campaign_service.create_campaign(session, plan, now=clock.now(), by=user)
+        return redirect("/campaigns", f"{campaign.name} ✓")
+    return redirect("/campaigns", refused[0])
+
+
+@router.post("/campaigns/{campaign_id}/{move}")
+def campaign_move(
+    session: SessionDep, clock: ClockDep, _user: Admin, campaign_id: int, move: str
+) -> Response:
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        if move == "start":
+            campaign_service.start_campaign(session, campaign_id, now=clock.now())
+        elif move == "pause":
+            campaign_service.pause_campaign(session, campaign_id)
+        elif move == "resume":
+            campaign_service.resume_campaign(session, campaign_id)
+        else:
+            raise HTTPException(404, detail=f"no such action: {move}")
+    return redirect("/campaigns", refused[0] if refused else "")
+
+
+# --- units and users
+
+
+@router.get("/units")
+def units_page(request: Request, session: SessionDep, user: Admin) -> HTMLResponse:
+    return render(request, "units.html", user, units=list_units(session))
+
+
+@router.post("/units")
+def unit_create(
+    session: SessionDep, _user: Admin,
+    code: Annotated[str, Form()], name: Annotated[str, Form()], level: Annotated[str, Form()],
+    parent_id: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        parent = get_unit(session, int(parent_id)) if parent_id else None
+        create_unit(session, code=code.strip(), name=name.strip(), level=level, parent=parent)
+    return redirect("/units", refused[0] if refused else f"{name} ✓")
+
+
+@router.get("/users")
+def users_page(request: Request, session: SessionDep, user: Admin) -> HTMLResponse:
+    units = {u.id: u for u in list_units(session)}
+    return render(
+        request, "users.html", user, users=list_users(session), units=units,
+        roles=[r.value for r in Role],
+    )  # fmt: skip
+
+
+@router.post("/users")
+def user_create(
+    session: SessionDep, clock: ClockDep, admin: Admin,
+    username: Annotated[str, Form()], role: Annotated[str, Form()],
+    password: Annotated[str, Form()], display_name: Annotated[str, Form()] = "",
+    unit_id: Annotated[str, Form()] = "", phone: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        create_user(
+            session, username=username, role=role, password=password, now=clock.now(),
+            unit_id=int(unit_id) if unit_id else None, display_name=display_name, phone=phone,
+            actor=admin,
+        )  # fmt: skip
+    return redirect("/users", refused[0] if refused else f"{username} ✓")

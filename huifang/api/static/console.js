@@ -1,0 +1,19 @@
+// SLA countdowns: an element with data-remaining (milliseconds left when the server rendered
+// the page, by the server's clock) counts down live from there.
+(function () {
+  var loaded = Date.now();
+  function format(ms, el) {
+    var s = Math.abs(ms) / 1000, h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    var text = (h ? h + "h " : "") + m + "m";
+    return ms < 0 ? el.dataset.late + " " + text : text + " " + el.dataset.left;
+  }
+  function tick() {
+    document.querySelectorAll("[data-remaining]").forEach(function (el) {
+      var ms = Number(el.dataset.remaining) - (Date.now() - loaded);
+      el.textContent = format(ms, el);
+      el.classList.toggle("bad", ms < 0);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 30000); });
+  document.addEventListener("htmx:afterSwap", tick);
+})();
