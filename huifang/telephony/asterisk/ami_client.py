@@ -168,6 +168,8 @@ class AmiClient:
             return await asyncio.wait_for(done, wait_seconds or self.response_timeout)
         finally:
             self._lists.pop(aid, None)
+            if done.done() and not done.cancelled():
+                done.exception()  # the caller learnt of the disconnect from the response
 
     async def close(self) -> None:
         """Log off, stop reconnecting and close the socket."""
