@@ -321,6 +321,8 @@ FOUR_KEYS = [Play(Q1), Collect("code", "0123456789", 4, (), "zh-CN", 5.0)]
         (ONE_KEY, "WAIT FOR DIGIT 5000", "200 result=-1", HungUp()),
         (FOUR_KEYS, "GET DATA silence/1 5000 4", "200 result=1234", DigitsReceived("1234")),
         (FOUR_KEYS, "GET DATA silence/1 5000 4", "200 result= (timeout)", NoInput()),
+        (FOUR_KEYS, "GET DATA silence/1 5000 4", "200 result=12 (timeout)", DigitsReceived("12")),
+        (FOUR_KEYS, "GET DATA silence/1 5000 4", "200 result=9*", DigitsReceived("9*")),
     ],
 )
 async def test_keys_are_collected_after_the_prompt(

@@ -58,6 +58,7 @@ SAMPLE_RATE = 8000
 #: a `GET DATA` needs a file to play; one second of silence ships with Asterisk
 _SILENCE = "silence/1"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+_KEYS = set("0123456789*#ABCD")
 
 
 class AgiChannel:
@@ -276,7 +277,9 @@ class _Session:
         reply = await self.agi.send(agi.get_data(_SILENCE, timeout_ms, action.max_digits))
         if reply.hung_up:
             return HungUp()
-        return DigitsReceived(reply.result) if reply.ok and reply.result.isdigit() else NoInput()
+        # `result=12 (timeout)`: the citizen stopped typing; what was typed is the answer
+        keys = reply.result if reply.ok else ""
+        return DigitsReceived(keys) if keys and set(keys) <= _KEYS else NoInput()
 
     async def _record(self, action: Record) -> Event:
         if action.beep:
