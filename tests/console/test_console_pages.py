@@ -1,0 +1,134 @@
+"""Console pages without a browser: login, roles, CSRF, language, the script editor's
+fragments. Fast; the walks through whole paths are in test_console_browser.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from huifang.api.app import create_app
+from huifang.bootstrap import Runtime
+from huifang.clock import FakeClock
+from huifang.domain.models import User
+from huifang.domain.users import hash_password
+from huifang.ivr.script import builtin_scripts_dir
+from huifang.settings import Settings
+
+PASSWORD = "console-password-2"
+
+
+@pytest.fixture
+def client(sqlite_engine: Engine, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+    with Session(sqlite_engine) as session:
+        password_hash = hash_password(PASSWORD)
+        for role in ("admin", "agent"):
+            session.add(
+                User(username=role, role=role, password_hash=password_hash, created_at=clock.now())
+            )
+        session.commit()
+    runtime = Runtime(settings=settings, engine=sqlite_engine, clock=clock)
+    with TestClient(create_app(runtime), follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def logged_in(client: TestClient) -> Callable[[str], str]:
+    """Log the client in as `username`; returns the page's CSRF token."""
+
+    def as_user(username: str) -> str:
+        reply = client.post("/login", data={"username": username, "password": PASSWORD})
+        assert reply.status_code == 303, reply.text
+        page = client.get("/scripts/edit" if username == "admin" else "/queue").text
+        return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+    return as_user
+
+
+def test_anonymous_visitor_is_sent_to_login_with_the_page_to_return_to(client: TestClient) -> None:
+    reply = client.get("/dashboard")
+    assert reply.status_code == 303
+    assert reply.headers["location"] == "/login?next=/dashboard"
+
+
+def test_wrong_password_shows_the_message_in_chinese(client: TestClient) -> None:
+    reply = client.post("/login", data={"username": "admin", "password": "wrong-password"})
+    assert reply.status_code == 401
+    assert "用户名或密码错误" in reply.text
+
+
+def test_login_lands_on_the_roles_home_page(client: TestClient) -> None:
+    reply = client.post("/login", data={"username": "agent", "password": PASSWORD})
+    assert reply.headers["location"] == "/queue"
+
+
+def test_login_ignores_a_next_address_on_another_site(client: TestClient) -> None:
+    reply = client.post(
+        "/login", data={"username": "agent", "password": PASSWORD, "next": "//evil.example/"}
+    )
+    assert reply.headers["location"] == "/queue"
+
+
+def test_agent_may_not_open_the_script_editor(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    logged_in("agent")
+    assert client.get("/scripts").status_code == 403
+
+
+def test_form_post_without_the_csrf_token_is_refused(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    logged_in("admin")
+    reply = client.post("/units", data={"code": "X", "name": "新所", "level": "station"})
+    assert reply.status_code == 403
+
+
+def test_form_post_with_the_csrf_token_creates_the_unit(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    token = logged_in("admin")
+    reply = client.post(
+        "/units", data={"code": "X", "name": "新所", "level": "bureau", "csrf_token": token}
+    )
+    assert reply.status_code == 303
+    assert "新所" in client.get("/units").text
+
+
+def test_validation_fragment_names_the_bad_node(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    token = logged_in("admin")
+    reply = client.post(
+        "/scripts/validate",
+        data={"yaml_text": "name: x\nlanguage: zh-CN\nquestions: []\n"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert 'id="script-errors"' in reply.text
+    assert "questions" in reply.text
+
+
+def test_try_plays_the_script_with_the_typed_keys(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    token = logged_in("admin")
+    text = (builtin_scripts_dir() / "survey-110.zh-CN.yaml").read_text(encoding="utf-8")
+    reply = client.post(
+        "/scripts/try",
+        data={"yaml_text": text, "inputs": "1\n3\n1\n1\n1\n"},
+        headers={"X-CSRF-Token": token},
+    )
+    transcript = reply.text.split('id="try-transcript">', 1)[1]
+    assert "&gt; 3" in transcript  # the typed key, HTML-escaped
+    assert "escalate" in transcript
+
+
+def test_lang_query_switches_to_english_and_is_remembered(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    logged_in("agent")
+    assert "Escalation queue" in client.get("/queue?lang=en-US").text
+    assert "Escalation queue" in client.get("/queue").text
