@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,6 +205,8 @@ class AgiReplayPeer:
     environment: dict[str, str] = field(default_factory=dict)
     seed: int = 0
     extra_replies: dict[str, list[str]] = field(default_factory=dict)
+    #: a WAV "Asterisk" writes where each RECORD FILE asks it to (the shared volume)
+    recording: Path | None = None
     commands: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
 
@@ -225,6 +228,9 @@ class AgiReplayPeer:
             while line := await reader.readline():
                 command = line.decode().rstrip("\n")
                 self.commands.append(command)
+                if self.recording is not None and command.startswith("RECORD FILE "):
+                    _, _, path, fmt, *_ = command.split(" ")
+                    shutil.copyfile(self.recording, f"{path}.{fmt}")
                 reply, dead = self._reply_for(command, exchanges, dead)
                 await _send_lines(writer, reply, AGI_EOL, rng)
         except ConnectionError:

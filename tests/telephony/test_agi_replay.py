@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import filecmp
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from asterisk_replay import AgiReplayPeer
+from asterisk_replay import CAPTURES, AgiReplayPeer
 
 from huifang.ivr.actions import (
     Action,
@@ -131,7 +132,10 @@ async def test_digit_2_then_a_recorded_complaint_then_hangup_in_goodbye(
     harness: Harness, tmp_path: Path
 ) -> None:
     harness.script = [ASK, COMPLAINT, goodbye("2")]
-    peer = await harness.play(AgiReplayPeer("agi-answered-dtmf2-speech.log", seed=7))
+    recorded = CAPTURES / "recorded-complaint-ko-8k.wav"
+    peer = await harness.play(
+        AgiReplayPeer("agi-answered-dtmf2-speech.log", seed=7, recording=recorded)
+    )
     (survey,) = harness.surveys
     # the script had reached its goodbye: a hang-up during it is not fed
     assert survey.fed == [
@@ -144,6 +148,10 @@ async def test_digit_2_then_a_recorded_complaint_then_hangup_in_goodbye(
         f'RECORD FILE {tmp_path}/huifang-1002-complaint wav "#" 10000 0 s=3',
     ]
     assert peer.commands[-1] == 'STREAM FILE vm-goodbye ""'  # nothing sent after the hang-up
+    # the survey is handed the file Asterisk wrote, on the shared volume
+    finished = survey.fed[2]
+    assert isinstance(finished, RecordingFinished)
+    assert await asyncio.to_thread(filecmp.cmp, finished.path, recorded, False)
 
 
 async def test_hangup_line_before_the_reply_ends_the_survey(harness: Harness) -> None:
