@@ -108,8 +108,8 @@ class _Hit:
 class _Lexicon:
     joiner: str
     phrases: dict[str, _Entry]
-    longest: int
-    first_units: frozenset[str]
+    #: for each first unit, the lengths (in units) of the phrases starting with it, longest first
+    lengths: dict[str, tuple[int, ...]]
     whole: dict[str, Satisfaction]
     patterns: tuple[tuple[re.Pattern[str], _Entry], ...]
     units: re.Pattern[str]
@@ -157,12 +157,15 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
         else:
             key = _key(unit_pattern.findall(_normalize(phrase)), joiner)
             phrases[key] = _Entry(Role(role), category)
-    longest = max(len(unit_pattern.findall(p)) for p in phrases)
-    first = frozenset(unit_pattern.findall(p)[0] for p in phrases)
+    starting: dict[str, set[int]] = {}
+    for key in phrases:
+        units = unit_pattern.findall(key)
+        starting.setdefault(units[0], set()).add(len(units))
+    lengths = {unit: tuple(sorted(sizes, reverse=True)) for unit, sizes in starting.items()}
     reply = re.compile(
         rf"^(?:回复|选择?|我选|答|reply|option|choice)?\s*([1-3])(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
     )
-    return _Lexicon(joiner, phrases, longest, first, whole, tuple(patterns), unit_pattern, reply)
+    return _Lexicon(joiner, phrases, lengths, whole, tuple(patterns), unit_pattern, reply)
 
 
 def _key(units: list[str], joiner: str) -> str:
@@ -223,18 +226,21 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
                 hits.append(_Hit(entry.role, entry.category, match.group(), first, last + 1))
     position = 0
     count = len(units)
+    any_taken = any(taken)
     while position < count:
-        if taken[position] or units[position] not in lexicon.first_units:
+        lengths = lexicon.lengths.get(units[position])
+        if lengths is None or taken[position]:
             position += 1
             continue
-        for length in range(min(lexicon.longest, count - position), 0, -1):
-            if any(taken[position : position + length]):
+        for length in lengths:
+            end = position + length
+            if end > count or (any_taken and any(taken[position:end])):
                 continue
-            phrase = _key(units[position : position + length], lexicon.joiner)
+            phrase = _key(units[position:end], lexicon.joiner)
             entry = lexicon.phrases.get(phrase)
             if entry is not None:
-                hits.append(_Hit(entry.role, entry.category, phrase, position, position + length))
-                position += length
+                hits.append(_Hit(entry.role, entry.category, phrase, position, end))
+                position = end
                 break
         else:
             position += 1

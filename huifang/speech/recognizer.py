@@ -69,6 +69,10 @@ class RecognitionStream(Protocol):
         """Accept more signed-linear audio; return the current partial text."""
         ...
 
+    def accept(self, pcm: bytes) -> None:
+        """Accept more audio without computing a partial (cheaper when nobody watches)."""
+        ...
+
     def final(self) -> Transcript:
         """Flush and return everything recognised since the stream was opened."""
         ...

@@ -160,7 +160,7 @@ class VoskStream:
         self._words: list[Word] = []
         self._done = False
 
-    def feed(self, pcm: bytes) -> str:
+    def accept(self, pcm: bytes) -> None:
         if self._done:
             raise SpeechError("this stream is finished; open a new one")
         samples = read_slin(pcm, self._input_rate)
@@ -168,6 +168,11 @@ class VoskStream:
             samples = self._resampler.resample_chunk(samples)
         if samples.size and self._recognizer.AcceptWaveform(to_slin(samples)):
             self._words += words_of(json.loads(self._recognizer.Result()))
+
+    def feed(self, pcm: bytes) -> str:
+        # Vosk recomputes the best path of the whole utterance for every partial, so
+        # callers that only want the final text use `accept`.
+        self.accept(pcm)
         partial = json.loads(self._recognizer.PartialResult()).get("partial", "")
         return " ".join(w.word for w in self._words if w.word != UNK) + (
             f" {partial}" if self._words and partial else partial
@@ -207,7 +212,7 @@ def transcribe_wav(
     stream = engine.open_stream(language, rate, grammar)
     step = max(1, int(rate * _FILE_CHUNK_SECONDS))
     for start in range(0, pcm.size, step):
-        stream.feed(to_slin(pcm[start : start + step]))
+        stream.accept(to_slin(pcm[start : start + step]))
     return stream.final()
 
 
@@ -222,6 +227,10 @@ class PooledStream:
     async def feed(self, pcm: bytes) -> str:
         async with self._turn:
             return await self._pool.run(self._stream.feed, pcm)
+
+    async def accept(self, pcm: bytes) -> None:
+        async with self._turn:
+            await self._pool.run(self._stream.accept, pcm)
 
     async def final(self) -> Transcript:
         async with self._turn:

@@ -92,6 +92,7 @@ async def test_pool_stream_feeds_and_finishes_off_the_loop(
         stream = await pool.open_stream("ko", rate, ANSWERS)
         for start in range(0, pcm.size, 800):
             await stream.feed(audio.to_slin(pcm[start : start + 800]))
+        await stream.accept(b"")
         assert (await stream.final()).text == "좋아요"
 
 
@@ -110,6 +111,9 @@ class BlockingStream:
 
     def feed(self, pcm: bytes) -> str:
         return ""
+
+    def accept(self, pcm: bytes) -> None:
+        return None
 
     def final(self) -> Transcript:
         with self.engine.lock:
