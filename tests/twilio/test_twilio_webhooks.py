@@ -239,6 +239,32 @@ async def test_retried_turn_renders_the_same_twiml_without_feeding_twice(
     assert len(reload(session, attempt).ivr_log) == log_length
 
 
+async def test_concurrent_duplicate_turns_feed_once_and_agree(client, attempt, session) -> None:
+    await turn(client, attempt, 0)
+    first, second = await asyncio.gather(*(turn(client, attempt, 1, Digits="1") for _ in range(2)))
+    assert ET.tostring(first) == ET.tostring(second)
+    assert [e["type"] for e in reload(session, attempt).ivr_log] == ["started", "digits"]
+
+
+async def test_retried_last_turn_says_the_closing_again(client, attempt, session) -> None:
+    root = await answer_all(client, attempt, "1111")
+    last_step = next_step(root)
+    closing = await turn(client, attempt, last_step, Digits="1")
+    retried = await turn(client, attempt, last_step, Digits="1")
+    assert ET.tostring(retried) == ET.tostring(closing) and [e.tag for e in closing] == [
+        "Say",
+        "Hangup",
+    ]
+    assert session.exec(select(func.count()).select_from(Answer)).one() == 5
+
+
+async def test_retried_machine_turn_starts_no_survey(client, attempt, session) -> None:
+    for _ in range(2):
+        root = await turn(client, attempt, 0, AnsweredBy="machine_start")
+        assert [e.tag for e in root] == ["Hangup"]
+    assert reload(session, attempt).ivr_log == []
+
+
 async def test_answering_machine_is_hung_up_on(client, attempt, session) -> None:
     root = await turn(client, attempt, 0, AnsweredBy="machine_end_beep")
     assert [e.tag for e in root] == ["Hangup"]

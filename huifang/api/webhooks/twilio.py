@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +35,7 @@ from huifang.db import session_scope
 from huifang.domain.models import Answer, CallAttempt, Escalation, Recording, WebhookReceipt
 from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.errors import Conflict
+from huifang.ivr.actions import Action
 from huifang.ivr.events import HungUp
 from huifang.telephony.base import CallEvent, CallProgress, SurveyCallFactory
 from huifang.telephony.twilio.provider import TwilioProvider, progress_of
@@ -80,16 +82,17 @@ async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int =
     settings = runtime.settings
     urls = turn_urls(settings.public_base_url, attempt, step + 1)
     factory = survey_call_factory(runtime)
-    if await asyncio.to_thread(_has_receipt, runtime, receipt):
-        call = await factory(attempt)  # a retry: the turn was applied, render it again
-        return _twiml(
-            render_turn(await call.start(), urls) if not call.finished else render_hangup()
-        )
-
-    answered_by = str(form.get("AnsweredBy", ""))
-    if step == 0 and progress_of("in-progress", answered_by) is CallProgress.machine:
-        await asyncio.to_thread(_end_attempt, runtime, attempt, AttemptState.machine, answered_by)
+    if (
+        step == 0
+        and progress_of("in-progress", str(form.get("AnsweredBy", ""))) is CallProgress.machine
+    ):
+        # no survey for a machine; ending the attempt is guarded, so a retry changes nothing
+        cause = f"answered_by:{form.get('AnsweredBy')}"
+        await asyncio.to_thread(_end_attempt, runtime, attempt, AttemptState.machine, cause)
         document = render_hangup()
+    elif await asyncio.to_thread(_has_receipt, runtime, receipt):
+        call = await factory(attempt)  # a retry: the turn was applied, render it again
+        return _twiml(_render(await call.start(), urls))
     else:
         call = await factory(attempt)
         try:
@@ -98,14 +101,20 @@ async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int =
                 actions = await call.start()
             else:
                 path = recording_path(settings.recordings_dir, attempt, step)
-                actions = await call.feed(turn_event(form, recording_path=str(path)))  # type: ignore[arg-type]
+                fields = {name: str(value) for name, value in form.items()}
+                actions = await call.feed(turn_event(fields, recording_path=str(path)))
         except Conflict:
             # the same turn was applied by a concurrent request: carry on from where it left
             call = await factory(attempt)
             actions = await call.start()
-        document = render_turn(actions, urls) if actions else render_hangup()
+        document = _render(actions, urls)
     await asyncio.to_thread(_store_receipt, runtime, receipt)
     return _twiml(document)
+
+
+def _render(actions: Sequence[Action], urls: TurnUrls) -> str:
+    """The turn's TwiML; a finished survey (no actions left) hangs up."""
+    return render_turn(actions, urls) if actions else render_hangup()
 
 
 def turn_urls(public_base_url: str, attempt_id: int, step: int) -> TurnUrls:
@@ -209,9 +218,11 @@ def _end_attempt(runtime: Runtime, attempt_id: int, outcome: AttemptState, cause
     from huifang.dialer.policy import DialRules
 
     with session_scope(runtime.engine) as db:
-        rules = lambda campaign_id: DialRules.from_campaign(  # noqa: E731
-            claims.load_campaigns(db, [campaign_id])[campaign_id].rules, runtime.settings
-        )
+
+        def rules(campaign_id: int) -> DialRules:
+            campaign = claims.load_campaigns(db, [campaign_id])[campaign_id]
+            return DialRules.from_campaign(campaign.rules, runtime.settings)
+
         claims.end_attempt(
             db, attempt_id, outcome, now=runtime.clock.now(), rules_for=rules, cause=cause
         )
