@@ -13,10 +13,12 @@ How an answer is read (the rules this module keeps):
 3. A whole-message entry wins outright (`好的` and `ok` are acknowledgements, not ratings;
    `STOP` alone opts out). A leading 1/2/3 is the SMS menu choice, unless a unit follows
    (`2个小时才来` is a complaint about two hours, not option 2).
-4. Otherwise the answer is scanned for the longest lexicon phrase at each position.
-   A negator before a phrase (with only degree words between) flips it: `不是很满意` is
-   unsatisfied, `没什么不满意的` satisfied. A mild word (`有点`, `a bit`) before a
-   complaint makes it a basically-satisfied remark.
+4. Otherwise the answer is scanned for the longest lexicon phrase at each position, and
+   the modifiers right before a phrase (degree words may stand between) act on it:
+   a negator flips it (`不是很满意` unsatisfied, `不差` only basically satisfied), an
+   absence flips it fully (`没什么不满意的` satisfied, `没有结果` a complaint), a mild
+   word (`有点`, `a bit`) turns a complaint into a remark, a wish (`再快一点`) turns praise
+   into a request, a topic (`态度`) gives a complaint its category.
 5. Ratings (`满意`, `一般`, `terrible`) decide over reasons (`来得慢`, `rude`), except that a
    satisfied rating with a complaint beside it is only basically satisfied. Reasons of both
    signs make basically satisfied; thanks and bare yes/no count only when nothing else does.
@@ -82,10 +84,10 @@ _NEGATED = {
 }
 _ABSENT = _NEGATED | {Role.unsatisfied: Role.satisfied}
 _WISHED = {Role.satisfied: Role.so_so, Role.good: Role.so_so}
-_MODIFIERS = {Role.negator, Role.absence, Role.degree, Role.mild, Role.wish, Role.topic}
-_RATINGS = {Role.satisfied: 1, Role.basic: 0, Role.unsatisfied: -1}
-_REASONS = {Role.good: 1, Role.so_so: 0, Role.bad: -1}
-_WEAK = {Role.thanks: 1, Role.refusal: -1}
+_MODIFIERS = frozenset({Role.negator, Role.absence, Role.degree, Role.mild, Role.wish, Role.topic})
+_RATINGS = frozenset({Role.satisfied, Role.basic, Role.unsatisfied})
+_REASONS = frozenset({Role.good, Role.so_so, Role.bad})
+_WEAK = frozenset({Role.thanks, Role.refusal})
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,13 +186,13 @@ _LEXICONS = {
         "zh-CN",
         joiner="",
         units=r"[a-z0-9]+|[^\sa-z0-9]",
-        digit_units=r"个|小时|分|钟|天|次|点|号|位|人|辆|年|月|日|周|星期|遍|趟|多|十|百|千|万|元|块|h|min",
+        digit_units=r"个|小时|分|钟|天|次|点|号|位|人|辆|年|月|日|周|星期|遍|趟|多|十|百|千|万|元|块|星|颗|/|h|min",
     ),
     "en-US": _load(
         "en-US",
         joiner=" ",
         units=r"[a-z0-9]+|[^\sa-z0-9]",
-        digit_units=r"hours?|hrs?|minutes?|mins?|days?|times?|weeks?|people|officers?|am|pm|h\b|x\b",
+        digit_units=r"hours?|hrs?|minutes?|mins?|days?|times?|weeks?|people|officers?|stars?|out of|/|am|pm|h\b|x\b",
     ),
 }
 
@@ -252,8 +254,9 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
     """Apply the modifiers standing right before each phrase (degree words may intervene).
 
     Negators flip, mild words soften complaints, wishes turn praise into a request, topics
-    lend their complaint category. A mild word modifying nothing (`somewhat.`) is itself a
-    lukewarm rating when it ends a clause; an expected thing that is not said to be missing means nothing.
+    lend their complaint category. A mild word that modifies nothing and ends a clause
+    (`somewhat.`) is itself a lukewarm rating; an expected thing not said to be missing
+    means nothing.
     """
     result: list[_Hit] = []
     used: set[int] = set()
