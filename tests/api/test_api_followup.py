@@ -291,4 +291,5 @@ def test_bad_argument_is_422_not_500(login_as: Login, escalation: Escalation) ->
     reply = agent.post(
         f"/api/v1/escalations/{escalation.id}/resolve", json={"outcome": "ticket", "findings": " "}
     )
-    assert reply.status_code == 422 and "findings" in reply.json()["detail"]
+    assert reply.status_code == 422
+    assert reply.json()["detail"][0]["loc"] == ["body", "findings"]

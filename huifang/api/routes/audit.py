@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from huifang.api.auth import require_roles
 from huifang.api.deps import SessionDep
+from huifang.api.routes.common import IdFilter
 from huifang.domain.models import AuditEvent
 from huifang.domain.users import Role
 
@@ -37,7 +38,7 @@ class AuditEventPublic(BaseModel):
 def list_endpoint(
     session: SessionDep,
     action: Annotated[str | None, Query(max_length=48)] = None,
-    actor_id: int | None = None,
+    actor_id: IdFilter = None,
     target_type: Annotated[str | None, Query(max_length=32)] = None,
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,

@@ -2,21 +2,27 @@
 records several routers return.
 
 `ValueError` is how services refuse a bad argument (a past retry time, an empty report);
-the route class turns it into a 422 naming the field, so no bad input ever becomes a 500.
+the route class turns it into a 422 naming the field, in FastAPI's own validation-error shape,
+so no bad input ever becomes a 500.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from huifang.domain.models import Ticket
+
+#: ids are 32-bit on PostgreSQL: a larger one cannot exist, and would overflow SQLite
+MAX_ID = 2**31 - 1
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 class DomainRoute(APIRoute):
@@ -29,9 +35,22 @@ class DomainRoute(APIRoute):
             try:
                 return await handler(request)
             except ValueError as exc:
-                return JSONResponse(status_code=422, content={"detail": str(exc)})
+                return JSONResponse(
+                    status_code=422, content={"detail": [_as_validation_error(exc)]}
+                )
 
         return route
+
+
+def _as_validation_error(exc: ValueError) -> dict[str, Any]:
+    """FastAPI's own 422 shape (`HTTPValidationError`), so clients parse one format.
+
+    Services name the field first ("findings: a ticket needs …"); that becomes `loc`.
+    """
+    message = str(exc)
+    field, sep, _ = message.partition(": ")
+    located = sep and field.isidentifier()
+    return {"loc": ["body", field] if located else ["body"], "msg": message, "type": "value_error"}
 
 
 class TicketPublic(BaseModel):

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from huifang.api.auth import CurrentUser
 from huifang.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
-from huifang.api.routes.common import DomainRoute, TicketPublic
+from huifang.api.routes.common import DomainRoute, RecordId, TicketPublic
 from huifang.domain.models import Escalation, Incident, Recording
 from huifang.domain.states import EscalationResolution, EscalationState
 from huifang.followup.callback import BridgeUnavailable, start_agent_callback
@@ -186,7 +186,7 @@ def queue_endpoint(
 
 @router.get("/{escalation_id}", response_model=EscalationDetailPublic)
 def detail_endpoint(
-    escalation_id: int, session: SessionDep, user: CurrentUser
+    escalation_id: RecordId, session: SessionDep, user: CurrentUser
 ) -> EscalationDetailPublic:
     detail = escalation_detail(session, escalation_id, actor=user)
     return EscalationDetailPublic.model_validate(
@@ -209,7 +209,7 @@ def _recording_public(recording: Recording) -> RecordingPublic:
 
 @router.post("/{escalation_id}/claim", response_model=EscalationPublic)
 def claim_endpoint(
-    escalation_id: int,
+    escalation_id: RecordId,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -228,14 +228,18 @@ def claim_endpoint(
 
 @router.post("/{escalation_id}/release", response_model=EscalationPublic)
 def release_endpoint(
-    escalation_id: int, session: SessionDep, clock: ClockDep, user: CurrentUser
+    escalation_id: RecordId, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> EscalationPublic:
     return _public(session, release(session, escalation_id, agent=user, now=clock.now()))
 
 
 @router.post("/{escalation_id}/defer", response_model=EscalationPublic)
 def defer_endpoint(
-    escalation_id: int, body: DeferBody, session: SessionDep, clock: ClockDep, user: CurrentUser
+    escalation_id: RecordId,
+    body: DeferBody,
+    session: SessionDep,
+    clock: ClockDep,
+    user: CurrentUser,
 ) -> EscalationPublic:
     """The citizen was unreachable: retry later."""
     now = clock.now()
@@ -248,7 +252,7 @@ def defer_endpoint(
 
 @router.post("/{escalation_id}/resolve", response_model=Resolution)
 def resolve_endpoint(
-    escalation_id: int,
+    escalation_id: RecordId,
     body: ResolveBody,
     session: SessionDep,
     clock: ClockDep,
@@ -270,7 +274,7 @@ def resolve_endpoint(
 
 @router.post("/{escalation_id}/reveal-phone", response_model=RevealedPhone)
 def reveal_endpoint(
-    escalation_id: int, session: SessionDep, clock: ClockDep, user: CurrentUser
+    escalation_id: RecordId, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> RevealedPhone:
     """The full number: only for the agent holding the claim; audited."""
     return RevealedPhone(phone=reveal_phone(session, escalation_id, agent=user, now=clock.now()))
@@ -282,7 +286,7 @@ def reveal_endpoint(
     responses={501: {"description": "the configured telephony provider cannot bridge calls"}},
 )
 async def callback_endpoint(
-    escalation_id: int, runtime: RuntimeDep, user: CurrentUser
+    escalation_id: RecordId, runtime: RuntimeDep, user: CurrentUser
 ) -> CallbackStartedPublic:
     """Click-to-call: ring the agent's phone, then bridge the citizen in."""
     try:
@@ -300,7 +304,7 @@ async def callback_endpoint(
     responses={200: {"content": {"audio/wav": {}}, "description": "the recording (audited)"}},
 )
 def recording_audio_endpoint(
-    recording_id: int, session: SessionDep, clock: ClockDep, user: CurrentUser
+    recording_id: RecordId, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> FileResponse:
     recording = open_recording(session, recording_id, actor=user, now=clock.now())
     path = Path(recording.path)

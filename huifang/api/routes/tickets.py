@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
-from huifang.api.routes.common import DomainRoute, TicketPublic
+from huifang.api.routes.common import DomainRoute, IdFilter, RecordId, TicketPublic
 from huifang.domain.audit import record_audit
 from huifang.domain.models import User
 from huifang.domain.states import TicketState
@@ -85,7 +85,7 @@ def list_endpoint(
     session: SessionDep,
     user: CurrentUser,
     state: TicketState | None = None,
-    unit_id: int | None = None,
+    unit_id: IdFilter = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -103,7 +103,9 @@ def list_endpoint(
 
 
 @router.get("/{ticket_id}", response_model=TicketDetailPublic)
-def detail_endpoint(ticket_id: int, session: SessionDep, user: CurrentUser) -> TicketDetailPublic:
+def detail_endpoint(
+    ticket_id: RecordId, session: SessionDep, user: CurrentUser
+) -> TicketDetailPublic:
     ticket = get_ticket(session, ticket_id, actor=user)
     return TicketDetailPublic.model_validate(
         {
@@ -122,7 +124,7 @@ def detail_endpoint(ticket_id: int, session: SessionDep, user: CurrentUser) -> T
 
 @router.post("/{ticket_id}/acknowledge", response_model=TicketPublic)
 def acknowledge_endpoint(
-    ticket_id: int, body: NoteBody, session: SessionDep, clock: ClockDep, user: CurrentUser
+    ticket_id: RecordId, body: NoteBody, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> TicketPublic:
     """The unit confirms it received the ticket."""
     return TicketPublic.of(
@@ -132,7 +134,7 @@ def acknowledge_endpoint(
 
 @router.post("/{ticket_id}/rectification", response_model=TicketPublic)
 def rectification_endpoint(
-    ticket_id: int,
+    ticket_id: RecordId,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -172,7 +174,7 @@ def _store(upload: UploadFile, directory: Path) -> StoredFile:
 
 @router.post("/{ticket_id}/request-more", response_model=TicketPublic)
 def request_more_endpoint(
-    ticket_id: int, body: NoteBody, session: SessionDep, clock: ClockDep, user: CurrentUser
+    ticket_id: RecordId, body: NoteBody, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> TicketPublic:
     """An inspector sends the rectification report back to the unit."""
     return TicketPublic.of(
@@ -182,7 +184,7 @@ def request_more_endpoint(
 
 @router.post("/{ticket_id}/second-callback", response_model=TicketPublic)
 def second_callback_endpoint(
-    ticket_id: int,
+    ticket_id: RecordId,
     body: SecondCallbackBody,
     session: SessionDep,
     clock: ClockDep,
@@ -214,7 +216,7 @@ def mark_overdue_endpoint(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def attachment_endpoint(
-    ticket_id: int, attachment_id: int, session: SessionDep, user: CurrentUser
+    ticket_id: RecordId, attachment_id: RecordId, session: SessionDep, user: CurrentUser
 ) -> FileResponse:
     for attachment in ticket_attachments(session, ticket_id, actor=user):
         if attachment.id == attachment_id and Path(attachment.path).is_file():
@@ -230,7 +232,7 @@ def attachment_endpoint(
     responses={200: {"content": {"text/html": {}}, "description": "printable notice"}},
 )
 def notice_endpoint(
-    unit_id: int,
+    unit_id: RecordId,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,

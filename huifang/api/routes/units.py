@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep
-from huifang.api.routes.common import DomainRoute
+from huifang.api.routes.common import MAX_ID, DomainRoute
 from huifang.domain.audit import record_audit
 from huifang.domain.models import Unit, User
 from huifang.domain.units import LEVELS, create_unit, get_unit, list_units
@@ -31,7 +31,7 @@ class UnitCreate(BaseModel):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=128)
     level: str = Field(description=" / ".join(LEVELS), pattern="^(" + "|".join(LEVELS) + ")$")
-    parent_id: int | None = None
+    parent_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 def _public(unit: Unit) -> UnitPublic:

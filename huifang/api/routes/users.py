@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep
-from huifang.api.routes.common import DomainRoute
+from huifang.api.routes.common import MAX_ID, DomainRoute, RecordId
 from huifang.domain.models import User
 from huifang.domain.users import Role, create_api_token, create_user, get_user, list_users
 from huifang.errors import Forbidden
@@ -48,7 +48,7 @@ class UserCreate(BaseModel):
     password: str | None = Field(
         default=None, min_length=8, max_length=256, description="omit for a token-only account"
     )
-    unit_id: int | None = None
+    unit_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     display_name: str = Field(default="", max_length=128)
     phone: str = Field(default="", max_length=20, description="the agent's own phone (E.164)")
 
@@ -86,7 +86,7 @@ def create_user_endpoint(
 
 @router.post("/{user_id}/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
 def create_token_endpoint(
-    user_id: int, body: TokenCreate, session: SessionDep, clock: ClockDep, user: CurrentUser
+    user_id: RecordId, body: TokenCreate, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> TokenCreated:
     """An API token for a user: admins for anyone, others for themselves."""
     if user.role != Role.admin and user.id != user_id:
