@@ -206,6 +206,7 @@ def test_dial_string_fills_the_template_from_the_number(
         "+8613800000001\x00",
         "+86 138 0000 0001",
         "+86138&1",
+        "+8612345678",
         "",
     ],
 )

@@ -175,6 +175,8 @@ def dial_string(template: str, e164: str, region: str = "CN") -> str:
     if not _E164.fullmatch(e164):
         raise InvalidPhoneNumber(f"{e164!r} is not an E.164 number; normalize it first")
     parsed = phonenumbers.parse(e164, None)
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhoneNumber(f"{e164!r} is not a valid phone number")
     dialled = phonenumbers.format_out_of_country_calling_number(parsed, region)
     number = re.sub(r"[^0-9+]", "", dialled)
     try:
