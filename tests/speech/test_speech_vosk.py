@@ -3,6 +3,7 @@
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from huifang.speech import audio
 from huifang.speech.models import ModelMissing, ModelRegistry
 from huifang.speech.recognizer import Transcript
-from huifang.speech.vosk import SpeechPool, VoskEngine, shared_model, transcribe_wav
+from huifang.speech.vosk import SpeechPool, VoskEngine, transcribe_wav
 
 ANSWERS = ["네", "아니요", "좋아요"]
 speech = pytest.mark.speech
@@ -64,12 +65,27 @@ def test_streaming_gives_partials_then_the_final_transcript(
 
 
 @speech
-def test_model_is_loaded_once_per_process(korean_registry: ModelRegistry) -> None:
-    first = VoskEngine(korean_registry).open_stream("ko", 8000)
-    second = VoskEngine(korean_registry).open_stream("ko", 8000)
-    path = korean_registry.path_for("ko")
-    assert first._recognizer is not second._recognizer
-    assert shared_model(path) is shared_model(path)
+def test_model_is_loaded_once_per_process_even_when_streams_open_at_once(
+    korean_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vosk
+
+    from huifang.speech import vosk as speech_vosk
+
+    loads = []
+    real_model = vosk.Model
+
+    def counting_model(path: str) -> object:
+        loads.append(path)
+        return real_model(path)
+
+    monkeypatch.setattr(speech_vosk, "_models", {})
+    monkeypatch.setattr(vosk, "Model", counting_model)
+    engines = [VoskEngine(korean_registry), VoskEngine(korean_registry)]
+    with ThreadPoolExecutor(max_workers=4) as threads:
+        streams = list(threads.map(lambda i: engines[i % 2].open_stream("ko", 8000), range(4)))
+    assert len(loads) == 1
+    assert len({id(stream._recognizer) for stream in streams}) == 4
 
 
 @speech
