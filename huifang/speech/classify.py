@@ -21,9 +21,10 @@ How an answer is read (the rules this module keeps):
    into a request, a topic (`态度`) gives a complaint its category.
 5. Ratings (`满意`, `一般`, `terrible`) decide over reasons (`来得慢`, `rude`), except that a
    satisfied rating with a complaint beside it is only basically satisfied. Reasons of both
-   signs make basically satisfied; thanks and bare yes/no count only when nothing else does.
-   A request to stop messages opts out, unless the answer also complains: an unsatisfied
-   answer must always reach a person.
+   signs make basically satisfied, unless the complaints outnumber the praise; thanks and
+   bare yes/no count only when nothing else does. A request to stop messages opts out,
+   unless the answer also complains (an unsatisfied answer must always reach a person); a
+   soft one (`不用回访了`) only when the answer says nothing else.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Role(StrEnum):
     topic = "topic"  # `态度`, `速度`: names what the next judgement is about
     neutral = "neutral"  # swallows text that would otherwise be misread (`好的`, `别再发生`)
     opt_out = "optout"
+    soft_opt_out = "softoptout"  # `不用回访了`: an opt-out only when nothing else is said
 
 
 _NEGATED = {
@@ -328,6 +330,7 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
     reasons = [h for h in hits if h.role in _REASONS]
     weak = [h for h in hits if h.role in _WEAK]
     opt_out = [h for h in hits if h.role is Role.opt_out]
+    soft_opt_out = [h for h in hits if h.role is Role.soft_opt_out]
     complaints = [h for h in reasons if h.role is Role.bad and not h.mild]
     remarks = [h for h in reasons if h.role is Role.so_so or (h.role is Role.bad and h.mild)]
     praise = [h for h in reasons if h.role is Role.good]
@@ -347,14 +350,16 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
         if complaints or remarks:
             return verdict(Satisfaction.basically_satisfied, 0.75, [last, *complaints, *remarks])
         return verdict(Satisfaction.satisfied, 0.95, [last])
-    if complaints and praise:
-        return verdict(Satisfaction.basically_satisfied, 0.7, [*praise, *complaints])
+    if complaints and len(complaints) > len(praise):
+        return verdict(Satisfaction.unsatisfied, 0.85 if not praise else 0.7, complaints)
     if complaints:
-        return verdict(Satisfaction.unsatisfied, 0.85, complaints)
+        return verdict(Satisfaction.basically_satisfied, 0.7, [*praise, *complaints])
     if remarks:
         return verdict(Satisfaction.basically_satisfied, 0.75, [*praise, *remarks])
     if praise:
         return verdict(Satisfaction.satisfied, 0.85, praise)
+    if soft_opt_out:
+        return verdict(Satisfaction.opt_out, 0.8, soft_opt_out)
     if weak:
         label = Satisfaction.satisfied if weak[-1].role is Role.thanks else Satisfaction.unsatisfied
         return verdict(label, 0.7, [weak[-1]])
