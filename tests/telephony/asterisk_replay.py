@@ -16,6 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from huifang.ivr.actions import Action, Hangup, Prompt
+from huifang.ivr.events import CallStarted, Event, HungUp
+from huifang.telephony.asterisk.agi_server import AgiServer
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = REPO_ROOT.parent / "shared" / "asterisk" / "captures"
 
@@ -398,3 +402,71 @@ class FakeAmi:
                     ]
                 return out
         return ["Response: Error", aid, f"Message: Invalid/unknown command: {h['Action']}.", ""]
+
+
+class ScriptedSurvey:
+    """A SurveyCall double: answers each event with the next scripted action list and
+    remembers what it was fed (the boundary the AGI server talks to)."""
+
+    def __init__(self, attempt_id: int, script: Sequence[Sequence[Action]]) -> None:
+        self.attempt_id = attempt_id
+        self.fed: list[Event] = []
+        self._script = list(script)
+        self._finished = False
+
+    async def start(self) -> Sequence[Action]:
+        self.fed.append(CallStarted())
+        return self._next()
+
+    async def feed(self, event: Event) -> Sequence[Action]:
+        assert not self._finished, f"fed {event} after the end"
+        self.fed.append(event)
+        if isinstance(event, HungUp):
+            self._finished = True
+            return []
+        return self._next()
+
+    def _next(self) -> Sequence[Action]:
+        actions = self._script.pop(0) if self._script else []
+        if any(isinstance(a, Hangup) for a in actions):
+            self._finished = True
+        return actions
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+
+class Harness:
+    """The FastAGI server with scripted surveys and recognition, played against a peer."""
+
+    def __init__(self, recordings: Path) -> None:
+        self.script: list[list[Action]] = []
+        self.surveys: list[ScriptedSurvey] = []
+        self.recognized: list[tuple[Path, str, tuple[str, ...]]] = []
+        self.speech = ("满意", 0.9)
+        self.server = AgiServer(
+            self.survey, self.prompt, self.recognize, recordings, reply_timeout=5
+        )
+
+    async def survey(self, attempt_id: int) -> ScriptedSurvey:
+        survey = ScriptedSurvey(attempt_id, self.script)
+        self.surveys.append(survey)
+        return survey
+
+    async def prompt(self, prompt: Prompt) -> str:
+        return {"closing": "vm-goodbye"}.get(prompt.key, "/tmp/astrun/prompt-q1")
+
+    async def recognize(
+        self, path: Path, language: str, phrases: Sequence[str]
+    ) -> tuple[str, float]:
+        self.recognized.append((path, language, tuple(phrases)))
+        return self.speech
+
+    async def play(self, peer: AgiReplayPeer) -> AgiReplayPeer:
+        server = await self.server.start("127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with asyncio.timeout(10):
+            await peer.run(port)
+        server.close()
+        return peer

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from asterisk_replay import CAPTURES, AgiReplayPeer
+from asterisk_replay import CAPTURES, AgiReplayPeer, Harness, ScriptedSurvey
 
 from huifang.ivr.actions import (
     Action,
@@ -29,7 +29,6 @@ from huifang.ivr.events import (
     RecordingFinished,
     SpeechRecognized,
 )
-from huifang.telephony.asterisk.agi_server import AgiServer
 
 Q1 = Prompt("questions[0].prompt", "您对处警民警的服务满意吗？满意请按1，不满意请按2。", "zh-CN")
 BYE = Prompt("closing", "感谢您的配合，再见。", "zh-CN")
@@ -39,72 +38,6 @@ COMPLAINT = [Record("complaint", max_seconds=10, silence_seconds=3)]
 
 def goodbye(result: str) -> list[Action]:
     return [Play(BYE), SetVariable("HUIFANG_RESULT", result), Hangup()]
-
-
-class ScriptedSurvey:
-    """A SurveyCall double: answers each event with the next scripted action list and
-    remembers what it was fed (the boundary the AGI server talks to)."""
-
-    def __init__(self, attempt_id: int, script: Sequence[Sequence[Action]]) -> None:
-        self.attempt_id = attempt_id
-        self.fed: list[Event] = []
-        self._script = list(script)
-        self._finished = False
-
-    async def start(self) -> Sequence[Action]:
-        self.fed.append(CallStarted())
-        return self._next()
-
-    async def feed(self, event: Event) -> Sequence[Action]:
-        assert not self._finished, f"fed {event} after the end"
-        self.fed.append(event)
-        if isinstance(event, HungUp):
-            self._finished = True
-            return []
-        return self._next()
-
-    def _next(self) -> Sequence[Action]:
-        actions = self._script.pop(0) if self._script else []
-        if any(isinstance(a, Hangup) for a in actions):
-            self._finished = True
-        return actions
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
-
-class Harness:
-    def __init__(self, recordings: Path) -> None:
-        self.script: list[list[Action]] = []
-        self.surveys: list[ScriptedSurvey] = []
-        self.recognized: list[tuple[Path, str, tuple[str, ...]]] = []
-        self.speech = ("满意", 0.9)
-        self.server = AgiServer(
-            self.survey, self.prompt, self.recognize, recordings, reply_timeout=5
-        )
-
-    async def survey(self, attempt_id: int) -> ScriptedSurvey:
-        survey = ScriptedSurvey(attempt_id, self.script)
-        self.surveys.append(survey)
-        return survey
-
-    async def prompt(self, prompt: Prompt) -> str:
-        return {"closing": "vm-goodbye"}.get(prompt.key, "/tmp/astrun/prompt-q1")
-
-    async def recognize(
-        self, path: Path, language: str, phrases: Sequence[str]
-    ) -> tuple[str, float]:
-        self.recognized.append((path, language, tuple(phrases)))
-        return self.speech
-
-    async def play(self, peer: AgiReplayPeer) -> AgiReplayPeer:
-        server = await self.server.start("127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with asyncio.timeout(10):
-            await peer.run(port)
-        server.close()
-        return peer
 
 
 @pytest.fixture

@@ -12,11 +12,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from huifang.ivr.actions import Prompt
 from huifang.settings import Settings
+
+if TYPE_CHECKING:
+    from huifang.speech.vosk import SpeechPool
+    from huifang.telephony.asterisk.agi_server import PromptFile, Recognize
 
 app = typer.Typer(help="FastAGI server for Asterisk.", no_args_is_help=True)
 log = logging.getLogger(__name__)
@@ -43,8 +48,6 @@ def serve(
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from huifang.bootstrap import build_runtime
     from huifang.dialer.survey import make_survey_call_factory
-    from huifang.errors import HuifangError
-    from huifang.ivr.prompts import convert_audio, render_text
     from huifang.speech.models import ModelRegistry
     from huifang.speech.vosk import SpeechPool
     from huifang.telephony.asterisk.agi_server import AgiServer
@@ -52,29 +55,10 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     runtime = build_runtime(settings)
     pool = SpeechPool(ModelRegistry(settings.effective_models_dir), settings.speech_workers)
     settings.prompts_dir.mkdir(parents=True, exist_ok=True)
-
-    async def prompt_file(prompt: Prompt) -> str:
-        if prompt.audio:
-            path = await asyncio.to_thread(convert_audio, Path(prompt.audio), settings.prompts_dir)
-        else:
-            path = await asyncio.to_thread(
-                render_text, prompt.text, prompt.language, settings.prompts_dir
-            )
-        return str(path.with_suffix(""))
-
-    async def recognize(path: Path, language: str, phrases: Sequence[str]) -> tuple[str, float]:
-        try:
-            transcript = await pool.transcribe_file(path, language, list(phrases))
-        except (HuifangError, OSError) as exc:
-            # no model for the language, or Asterisk wrote nothing: the script re-asks
-            log.warning("speech recognition of %s failed: %s", path, exc)
-            return "", 0.0
-        return transcript.text, transcript.confidence
-
     server = AgiServer(
         make_survey_call_factory(runtime, speech=pool),
-        prompt_file,
-        recognize,
+        prompt_renderer(settings.prompts_dir),
+        speech_recognizer(pool),
         settings.asterisk_recordings_dir,
     )
     listener = await server.start(host, port)
@@ -87,3 +71,34 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     finally:
         pool.close()
         runtime.close()
+
+
+def prompt_renderer(prompts_dir: Path) -> PromptFile:
+    """Prompts as Asterisk plays them: rendered (or converted) once into `prompts_dir`, off
+    the event loop, named without their `.wav`."""
+    from huifang.ivr.prompts import convert_audio, render_text
+
+    async def prompt_file(prompt: Prompt) -> str:
+        if prompt.audio:
+            path = await asyncio.to_thread(convert_audio, Path(prompt.audio), prompts_dir)
+        else:
+            path = await asyncio.to_thread(render_text, prompt.text, prompt.language, prompts_dir)
+        return str(path.with_suffix(""))
+
+    return prompt_file
+
+
+def speech_recognizer(pool: SpeechPool) -> Recognize:
+    """Grammar recognition of short spoken answers on the speech pool's threads."""
+    from huifang.errors import HuifangError
+
+    async def recognize(path: Path, language: str, phrases: Sequence[str]) -> tuple[str, float]:
+        try:
+            transcript = await pool.transcribe_file(path, language, list(phrases))
+        except (HuifangError, OSError) as exc:
+            # no model for the language, or Asterisk wrote nothing: the script re-asks
+            log.warning("speech recognition of %s failed: %s", path, exc)
+            return "", 0.0
+        return transcript.text, transcript.confidence
+
+    return recognize

@@ -1,0 +1,72 @@
+"""A spoken answer on a real Vosk model: Asterisk records it on the shared volume, the
+FastAGI server hands that file to the speech pool (as `huifang agi serve` wires it)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from asterisk_replay import AgiReplayPeer, Harness
+
+from huifang.ivr.actions import Collect, Hangup, Play, Prompt
+from huifang.ivr.events import SpeechRecognized
+from huifang.speech import audio
+from huifang.speech.models import ModelMissing, ModelRegistry, korean_test_model_path
+from huifang.speech.vosk import SpeechPool
+from huifang.telephony.asterisk.cli import speech_recognizer
+
+pytestmark = pytest.mark.speech
+ANSWERS = ("네", "아니요", "좋아요")
+QUESTION = Prompt("q1", "만족하십니까?", "ko")
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechPool]:
+    try:
+        model = korean_test_model_path()
+    except ModelMissing as exc:
+        pytest.skip(str(exc))
+    registry = ModelRegistry(tmp_path_factory.mktemp("models"))
+    registry.add(model, "ko")
+    speech_pool = SpeechPool(registry, workers=1)
+    yield speech_pool
+    speech_pool.close()
+
+
+def spoken(text: str, folder: Path) -> Path:
+    """`text` in Korean from espeak-ng, at the 8 kHz Asterisk records."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    raw, phone = folder / "espeak.wav", folder / "answer-8k.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-w", str(raw), text], check=True)
+    pcm, rate = audio.read_wav(raw)
+    audio.write_wav(phone, audio.resample(pcm, rate, 8000), 8000)
+    return phone
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, pool: SpeechPool) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path)
+    harness.server.recognize = speech_recognizer(pool)
+    yield harness
+
+
+async def test_a_spoken_answer_is_recognised_from_the_recording(
+    harness: Harness, tmp_path: Path
+) -> None:
+    harness.script = [[Play(QUESTION), Collect("q1", "12", 1, ANSWERS, "ko", 5.0)], [Hangup()]]
+    peer = AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={
+            'STREAM FILE /tmp/astrun/prompt-q1 ""': ["200 result=0 endpos=8000"],
+            "RECORD FILE": ["200 result=0 (timeout) endpos=12000"],
+        },
+        recording=spoken("아니요", tmp_path),
+    )
+    await harness.play(peer)
+    answer = harness.surveys[0].fed[1]
+    assert isinstance(answer, SpeechRecognized)
+    assert answer.text == "아니요" and answer.confidence > 0
