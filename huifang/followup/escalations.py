@@ -3,6 +3,7 @@ exactly one escalation in the agents' queue.
 
 Rules kept here:
 - one escalation per contact: a repeated webhook or a replayed call finds the existing one;
+  an imported 12345/12389 complaint (no contact) gets one per incident;
 - priority rises for a citizen who complained before and for severe words;
 - the SLA clock (time to first human contact) starts when the escalation opens.
 """
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from huifang.domain.models import Escalation, Incident
+from huifang.speech.classify import tag_complaint
 
 #: words in a complaint that put it at the front of the queue
 SEVERE_WORDS = (
@@ -32,6 +34,7 @@ SEVERE_WORDS = (
     "threat",
 )
 REPEAT_WINDOW = timedelta(days=90)
+IMPORT_ORIGIN = "import"
 
 
 def escalate(
@@ -47,12 +50,15 @@ def escalate(
     categories: Sequence[str] = (),
 ) -> Escalation:
     """Open the escalation for this contact (or imported complaint), or return the open one."""
-    if contact_id is not None:
-        existing = session.exec(
-            select(Escalation).where(Escalation.contact_id == contact_id)
-        ).first()  # type: ignore[call-overload]
-        if existing:
-            return existing[0]
+    # one per contact; an imported complaint has no contact: one per incident instead
+    same = (
+        Escalation.contact_id == contact_id
+        if contact_id is not None
+        else (Escalation.incident_id == incident_id) & (Escalation.origin == IMPORT_ORIGIN)
+    )
+    existing = session.exec(select(Escalation).where(same)).first()  # type: ignore[call-overload]
+    if existing:
+        return existing[0]  # type: ignore[no-any-return]
     incident = session.get(Incident, incident_id)
     priority, reasons = 0, []
     if incident is not None and _complained_before(session, incident, now):
@@ -88,3 +94,33 @@ def _complained_before(session: Session, incident: Incident, now: datetime) -> b
         .where(Escalation.created_at >= now - REPEAT_WINDOW)
     )
     return int(session.exec(query).one()[0]) > 0  # type: ignore[call-overload]
+
+
+def escalate_imported_complaints(
+    session: Session, *, now: datetime, sla_hours: int, language: str = "zh-CN"
+) -> list[Escalation]:
+    """Open an escalation for every imported complaint that has none yet; the new ones."""
+    waiting = (
+        session.exec(
+            select(Incident)
+            .where(Incident.is_complaint.is_(True))  # type: ignore[attr-defined]
+            .where(~select(Escalation.id).where(Escalation.incident_id == Incident.id).exists())
+            .order_by(Incident.id)
+        )
+        .scalars()
+        .all()  # type: ignore[call-overload]
+    )
+    return [
+        escalate(
+            session,
+            incident_id=incident.id,
+            origin=IMPORT_ORIGIN,
+            now=now,
+            sla_hours=sla_hours,
+            summary=incident.summary,
+            categories=list(
+                dict.fromkeys(t.category.value for t in tag_complaint(incident.summary, language))
+            ),
+        )
+        for incident in waiting
+    ]

@@ -293,3 +293,23 @@ def test_bad_argument_is_422_not_500(login_as: Login, escalation: Escalation) ->
     )
     assert reply.status_code == 422
     assert reply.json()["detail"][0]["loc"] == ["body", "findings"]
+
+
+def test_imported_complaint_reaches_the_queue(
+    app_client: TestClient, bearer_for: Callable[[str], dict[str, str]], login_as: Login, world: Any
+) -> None:
+    csv = (
+        "source,external_id,occurred_at,handled_at,caller_phone,unit,summary,is_complaint\n"
+        "12345,C-1,2026-11-20 09:00,2026-11-20 11:00,13800000002,S1,投诉民警态度差,yes\n"
+    ).encode()
+    files = {"file": ("complaints.csv", csv, "text/csv")}
+    reply = app_client.post(
+        "/api/v1/incidents/import", files=files, headers=bearer_for("integration")
+    )
+    assert reply.status_code == 200, reply.text
+    [item] = login_as("agent").get("/api/v1/escalations").json()
+    assert (item["origin"], item["incident_external_id"], item["citizen_phone"]) == (
+        "import",
+        "C-1",
+        "138****0002",
+    )

@@ -12,6 +12,7 @@ from huifang.api.auth import require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.domain.incidents import ImportRefused, detect_format, import_incidents
 from huifang.domain.users import Role
+from huifang.followup.escalations import escalate_imported_complaints
 
 # importing is for admins and for the systems that feed us incidents, nobody else
 router = APIRouter(
@@ -55,4 +56,11 @@ def import_incidents_endpoint(
     if not report.applied:
         session.rollback()
         return JSONResponse(status_code=422, content=report.as_dict())
+    # imported 12345/12389 complaints go to the agents' queue at once, not at the next sweep
+    escalate_imported_complaints(
+        session,
+        now=clock.now(),
+        sla_hours=settings.escalation_sla_hours,
+        language=settings.language,
+    )
     return JSONResponse(status_code=200, content=report.as_dict())
