@@ -105,6 +105,8 @@ class Contact(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone", name="uq_contacts_campaign_phone"),
         Index("ix_contacts_due", "campaign_id", "state", "next_due_at"),
+        # statistics: "surveyed" per incident without touching the table (index-only)
+        Index("ix_contacts_incident_state", "incident_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaigns.id")
@@ -197,6 +199,8 @@ class Answer(SQLModel, table=True):
         UniqueConstraint("attempt_id", "question_id", name="uq_answers_attempt_question"),
         UniqueConstraint("sms_id", "question_id", name="uq_answers_sms_question"),
         Index("ix_answers_dimension_outcome", "dimension", "outcome"),
+        # statistics: the grades of a period's incidents, read from the index alone
+        Index("ix_answers_incident_stats", "incident_id", "dimension", "outcome"),
     )
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contacts.id", index=True)

@@ -55,7 +55,7 @@ class Figures:
     incidents: int = 0
     #: contacts of those incidents that were reached out to (SMS sent or called)
     surveyed: int = 0
-    #: overall answers given in the period, graded or not
+    #: overall answers about those incidents, graded or not (whenever they were given)
     answered: int = 0
     overall: Grades = Grades()
     attitude: Grades = Grades()
@@ -63,7 +63,7 @@ class Figures:
     handling: Grades = Grades()
     #: answers to the second callback (二次回访) after a rectification
     second_callback: Grades = Grades()
-    #: complaint categories of the escalations opened in the period
+    #: complaint categories of the escalations about those incidents
     categories: Mapping[str, int] = field(default_factory=dict)
     #: supervision tickets issued in the period, and what became of them
     tickets_issued: int = 0

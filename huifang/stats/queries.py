@@ -3,14 +3,17 @@
 Rules kept here:
 - the database counts; Python only adds up the aggregated rows (one per unit × outcome),
   so a report costs the same memory over a thousand answers or ten million;
-- each figure is anchored on its own event time, so a late answer never moves an older
-  report's incident count: incidents and "surveyed" on the incident's `handled_at`,
-  answers on `answers.created_at`, complaint categories on the escalation's `created_at`,
-  tickets on `issued_at`;
+- a period's survey figures are about the incidents handled in it (a cohort): incidents,
+  surveyed contacts, answers and complaint categories all hang on `incidents.handled_at`,
+  so the rate of a month is the verdict on that month's work, and an answer given on
+  1 December about a 30 November case counts for November; tickets count by `issued_at`;
+- every query starts from the period's incidents (index on `handled_at`) and reaches
+  contacts and answers through covering indexes on `incident_id`, so its cost follows the
+  period's size, not the table's;
 - a unit's figures include its subtree (see `figures.roll_up`); an answer belongs to the
   unit that handled its incident;
-- the same SQL on SQLite and PostgreSQL (no dialect-only functions): months are CASE
-  buckets of UTC bounds computed in the deployment's time zone.
+- the same SQL on SQLite and PostgreSQL (no dialect-only functions); month bounds are
+  computed in the deployment's time zone.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from huifang.domain.models import Answer, Contact, Escalation, Incident, Ticket, Unit
 from huifang.domain.states import ContactState
+from huifang.errors import NotFound
 from huifang.stats.figures import (
     CATEGORIES,
     Comparison,
@@ -72,8 +76,8 @@ def own_figures(
 
     surveyed = (
         select(Incident.unit_id, func.count())
-        .select_from(Contact)
-        .join(Incident, Incident.id == Contact.incident_id)  # type: ignore[arg-type]
+        .select_from(Incident)
+        .join(Contact, Contact.incident_id == Incident.id)  # type: ignore[arg-type]
         .where(Incident.handled_at >= start, Incident.handled_at < end)
         .where(Contact.state.not_in(_NOT_SURVEYED))  # type: ignore[attr-defined]
         .group_by(Incident.unit_id)
@@ -84,9 +88,9 @@ def own_figures(
     grades: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     answers = (
         select(Incident.unit_id, Answer.dimension, Answer.outcome, func.count())
-        .select_from(Answer)
-        .join(Incident, Incident.id == Answer.incident_id)  # type: ignore[arg-type]
-        .where(Answer.created_at >= start, Answer.created_at < end)
+        .select_from(Incident)
+        .join(Answer, Answer.incident_id == Incident.id)  # type: ignore[arg-type]
+        .where(Incident.handled_at >= start, Incident.handled_at < end)
         .where(Answer.dimension.in_(REPORTED_DIMENSIONS))  # type: ignore[attr-defined]
         .group_by(Incident.unit_id, Answer.dimension, Answer.outcome)
     )
@@ -103,9 +107,9 @@ def own_figures(
     ]
     escalations = (
         select(Incident.unit_id, *category_sums)
-        .select_from(Escalation)
-        .join(Incident, Incident.id == Escalation.incident_id)  # type: ignore[arg-type]
-        .where(Escalation.created_at >= start, Escalation.created_at < end)
+        .select_from(Incident)
+        .join(Escalation, Escalation.incident_id == Incident.id)  # type: ignore[arg-type]
+        .where(Incident.handled_at >= start, Incident.handled_at < end)
         .group_by(Incident.unit_id)
     )
     for unit_id, *sums in _rows(session, escalations):
@@ -182,34 +186,49 @@ def comparison(
     return Comparison(of(period), of(period.previous()), of(period.year_ago()))
 
 
+def dashboard_report(
+    session: Session, period: Period, *, tz: ZoneInfo, now: datetime, unit_id: int | None = None
+) -> tuple[Comparison, list[UnitFigures]]:
+    """The comparison and the unit rows of one dashboard, the period's queries run once."""
+    units = load_units(session)
+    unit = next((u for u in units if u.id == unit_id), None)
+    if unit_id is not None and unit is None:
+        raise NotFound(f"unit {unit_id} does not exist")
+    own = own_figures(session, period, tz=tz, now=now)
+
+    def of(p: Period) -> Figures:
+        return subtree_total(unit, units, own_figures(session, p, tz=tz, now=now))
+
+    current = subtree_total(unit, units, own)
+    return Comparison(current, of(period.previous()), of(period.year_ago())), roll_up(units, own)
+
+
 def trend(
     session: Session, periods: Sequence[Period], *, tz: ZoneInfo, unit_id: int | None = None
 ) -> list[TrendPoint]:
-    """Overall satisfaction per period (e.g. the last 13 months), in one GROUP BY query."""
-    bounds = [p.bounds(tz) for p in periods]
-    bucket = case(
-        *[
-            (and_(Answer.created_at >= start, Answer.created_at < end), index)
-            for index, (start, end) in enumerate(bounds)
-        ],
-        else_=-1,
-    ).label("bucket")
-    query = (
-        select(bucket, Answer.outcome, func.count())
-        .where(Answer.dimension == "overall")
-        .where(Answer.created_at >= bounds[0][0], Answer.created_at < bounds[-1][1])
-        .group_by(literal_column("bucket"), Answer.outcome)
-    )
+    """Overall satisfaction of each period's incidents (e.g. the last 13 months), one small
+    GROUP BY per period: each reads only its own month of incidents."""
+    subtree = None
     if unit_id is not None:
         unit = session.get(Unit, unit_id)
-        subtree = select(Unit.id).where(Unit.path.startswith(unit.path if unit else "-"))  # type: ignore[attr-defined]
-        query = query.join(Incident, Incident.id == Answer.incident_id).where(  # type: ignore[arg-type]
-            Incident.unit_id.in_(subtree)  # type: ignore[attr-defined]
+        prefix = unit.path if unit else "-"
+        subtree = [
+            row[0]
+            for row in _rows(session, select(Unit.id).where(Unit.path.startswith(prefix)))  # type: ignore[attr-defined]
+        ]
+    points = []
+    for period in periods:
+        start, end = period.bounds(tz)
+        query = (
+            select(Answer.outcome, func.count())
+            .select_from(Incident)
+            .join(Answer, Answer.incident_id == Incident.id)  # type: ignore[arg-type]
+            .where(Incident.handled_at >= start, Incident.handled_at < end)
+            .where(Answer.dimension == "overall")
+            .group_by(Answer.outcome)
         )
-    by_bucket: dict[int, dict[str, int]] = defaultdict(dict)
-    for index, outcome, n in _rows(session, query):
-        by_bucket[index][outcome or ""] = n
-    return [
-        TrendPoint(p.label(), sum(by_bucket[i].values()), Grades.from_counts(by_bucket[i]))
-        for i, p in enumerate(periods)
-    ]
+        if subtree is not None:
+            query = query.where(Incident.unit_id.in_(subtree))  # type: ignore[attr-defined]
+        counts = {outcome or "": n for outcome, n in _rows(session, query)}
+        points.append(TrendPoint(period.label(), sum(counts.values()), Grades.from_counts(counts)))
+    return points

@@ -39,6 +39,9 @@ def test_agent_claims_and_resolves_an_escalation_into_a_ticket(
     assert page.locator("audio").count() == 1
     assert "态度 很 差" in page.locator("pre.transcript").inner_text()
     screenshot(page, "agent-case")
+    # no telephony provider that can bridge calls is configured here: the page says so
+    page.click("#click-to-call")
+    assert page.wait_for_selector(".flash").inner_text() != ""
     page.select_option("select[name=outcome]", "ticket")
     page.fill("textarea[name=findings]", "核实民警处警时态度生硬，已批评教育。")
     page.click("#resolve")

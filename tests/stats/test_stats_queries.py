@@ -8,10 +8,19 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import Session
 
+from huifang.domain.models import Answer, Contact
 from huifang.stats.figures import Grades
 from huifang.stats.periods import Period, months_ending
-from huifang.stats.queries import comparison, ranking, summary, trend, unit_report
-from tests.stats.stats_dataset import SHANGHAI, Dataset
+from huifang.stats.queries import (
+    comparison,
+    dashboard_report,
+    ranking,
+    summary,
+    trend,
+    unit_report,
+)
+from tests.factories import make_incident
+from tests.stats.stats_dataset import SHANGHAI, Dataset, local
 
 NOVEMBER = Period.month(2026, 11)
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
@@ -68,6 +77,32 @@ def test_no_unit_means_everything(session: Session, data: Dataset) -> None:
     assert november(session) == november(session, data.bureau.id)
 
 
+def test_late_answer_counts_for_the_month_its_incident_was_handled(
+    session: Session, data: Dataset
+) -> None:
+    incident = make_incident(session, unit=data.s3, handled_at=local("2026-11-30 23:00"))
+    contact = Contact(
+        campaign_id=1, incident_id=incident.id, phone="+8613900009999", state="answered"
+    )
+    session.add(contact)
+    session.flush()
+    session.add(
+        Answer(
+            contact_id=contact.id,
+            incident_id=incident.id,
+            question_id="overall",
+            dimension="overall",
+            outcome="unsatisfied",
+            mode="sms",
+            created_at=local("2026-12-01 09:00"),
+        )  # fmt: skip
+    )
+    session.commit()
+    assert november(session, data.s3.id).overall == Grades(basically_satisfied=1, unsatisfied=1)
+    december = summary(session, Period.month(2026, 12), tz=SHANGHAI, now=NOW, unit_id=data.s3.id)
+    assert december.answered == 0
+
+
 def test_complaint_categories_come_from_the_months_escalations(
     session: Session, data: Dataset
 ) -> None:
@@ -117,6 +152,12 @@ def test_month_on_month_and_year_on_year(session: Session, data: Dataset) -> Non
     assert result.month_on_month == pytest.approx(2 / 3 - 1)
     assert result.year_ago.answered == 0
     assert result.year_on_year is None
+
+
+def test_dashboard_report_equals_the_separate_queries(session: Session, data: Dataset) -> None:
+    result, rows = dashboard_report(session, NOVEMBER, tz=SHANGHAI, now=NOW, unit_id=data.east.id)
+    assert result == comparison(session, NOVEMBER, tz=SHANGHAI, now=NOW, unit_id=data.east.id)
+    assert rows == unit_report(session, NOVEMBER, tz=SHANGHAI, now=NOW)
 
 
 def test_trend_gives_one_point_per_month_oldest_first(session: Session, data: Dataset) -> None:

@@ -20,7 +20,7 @@ from huifang.domain.models import User
 from huifang.domain.users import Role
 from huifang.stats.audit_log import search_audit
 from huifang.stats.figures import CATEGORIES, DIMENSIONS, rank
-from huifang.stats.queries import comparison, unit_report
+from huifang.stats.queries import dashboard_report
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(console_user(Role.admin, Role.inspector, Role.supervisor))]
@@ -39,8 +39,10 @@ def dashboard(
     now = clock.now()
     chosen = resolve_period(period, settings, now)
     scope = stats_scope(session, user, unit_id)
-    result = comparison(session, chosen, tz=settings.tz, now=now, unit_id=scope.unit_id)
-    rows = [r for r in unit_report(session, chosen, tz=settings.tz, now=now) if scope.sees(r)]
+    result, all_rows = dashboard_report(
+        session, chosen, tz=settings.tz, now=now, unit_id=scope.unit_id
+    )
+    rows = [r for r in all_rows if scope.sees(r)]
     ranking = rank(rows, level="station")
     points = trend_points(session, settings, now, end=period, months=13, unit_id=scope.unit_id)
     charts: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 12:16:08.014794
+Create Date: 2026-11-24 12:43:42.532135
 """
 
 from collections.abc import Sequence
@@ -224,6 +224,7 @@ def upgrade() -> None:
             "ix_contacts_due", ["campaign_id", "state", "next_due_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_contacts_incident_id"), ["incident_id"], unique=False)
+        batch_op.create_index("ix_contacts_incident_state", ["incident_id", "state"], unique=False)
         batch_op.create_index(batch_op.f("ix_contacts_phone"), ["phone"], unique=False)
         batch_op.create_index(batch_op.f("ix_contacts_state"), ["state"], unique=False)
 
@@ -429,6 +430,9 @@ def upgrade() -> None:
             "ix_answers_dimension_outcome", ["dimension", "outcome"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_answers_incident_id"), ["incident_id"], unique=False)
+        batch_op.create_index(
+            "ix_answers_incident_stats", ["incident_id", "dimension", "outcome"], unique=False
+        )
 
     op.create_table(
         "tickets",
@@ -552,6 +556,7 @@ def downgrade() -> None:
 
     op.drop_table("tickets")
     with op.batch_alter_table("answers", schema=None) as batch_op:
+        batch_op.drop_index("ix_answers_incident_stats")
         batch_op.drop_index(batch_op.f("ix_answers_incident_id"))
         batch_op.drop_index("ix_answers_dimension_outcome")
         batch_op.drop_index(batch_op.f("ix_answers_created_at"))
@@ -590,6 +595,7 @@ def downgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contacts_state"))
         batch_op.drop_index(batch_op.f("ix_contacts_phone"))
+        batch_op.drop_index("ix_contacts_incident_state")
         batch_op.drop_index(batch_op.f("ix_contacts_incident_id"))
         batch_op.drop_index("ix_contacts_due")
 
