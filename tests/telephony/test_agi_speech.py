@@ -3,6 +3,7 @@ FastAGI server hands that file to the speech pool (as `huifang agi serve` wires 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +17,7 @@ from huifang.ivr.events import SpeechRecognized
 from huifang.speech import audio
 from huifang.speech.models import ModelMissing, ModelRegistry, korean_test_model_path
 from huifang.speech.vosk import SpeechPool
-from huifang.telephony.asterisk.cli import speech_recognizer
+from huifang.telephony.asterisk.cli import prompt_renderer, speech_recognizer
 
 pytestmark = pytest.mark.speech
 ANSWERS = ("네", "아니요", "좋아요")
@@ -70,3 +71,14 @@ async def test_a_spoken_answer_is_recognised_from_the_recording(
     answer = harness.surveys[0].fed[1]
     assert isinstance(answer, SpeechRecognized)
     assert answer.text == "아니요" and answer.confidence > 0
+
+
+async def test_prompts_are_rendered_where_asterisk_plays_them(tmp_path: Path) -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    render = prompt_renderer(tmp_path / "prompts")
+    played = await render(Prompt("greeting", "您好，这里是回访中心。", "zh-CN"))
+    assert not played.endswith(".wav")  # STREAM FILE takes the name without extension
+    _, rate = await asyncio.to_thread(audio.read_wav, Path(f"{played}.wav"))
+    assert rate == 8000
+    assert await render(Prompt("greeting", "您好，这里是回访中心。", "zh-CN")) == played
