@@ -5,8 +5,8 @@ evidence it rests on; `tag_complaint` names what a complaint is about. Both are 
 lexicons in `huifang/speech/lexicons/*.tsv` are read once at import, calls do no I/O.
 
 How an answer is read (the rules this module keeps):
-1. Normalise: NFKC (full-width digits and letters become ASCII), lower case, English
-   contractions spelled out (`didn't` → `did not`). Chinese characters are matched one by
+1. Normalise: NFKC (full-width digits and letters become ASCII), lower case, common
+   Traditional characters to Simplified (`滿意` is `满意`), English contractions spelled out (`didn't` → `did not`). Chinese characters are matched one by
    one, so Vosk's spaces (`不 满意`) make no difference; ASCII words stay whole (`td`).
 2. An answer holding Chinese is read with the Chinese lexicon, one of only Latin letters with
    the English one, whatever language was asked; digits and symbols use the one asked.
@@ -176,8 +176,17 @@ def _key(units: list[str], joiner: str) -> str:
     return joiner.join(units)
 
 
+def _simplified_table() -> dict[int, str]:
+    text = resources.files("huifang.speech").joinpath("lexicons/zh-Hant.tsv").read_text("utf-8")
+    pairs = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return {ord(traditional): simplified for traditional, simplified in pairs}
+
+
+_SIMPLIFIED = _simplified_table() | {ord("\u2019"): "'"}
+
+
 def _normalize(text: str) -> str:
-    normalized = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    normalized = unicodedata.normalize("NFKC", text).lower().translate(_SIMPLIFIED)
     for pattern, replacement in _CONTRACTIONS:
         normalized = pattern.sub(replacement, normalized)
     return normalized.strip()

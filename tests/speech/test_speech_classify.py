@@ -171,3 +171,10 @@ def test_a_satisfied_answer_has_no_complaint_tags() -> None:
 
 def test_a_mild_complaint_is_still_tagged() -> None:
     assert categories("总体还行，就是来得有点慢") == {ComplaintCategory.arrival_time}
+
+
+@pytest.mark.parametrize(("traditional", "simplified"), [("不滿意", "不满意"), ("還行", "还行")])
+def test_traditional_characters_read_like_simplified_ones(
+    traditional: str, simplified: str
+) -> None:
+    assert classify(traditional) == classify(simplified)
