@@ -146,6 +146,27 @@ def test_dashboard_shows_the_figures_the_database_holds(
     screenshot(page, "dashboard")
 
 
+def test_admin_creates_and_starts_a_campaign_and_watches_it(
+    login: Login, site: Site, screenshot: Shot
+) -> None:
+    page = login("admin")
+    page.goto(f"{site.url}/campaigns")
+    form = page.locator("#campaign-form")
+    form.locator("input[name=name]").fill("浏览器测试任务")
+    form.locator("select[name=script_version_id]").select_option(label="dataset-survey v1")
+    form.locator("input[name=handled_from]").fill("2026-11-01")
+    form.locator("input[name=handled_to]").fill("2026-11-30")
+    form.locator("button[type=submit]").click()
+    row = page.locator("tr[data-campaign]", has_text="浏览器测试任务")
+    assert "草稿" in row.inner_text() and "待联系" in row.inner_text()
+    row.get_by_role("button", name="开始").click()
+    assert "进行中" in page.locator("tr[data-campaign]", has_text="浏览器测试任务").inner_text()
+    # the progress rows are polled while the page is open
+    with page.expect_response("**/campaigns/progress"):
+        pass
+    screenshot(page, "admin-campaigns")
+
+
 def test_inspector_searches_the_audit_log_read_only(
     login: Login, site: Site, screenshot: Shot
 ) -> None:

@@ -9,7 +9,7 @@ The editor validates with `huifang.ivr.script.validate_script_text` on every pau
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -209,7 +209,8 @@ def campaign_create(
 ) -> Response:  # fmt: skip
     selection = campaign_service.IncidentSelection(
         handled_from=datetime.combine(handled_from, time(0), settings.tz),
-        handled_to=datetime.combine(handled_to, time(0), settings.tz),
+        # the form's last day is included: the selection ends at the next local midnight
+        handled_to=datetime.combine(handled_to + timedelta(days=1), time(0), settings.tz),
     )
     plan = campaign_service.CampaignPlan(
         name=name, script_version_id=script_version_id, selection=selection, channels=channels
@@ -228,8 +229,9 @@ def campaign_move(
     refused: list[str] = []
     with refusals_as_flash(session, refused):
         if move == "start":
-            campaign_service.start_campaign(session, campaign_id, now=clock.now())
-        elif move == "pause":
+            queued = campaign_service.start_campaign(session, campaign_id, now=clock.now())
+            return redirect("/campaigns", f"#{campaign_id} ✓ {queued}")
+        if move == "pause":
             campaign_service.pause_campaign(session, campaign_id)
         elif move == "resume":
             campaign_service.resume_campaign(session, campaign_id)

@@ -14,7 +14,6 @@ Rules kept here:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -66,9 +65,7 @@ router = APIRouter(include_in_schema=False)
 
 @cache
 def templates() -> Jinja2Templates:
-    built = Jinja2Templates(directory=str(API_DIR / "templates"))
-    built.env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
-    return built
+    return Jinja2Templates(directory=str(API_DIR / "templates"))
 
 
 class LoginRequired(HTTPException):
