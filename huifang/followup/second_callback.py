@@ -19,7 +19,13 @@ from sqlmodel import Session
 
 from huifang.domain.models import CallAttempt, Contact, Escalation, ScriptVersion, Ticket
 from huifang.domain.scripts import publish_script
-from huifang.domain.states import ATTEMPT, LIVE_ATTEMPT_STATES, AttemptEvent, AttemptState
+from huifang.domain.states import (
+    ATTEMPT,
+    LIVE_ATTEMPT_STATES,
+    AttemptEvent,
+    AttemptState,
+    TicketState,
+)
 from huifang.ivr.script import builtin_scripts_dir
 
 PURPOSE = "second_callback"
@@ -81,3 +87,21 @@ def cancel_second_callback(session: Session, ticket: Ticket) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def ticket_awaiting_second_callback(session: Session, attempt_id: int) -> Ticket | None:
+    """The rectified ticket a second-callback attempt asks about, or None.
+
+    For the survey call that ran the second-callback script: it passes the ticket's id to
+    `tickets.record_second_callback_result` with the citizen's answer.
+    """
+    attempt = session.get(CallAttempt, attempt_id)
+    if attempt is None or attempt.purpose != PURPOSE:
+        return None
+    found = session.exec(
+        select(Ticket)  # type: ignore[call-overload]
+        .join(Escalation, Escalation.id == Ticket.escalation_id)
+        .where(Escalation.contact_id == attempt.contact_id)
+        .where(Ticket.state == TicketState.rectified.value)
+    ).first()
+    return found[0] if found else None

@@ -16,6 +16,7 @@ from huifang.errors import Forbidden, IllegalTransition
 from huifang.followup.deadlines import DeadlinePolicy
 from huifang.followup.notices import notice_batch
 from huifang.followup.queue import claim, resolve
+from huifang.followup.second_callback import ticket_awaiting_second_callback
 from huifang.followup.tickets import (
     StoredFile,
     acknowledge,
@@ -248,3 +249,13 @@ def test_notice_of_another_month_is_empty(session: Session, staff, clock: FakeCl
     ticket = issue(session, staff, clock)
     html = notice_batch(session, staff.bureau.id, "2026-10", tz=DeadlinePolicy().tz)  # type: ignore[arg-type]
     assert ticket.number not in html and "本月无督办事项" in html
+
+
+def test_second_callback_attempt_leads_to_its_ticket(
+    session: Session, staff, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    ticket = rectify(session, staff, issue(session, staff, clock), clock)
+    [attempt] = second_callbacks(session)
+    assert ticket_awaiting_second_callback(session, attempt.id) is ticket  # type: ignore[arg-type]
+    record_second_callback_result(session, ticket.id, True, clock.now(), None)  # type: ignore[arg-type]
+    assert ticket_awaiting_second_callback(session, attempt.id) is None  # type: ignore[arg-type]
