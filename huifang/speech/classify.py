@@ -167,7 +167,7 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
         starting.setdefault(units[0], set()).add(len(units))
     lengths = {unit: tuple(sorted(sizes, reverse=True)) for unit, sizes in starting.items()}
     reply = re.compile(
-        rf"^(?:回复|选择?|我选|答|reply|option|choice)?\s*([1-3])(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
+        rf"^(?:回复|选择?|我选|答|reply|option|choice)?[\s:：]*([1-3])(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
     )
     return _Lexicon(joiner, phrases, lengths, whole, tuple(patterns), unit_pattern, reply)
 
@@ -265,8 +265,8 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
     """Apply the modifiers standing right before each phrase (degree words may intervene).
 
     Negators flip, mild words soften complaints, wishes turn praise into a request, topics
-    lend their complaint category. A mild word that modifies nothing and ends a clause
-    (`somewhat.`) is itself a lukewarm rating; an expected thing not said to be missing
+    lend their complaint category. A mild word standing alone as a clause (`somewhat,`)
+    is itself a lukewarm rating; an expected thing not said to be missing
     means nothing.
     """
     result: list[_Hit] = []
@@ -298,8 +298,10 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
         if role is not Role.expected:
             result.append(_Hit(role, category, hit.phrase, start, hit.end, mild))
     for position, hit in enumerate(hits):
-        clause_ends = hit.end >= len(units) or not _MEANINGFUL.match(units[hit.end])
-        if hit.role is Role.mild and position not in used and clause_ends:
+        alone = (hit.start == 0 or not _MEANINGFUL.match(units[hit.start - 1])) and (
+            hit.end >= len(units) or not _MEANINGFUL.match(units[hit.end])
+        )
+        if hit.role is Role.mild and position not in used and alone:
             result.append(_Hit(Role.basic, None, hit.phrase, hit.start, hit.end))
     result.sort(key=lambda hit: hit.start)
     return result
@@ -310,7 +312,7 @@ def _evidence(units: list[str], hits: list[_Hit], lexicon: _Lexicon) -> str:
 
 
 def _reply_digit(normalized: str, lexicon: _Lexicon) -> str | None:
-    stripped = normalized.strip(" \t\r\n.。!！,，、~～:：-")
+    stripped = normalized.strip(" \t\r\n.。!！,，、~～:：-()（）[]【】「」<>《》")
     if stripped in _CHINESE_NUMBER_REPLY:
         return _CHINESE_NUMBER_REPLY[stripped]
     match = lexicon.reply_digit.match(stripped)
@@ -389,7 +391,7 @@ def tag_complaint(text: str, language: str = "zh-CN") -> list[ComplaintTag]:
     result, hits, units, lexicon = _analyse(text, language)
     tags: list[ComplaintTag] = []
     for hit in hits:
-        negative = hit.role in (Role.bad, Role.unsatisfied, Role.refusal)
+        negative = hit.role in (Role.bad, Role.unsatisfied, Role.refusal, Role.so_so)
         if negative and hit.category is not None:
             tag = ComplaintTag(hit.category, _key(units[hit.start : hit.end], lexicon.joiner))
             if tag not in tags:
