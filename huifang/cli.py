@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from huifang.dialer.cli import demo_command, worker_command
 from huifang.domain.users_cli import app as users_app
 from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
@@ -38,6 +39,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(agi_app, name="agi")
 app.add_typer(speech_app, name="speech")
 app.add_typer(models_app, name="models")
+app.command("demo")(demo_command)
+app.command("worker")(worker_command)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

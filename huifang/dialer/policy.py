@@ -227,8 +227,9 @@ class TokenBucket:
         if self._updated is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        # float refills land a hair under a whole token: that is a whole token
+        if self._tokens >= 1.0 - 1e-9:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
         return (1.0 - self._tokens) / self.rate
 

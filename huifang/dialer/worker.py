@@ -24,7 +24,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -76,7 +76,9 @@ class DialerWorker:
         name: str | None = None,
         batch: int = 100,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`monotonic` and `sleep` pace the calls; a simulation passes its own clock's."""
         settings = runtime.settings
         self.runtime = runtime
         self.provider = provider
@@ -87,6 +89,7 @@ class DialerWorker:
         self.bucket = TokenBucket(settings.calls_per_second)
         self.stats = WorkerStats()
         self._monotonic = monotonic
+        self._sleep = sleep
         self._live: dict[int, int] = {}  # attempt id → campaign id
         self._rules: dict[int, DialRules] = {}
         self._changed = asyncio.Event()
@@ -203,7 +206,7 @@ class DialerWorker:
         self._live[claim.attempt_id] = claim.campaign_id
         wait = self.bucket.take(self._monotonic())
         while wait > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
             wait = self.bucket.take(self._monotonic())
         request = OriginateRequest(
             attempt_id=claim.attempt_id,

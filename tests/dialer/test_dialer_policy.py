@@ -292,3 +292,9 @@ def test_channels_respect_trunk_and_campaign_limits() -> None:
         limits.acquire(2)
     limits.release(1)
     assert limits.free_for(1) == 1
+
+
+def test_bucket_refilled_by_float_steps_grants_the_whole_token() -> None:
+    bucket = TokenBucket(rate=10, burst=1)
+    assert bucket.take(0.6) == 0.0
+    assert bucket.take(0.7) == 0.0  # 0.7 - 0.6 is a hair under 0.1: 0.999… tokens
