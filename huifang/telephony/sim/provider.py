@@ -82,6 +82,8 @@ class SimProvider:
         self.placed: list[tuple[int, str]] = []
         #: why complaints could not be turned into audio (empty when they were)
         self.audio_note = ""
+        #: every click-to-call bridged, in order: (agent phone, citizen phone, reference)
+        self.bridged: list[tuple[str, str, str]] = []
 
     async def originate(self, request: OriginateRequest) -> str:
         call_id = f"sim-{next(self._ids):08d}"
@@ -96,6 +98,11 @@ class SimProvider:
     async def events(self) -> AsyncIterator[CallEvent]:  # type: ignore[override]
         while True:
             yield await self._events.get()
+
+    async def bridge(self, agent_phone: str, citizen_phone: str, attempt_ref: str) -> str:
+        """Click-to-call (`CallBridge`): on the simulated line both legs connect at once."""
+        self.bridged.append((agent_phone, citizen_phone, attempt_ref))
+        return f"sim-bridge-{next(self._ids):08d}"
 
     async def lookup(self, attempt_id: int) -> CallEvent | None:
         return self._last.get(attempt_id)
