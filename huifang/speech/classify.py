@@ -17,8 +17,9 @@ How an answer is read (the rules this module keeps):
    the modifiers right before a phrase (degree words may stand between) act on it:
    a negator flips it (`不是很满意` unsatisfied, `不差` only basically satisfied), an
    absence flips it fully (`没什么不满意的` satisfied, `没有结果` a complaint), a mild
-   word (`有点`, `a bit`) turns a complaint into a remark, a wish (`再快一点`) turns praise
-   into a request, a topic (`态度`) gives a complaint its category.
+   word (`有点`, `a bit`) turns a complaint into a remark and praise into faint praise, a wish (`再快一点`) turns praise
+   into a request, a partial negator (`not entirely happy`) leaves a lukewarm rating,
+   a topic (`态度`) gives a complaint its category.
 5. Ratings (`满意`, `一般`, `terrible`) decide over reasons (`来得慢`, `rude`), except that a
    satisfied rating with a complaint beside it is only basically satisfied. Reasons of both
    signs make basically satisfied, unless the complaints outnumber the praise; thanks and
@@ -68,6 +69,7 @@ class Role(StrEnum):
     expected = "expected"  # what a citizen expects (a result, a call back): counts when absent
     negator = "negator"  # `不`, `not`: `不差` is only basically satisfied
     absence = "absence"  # `没有`, `no`: `没有不满意` is satisfied
+    partial = "partial"  # `不完全`, `not entirely`: `not entirely happy` is basically satisfied
     degree = "degree"  # may stand between a modifier and what it modifies
     mild = "mild"
     wish = "wish"  # `再`, `更`: `再快一点` asks for better, it does not praise
@@ -86,7 +88,16 @@ _NEGATED = {
 }
 _ABSENT = _NEGATED | {Role.unsatisfied: Role.satisfied}
 _WISHED = {Role.satisfied: Role.so_so, Role.good: Role.so_so}
-_MODIFIERS = frozenset({Role.negator, Role.absence, Role.degree, Role.mild, Role.wish, Role.topic})
+_PARTLY = {
+    Role.satisfied: Role.basic,
+    Role.unsatisfied: Role.basic,
+    Role.good: Role.so_so,
+    Role.expected: Role.so_so,
+}
+_SOFTENED = {Role.satisfied: Role.basic, Role.good: Role.so_so}
+_MODIFIERS = frozenset(
+    {Role.negator, Role.absence, Role.partial, Role.degree, Role.mild, Role.wish, Role.topic}
+)
 _RATINGS = frozenset({Role.satisfied, Role.basic, Role.unsatisfied})
 _REASONS = frozenset({Role.good, Role.so_so, Role.bad})
 _WEAK = frozenset({Role.thanks, Role.refusal})
@@ -285,6 +296,7 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
             start = before.start
             if before.role is Role.mild:
                 mild = True
+                role = _SOFTENED.get(role, role)
             elif before.role is Role.wish:
                 role = _WISHED.get(role, role)
             elif before.role is Role.topic:
@@ -294,6 +306,9 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
                 break
             elif before.role is Role.absence:
                 role = _ABSENT.get(role, role)
+                break
+            elif before.role is Role.partial:
+                role = _PARTLY.get(role, role)
                 break
         if role is not Role.expected:
             result.append(_Hit(role, category, hit.phrase, start, hit.end, mild))
