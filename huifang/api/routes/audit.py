@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from huifang.api.auth import require_roles
 from huifang.api.deps import SessionDep
-from huifang.api.routes.common import IdFilter
+from huifang.api.routes.common import IdFilter, Offset
 from huifang.domain.models import AuditEvent
 from huifang.domain.users import Role
 
@@ -43,7 +43,7 @@ def list_endpoint(
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[AuditEventPublic]:
     """Newest first."""
     query = select(AuditEvent)

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from huifang.api.auth import CurrentUser
 from huifang.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
-from huifang.api.routes.common import DomainRoute, RecordId, TicketPublic
+from huifang.api.routes.common import DomainRoute, Offset, RecordId, TicketPublic
 from huifang.domain.models import Escalation, Incident, Recording
 from huifang.domain.states import EscalationResolution, EscalationState
 from huifang.followup.callback import BridgeUnavailable, start_agent_callback
@@ -174,7 +174,7 @@ def queue_endpoint(
     include_deferred: bool = False,
     include_resolved: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[EscalationPublic]:
     """The queue, most urgent first; numbers masked."""
     items = list_queue(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
-from huifang.api.routes.common import DomainRoute, IdFilter, RecordId, TicketPublic
+from huifang.api.routes.common import DomainRoute, IdFilter, Offset, RecordId, TicketPublic
 from huifang.domain.audit import record_audit
 from huifang.domain.models import User
 from huifang.domain.states import TicketState
@@ -88,7 +88,7 @@ def list_endpoint(
     unit_id: IdFilter = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[TicketPublic]:
     tickets = list_tickets(
         session,
