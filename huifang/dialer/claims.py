@@ -194,12 +194,6 @@ def _target(event: AttemptEvent) -> AttemptState:
     return target
 
 
-def set_provider_call_id(session: Session, attempt_id: int, provider: str, call_id: str) -> None:
-    session.execute(
-        update(A).where(A.id == attempt_id).values(provider=provider, provider_call_id=call_id)  # type: ignore[arg-type]
-    )
-
-
 RulesFor = Callable[[int], DialRules]
 
 

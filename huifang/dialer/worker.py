@@ -64,6 +64,8 @@ class WorkerStats:
     cancelled: int = 0
     ended: int = 0
     recovered: int = 0
+    #: the most channels in use at once
+    peak_channels: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
 
 
@@ -204,6 +206,7 @@ class DialerWorker:
     async def _dial(self, claim: claims.Claim) -> None:
         self.limits.acquire(claim.campaign_id)
         self._live[claim.attempt_id] = claim.campaign_id
+        self.stats.peak_channels = max(self.stats.peak_channels, self.limits.in_use)
         wait = self.bucket.take(self._monotonic())
         while wait > 0:
             await self._sleep(wait)
@@ -214,7 +217,7 @@ class DialerWorker:
             ring_timeout_seconds=self.runtime.settings.ring_timeout_seconds,
         )
         try:
-            call_id = await self.provider.originate(request)
+            await self.provider.originate(request)
         except CallFateUnknown:
             log.warning(
                 "attempt %s: call fate unknown; lease recovery will settle it", claim.attempt_id
@@ -227,7 +230,6 @@ class DialerWorker:
             self._forget(claim.attempt_id)
             return
         self.stats.dialed += 1
-        await asyncio.to_thread(self._note, claim.attempt_id, None, call_id)
 
     # --- call events -----------------------------------------------------------------------
 
@@ -252,12 +254,13 @@ class DialerWorker:
                 event.provider_call_id,
             )
 
-    def _note(self, attempt_id: int, event: AttemptEvent | None, call_id: str) -> None:
+    def _note(self, attempt_id: int, event: AttemptEvent, call_id: str) -> None:
+        """Ringing or answered; the provider's call id is recorded with the first of them."""
         with session_scope(self.runtime.engine) as db:
-            if event is None:
-                claims.set_provider_call_id(db, attempt_id, self.provider.name, call_id)
-            else:
-                claims.note_progress(db, attempt_id, event, now=self.runtime.clock.now())
+            claims.note_progress(
+                db, attempt_id, event, now=self.runtime.clock.now(),
+                provider=self.provider.name, provider_call_id=call_id,
+            )  # fmt: skip
 
     def _end(self, attempt_id: int, outcome: AttemptState, cause: str) -> None:
         with session_scope(self.runtime.engine) as db:

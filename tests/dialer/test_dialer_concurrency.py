@@ -1,0 +1,86 @@
+"""Several workers on one PostgreSQL database: nobody is dialed twice, limits hold."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from huifang.bootstrap import Runtime
+from huifang.dialer.survey import make_survey_call_factory
+from huifang.dialer.worker import DialerWorker
+from huifang.domain.models import Answer, CallAttempt
+from huifang.telephony.sim.personas import PersonaBook
+from huifang.telephony.sim.provider import SimProvider
+from tests.dialer.conftest import CampaignFactory, phones
+
+WIDE_OPEN = {
+    "window": {"start": "00:00", "end": "23:59:59.999999"},
+    "call_on_weekends": True,
+    "call_on_holidays": True,
+    "contacts_per_24h": 100,
+    "contacts_per_7d": 100,
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_four_workers_never_dial_a_contact_twice(
+    engine: Engine, runtime: Runtime, make_campaign: CampaignFactory
+) -> None:
+    make_campaign(phones(2000), rules=WIDE_OPEN)
+    factory = make_survey_call_factory(runtime, classifier=lambda text, language: [])
+    providers = [
+        SimProvider(factory, PersonaBook({"satisfied": 1, "never_answers": 9}), clock=runtime.clock,
+                    recordings_dir=runtime.settings.recordings_dir, max_channels=30, synthesize=None)
+        for _ in range(4)
+    ]  # fmt: skip
+    workers = [DialerWorker(runtime, p, name=f"w{i}", batch=50) for i, p in enumerate(providers)]
+    await asyncio.gather(*(w.run_until_idle() for w in workers))
+    for worker in workers:
+        await worker.close()
+
+    placed = Counter(attempt for p in providers for attempt, _phone in p.placed)
+    assert len(placed) == 2000 and max(placed.values()) == 1
+    assert all(w.stats.dialed > 0 for w in workers)  # the work was really shared
+    assert max(w.stats.peak_channels for w in workers) <= 30
+    with Session(engine) as db:
+        per_contact = db.execute(
+            select(CallAttempt.contact_id, func.count())
+            .where(CallAttempt.dialed_at.is_not(None))
+            .group_by(CallAttempt.contact_id)
+        ).all()
+        answers = db.execute(select(func.count()).select_from(Answer)).scalar_one()
+    assert {count for _contact, count in per_contact} == {1}
+    assert answers > 0
+
+
+async def test_worker_never_uses_more_channels_than_the_trunk(
+    runtime: Runtime, make_campaign: CampaignFactory
+) -> None:
+    make_campaign(phones(40))
+    factory = make_survey_call_factory(runtime, classifier=lambda text, language: [])
+    provider = SimProvider(factory, PersonaBook({"satisfied": 1}), clock=runtime.clock,
+                           recordings_dir=runtime.settings.recordings_dir, max_channels=4, synthesize=None)  # fmt: skip
+    worker = DialerWorker(runtime, provider)
+    await worker.run_until_idle()
+    await worker.close()
+    assert len(provider.placed) == 40
+    assert worker.stats.peak_channels == 4
+
+
+async def test_campaign_limit_below_the_trunk_is_respected(
+    runtime: Runtime, make_campaign: CampaignFactory
+) -> None:
+    make_campaign(phones(20), max_concurrent_calls=2)
+    factory = make_survey_call_factory(runtime, classifier=lambda text, language: [])
+    provider = SimProvider(factory, PersonaBook({"satisfied": 1}), clock=runtime.clock,
+                           recordings_dir=runtime.settings.recordings_dir, max_channels=30, synthesize=None)  # fmt: skip
+    worker = DialerWorker(runtime, provider)
+    await worker.run_until_idle()
+    await worker.close()
+    assert len(provider.placed) == 20
+    assert worker.stats.peak_channels == 2
