@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from huifang.domain.models import Escalation, ScriptVersion, Ticket
+from huifang.domain.models import Campaign, Escalation, ScriptVersion, Ticket
 from huifang.ivr.script import builtin_scripts_dir
 from huifang.stats.periods import Period
 from huifang.stats.queries import summary
@@ -105,6 +105,7 @@ def test_admin_sees_a_validation_error_then_publishes_the_script(
     page.click("#try")
     assert "satisfied" in page.wait_for_selector("#try-transcript").inner_text()
     page.click("#publish")
+    page.wait_for_load_state("networkidle")
     page.wait_for_selector("tr[data-script='survey-110.zh-CN']")
     screenshot(page, "admin-scripts")
     with Session(site.engine) as session:
@@ -156,6 +157,8 @@ def test_admin_creates_and_starts_a_campaign_and_watches_it(
     form.locator("select[name=script_version_id]").select_option(label="dataset-survey v1")
     form.locator("input[name=handled_from]").fill("2026-11-01")
     form.locator("input[name=handled_to]").fill("2026-11-30")
+    form.locator("input[name=window_start]").fill("09:00")
+    form.locator("input[name=max_attempts]").fill("2")
     form.locator("button[type=submit]").click()
     row = page.locator("tr[data-campaign]", has_text="浏览器测试任务")
     assert "草稿" in row.inner_text() and "待联系" in row.inner_text()
@@ -165,6 +168,10 @@ def test_admin_creates_and_starts_a_campaign_and_watches_it(
     with page.expect_response("**/campaigns/progress"):
         pass
     screenshot(page, "admin-campaigns")
+    with Session(site.engine) as session:
+        stored = session.exec(select(Campaign).where(Campaign.name == "浏览器测试任务")).one()[0]  # type: ignore[call-overload]
+    assert (stored.state, stored.rules["max_attempts"]) == ("running", 2)
+    assert stored.rules["window"] == {"start": "09:00", "end": "20:30"}
 
 
 def test_inspector_searches_the_audit_log_read_only(

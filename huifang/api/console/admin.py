@@ -1,5 +1,6 @@
 """The admin's pages: call scripts (YAML editor with live validation, try as text, listen to a
-prompt, publish), campaigns (create from incidents, start, pause, resume, live progress),
+prompt, publish), campaigns (create from incidents with their calling rules, start, pause,
+resume, live progress),
 units and users. Admins only.
 
 The editor validates with `huifang.ivr.script.validate_script_text` on every pause in typing
@@ -10,7 +11,7 @@ The editor validates with `huifang.ivr.script.validate_script_text` on every pau
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -19,6 +20,7 @@ from sqlmodel import Session
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.dialer.policy import DialRules
 from huifang.domain import campaigns as campaign_service
 from huifang.domain.models import Campaign, Contact, ScriptVersion, User
 from huifang.domain.scripts import publish_script
@@ -173,7 +175,9 @@ def _progress(session: Session, campaign_ids: list[int]) -> dict[int, dict[str, 
 
 
 @router.get("/campaigns")
-def campaigns_page(request: Request, session: SessionDep, user: Admin) -> HTMLResponse:
+def campaigns_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: Admin
+) -> HTMLResponse:
     rows = session.exec(select(Campaign).order_by(Campaign.id.desc())).scalars().all()  # type: ignore[attr-defined,call-overload]
     versions = (
         session.exec(
@@ -185,7 +189,7 @@ def campaigns_page(request: Request, session: SessionDep, user: Admin) -> HTMLRe
     return render(
         request, "campaigns.html", user, campaigns=rows, versions=versions,
         progress=_progress(session, [c.id for c in rows]),
-        contact_states=[s.value for s in ContactState],
+        contact_states=[s.value for s in ContactState], defaults=settings,
     )  # fmt: skip
 
 
@@ -206,17 +210,30 @@ def campaign_create(
     name: Annotated[str, Form()], script_version_id: Annotated[int, Form()],
     handled_from: Annotated[date, Form()], handled_to: Annotated[date, Form()],
     channels: Annotated[str, Form()] = "voice",
+    window_start: Annotated[str, Form()] = "", window_end: Annotated[str, Form()] = "",
+    max_attempts: Annotated[int | None, Form()] = None,
+    call_on_weekends: Annotated[bool, Form()] = False,
+    call_on_holidays: Annotated[bool, Form()] = False,
 ) -> Response:  # fmt: skip
+    rules: dict[str, Any] = {
+        "call_on_weekends": call_on_weekends,
+        "call_on_holidays": call_on_holidays,
+        "window": {k: v for k, v in (("start", window_start), ("end", window_end)) if v},
+    }
+    if max_attempts is not None:
+        rules["max_attempts"] = max_attempts
     selection = campaign_service.IncidentSelection(
         handled_from=datetime.combine(handled_from, time(0), settings.tz),
         # the form's last day is included: the selection ends at the next local midnight
         handled_to=datetime.combine(handled_to + timedelta(days=1), time(0), settings.tz),
     )
     plan = campaign_service.CampaignPlan(
-        name=name, script_version_id=script_version_id, selection=selection, channels=channels
-    )
+        name=name, script_version_id=script_version_id, selection=selection, channels=channels,
+        rules=rules,
+    )  # fmt: skip
     refused: list[str] = []
     with refusals_as_flash(session, refused):
+        DialRules.from_campaign(rules, settings)  # the dialer's own reading: refuses bad rules
         campaign = campaign_service.create_campaign(session, plan, now=clock.now(), by=user)
         return redirect("/campaigns", f"{campaign.name} ✓")
     return redirect("/campaigns", refused[0])
