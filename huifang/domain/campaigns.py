@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, exists, or_, select, text, update
+from sqlalchemy import bindparam, exists, insert, or_, select, text, update
 from sqlmodel import Session
 
 from huifang.domain.audit import record_audit
@@ -39,6 +39,8 @@ from huifang.errors import Conflict, NotFound
 
 CHANNELS = ("sms", "voice", "sms_then_voice")
 OPT_OUT_SOURCES = ("sms", "call", "agent", "do_not_call")
+#: contacts written per statement when a campaign is created
+_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,18 +100,25 @@ def create_campaign(
     session.add(campaign)
     session.flush()
     assert campaign.id is not None
-    for incident_id, phone in _latest_incident_per_phone(session, plan.selection):
-        excluded = _is_opted_out(session, phone)
-        session.add(
-            Contact(
-                campaign_id=campaign.id,
-                incident_id=incident_id,
-                phone=phone,
-                state=ContactState.excluded if excluded else ContactState.pending,
-                outcome="opted_out" if excluded else None,
-                next_due_at=None if excluded else now,
-                updated_at=now,
-            )
+    chosen = _latest_incident_per_phone(session, plan.selection)
+    for start in range(0, len(chosen), _BATCH):
+        batch = chosen[start : start + _BATCH]
+        opted = opted_out_among(session, [phone for _incident, phone in batch])
+        session.execute(
+            insert(Contact),
+            [
+                {
+                    "campaign_id": campaign.id,
+                    "incident_id": incident_id,
+                    "phone": phone,
+                    "state": ContactState.excluded if phone in opted else ContactState.pending,
+                    "outcome": "opted_out" if phone in opted else None,
+                    "next_due_at": None if phone in opted else now,
+                    "updated_at": now,
+                    "attempts": 0,
+                }
+                for incident_id, phone in batch
+            ],
         )
     session.flush()
     record_audit(
