@@ -15,6 +15,7 @@ from huifang.domain.users_cli import app as users_app
 from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
 from huifang.speech.cli import models_app, speech_app
+from huifang.stats.cli import app as stats_app
 from huifang.telephony.asterisk.cli import app as agi_app
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.add_typer(sample_app, name="sample")
 app.add_typer(users_app, name="users")
 app.add_typer(agi_app, name="agi")
 app.add_typer(speech_app, name="speech")
+app.add_typer(stats_app, name="stats")
 app.add_typer(models_app, name="models")
 app.command("demo")(demo_command)
 app.command("worker")(worker_command)

@@ -132,3 +132,25 @@ def test_lang_query_switches_to_english_and_is_remembered(
     logged_in("agent")
     assert "Escalation queue" in client.get("/queue?lang=en-US").text
     assert "Escalation queue" in client.get("/queue").text
+
+
+def test_listen_renders_the_prompt_and_serves_its_audio(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    token = logged_in("admin")
+    reply = client.post(
+        "/scripts/listen",
+        data={"text": "您好，这里是回访中心。", "language": "zh-CN"},
+        headers={"X-CSRF-Token": token},
+    )
+    source = reply.text.split('src="', 1)[1].split('"', 1)[0]
+    audio = client.get(source)
+    assert audio.headers["content-type"] == "audio/wav"
+    assert audio.content[:4] == b"RIFF"
+
+
+def test_prompt_audio_outside_the_prompts_folder_is_not_served(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    logged_in("admin")
+    assert client.get("/scripts/prompts/..%2Fhuifang.db").status_code == 404
