@@ -466,8 +466,11 @@ def _safe_unzip(archive: Path, destination: Path) -> Path:
 def _http_download(url: str, destination: Path) -> None:
     import httpx
 
-    with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
-        response.raise_for_status()
-        with destination.open("wb") as handle:
-            for block in response.iter_bytes(1 << 20):
-                handle.write(block)
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
+            response.raise_for_status()
+            with destination.open("wb") as handle:
+                for block in response.iter_bytes(1 << 20):
+                    handle.write(block)
+    except httpx.HTTPError as exc:
+        raise InvalidModel(f"download of {url} failed ({exc}); nothing was installed") from exc

@@ -1,6 +1,7 @@
 """`huifang speech …` and `huifang models …` as an operator runs them."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def test_models_add_from_package_then_transcribe(
 
 @pytest.mark.speech
 def test_transcribe_in_grammar_mode_returns_one_of_the_phrases(
-    models_dir: Path, korean_model_path: Path, say_korean
+    models_dir: Path, korean_model_path: Path, say_korean: Callable[[str], Path]
 ) -> None:
     runner.invoke(app, ["models", "add", str(korean_model_path), "--language", "ko"])
     result = runner.invoke(

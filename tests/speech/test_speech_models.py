@@ -58,7 +58,9 @@ def test_missing_english_model_suggests_the_small_english_model(tmp_path: Path) 
         ModelRegistry(tmp_path).path_for("en-US")
 
 
-def test_added_model_serves_its_language(tmp_path: Path, make_fake_model: Callable) -> None:
+def test_added_model_serves_its_language(
+    tmp_path: Path, make_fake_model: Callable[..., Path]
+) -> None:
     source = make_fake_model("cn-model", HAN)
     registry = ModelRegistry(tmp_path / "models")
     registry.add(source)
@@ -67,34 +69,38 @@ def test_added_model_serves_its_language(tmp_path: Path, make_fake_model: Callab
 
 
 def test_added_model_can_be_copied_into_the_models_directory(
-    tmp_path: Path, make_fake_model: Callable
+    tmp_path: Path, make_fake_model: Callable[..., Path]
 ) -> None:
     registry = ModelRegistry(tmp_path / "models")
     registry.add(make_fake_model("cn-model", HAN), "zh-CN", copy=True)
     assert registry.path_for("zh-CN") == tmp_path / "models" / "cn-model"
 
 
-def test_model_for_another_language_is_refused(tmp_path: Path, make_fake_model: Callable) -> None:
+def test_model_for_another_language_is_refused(
+    tmp_path: Path, make_fake_model: Callable[..., Path]
+) -> None:
     registry = ModelRegistry(tmp_path / "models")
     with pytest.raises(InvalidModel, match="is a zh-CN model .* not en-US"):
         registry.add(make_fake_model("cn-model", HAN), "en-US")
     assert registry.installed() == []
 
 
-def test_model_without_acoustic_model_is_refused(tmp_path: Path, make_fake_model: Callable) -> None:
+def test_model_without_acoustic_model_is_refused(
+    tmp_path: Path, make_fake_model: Callable[..., Path]
+) -> None:
     source = make_fake_model("broken", HAN)
     (source / "am" / "final.mdl").unlink()
     with pytest.raises(InvalidModel, match="final.mdl"):
         ModelRegistry(tmp_path / "models").add(source, "zh-CN")
 
 
-def test_truncated_graph_is_refused(tmp_path: Path, make_fake_model: Callable) -> None:
+def test_truncated_graph_is_refused(tmp_path: Path, make_fake_model: Callable[..., Path]) -> None:
     with pytest.raises(InvalidModel, match="not an OpenFst file"):
         ModelRegistry(tmp_path / "models").add(make_fake_model("bad", HAN, graph=b""), "zh-CN")
 
 
 def test_fetch_installs_an_archive_matching_its_pin(
-    tmp_path: Path, make_fake_model: Callable
+    tmp_path: Path, make_fake_model: Callable[..., Path]
 ) -> None:
     registry = registry_serving(tmp_path / "models", zipped(make_fake_model("test-model-cn", HAN)))
     installed = registry.fetch("test-model-cn")
@@ -104,7 +110,7 @@ def test_fetch_installs_an_archive_matching_its_pin(
 
 
 def test_fetch_refuses_a_corrupt_download_and_installs_nothing(
-    tmp_path: Path, make_fake_model: Callable
+    tmp_path: Path, make_fake_model: Callable[..., Path]
 ) -> None:
     registry = registry_serving(
         tmp_path / "models", zipped(make_fake_model("test-model-cn", HAN)), pin="0" * 64
@@ -116,7 +122,7 @@ def test_fetch_refuses_a_corrupt_download_and_installs_nothing(
 
 
 def test_fetch_refuses_an_archive_of_the_wrong_language(
-    tmp_path: Path, make_fake_model: Callable
+    tmp_path: Path, make_fake_model: Callable[..., Path]
 ) -> None:
     registry = registry_serving(
         tmp_path / "models", zipped(make_fake_model("test-model-cn", LATIN))
@@ -127,7 +133,7 @@ def test_fetch_refuses_an_archive_of_the_wrong_language(
 
 
 def test_fetch_refuses_an_archive_escaping_its_directory(
-    tmp_path: Path, make_fake_model: Callable
+    tmp_path: Path, make_fake_model: Callable[..., Path]
 ) -> None:
     archive = zipped(make_fake_model("test-model-cn", HAN), extra={"../evil.txt": b"x"})
     with pytest.raises(InvalidModel, match="unsafe entry"):
@@ -141,7 +147,7 @@ def test_fetch_of_an_unpinned_model_needs_a_checksum_from_the_operator(tmp_path:
 
 
 def test_fetch_uses_the_operators_checksum_for_an_unpinned_model(
-    tmp_path: Path, make_fake_model: Callable
+    tmp_path: Path, make_fake_model: Callable[..., Path]
 ) -> None:
     archive = zipped(make_fake_model("test-model-cn", HAN))
     registry = registry_serving(tmp_path / "models", archive, pin=None)
@@ -197,7 +203,7 @@ def fst_with_symbols(symbols: list[str]) -> bytes:
 
 
 def test_vocabulary_is_read_from_the_graph_when_there_is_no_words_file(
-    make_fake_model: Callable,
+    make_fake_model: Callable[..., Path],
 ) -> None:
     source = make_fake_model("lookahead", [])
     (source / "graph" / "words.txt").unlink()
@@ -208,7 +214,7 @@ def test_vocabulary_is_read_from_the_graph_when_there_is_no_words_file(
     assert detect_language(source) == "zh-CN"
 
 
-def test_sample_rate_comes_from_the_feature_config(make_fake_model: Callable) -> None:
+def test_sample_rate_comes_from_the_feature_config(make_fake_model: Callable[..., Path]) -> None:
     source = make_fake_model("narrowband", HAN)
     (source / "conf" / "mfcc.conf").write_text("--sample-frequency=8000\n--use-energy=false\n")
     assert model_sample_rate(source) == 8000
@@ -218,3 +224,11 @@ def test_sample_rate_comes_from_the_feature_config(make_fake_model: Callable) ->
 def test_the_korean_test_model_is_recognised_as_korean(korean_model_path: Path) -> None:
     assert detect_language(korean_model_path) == "ko"
     assert model_sample_rate(korean_model_path) == 16000
+
+
+def test_a_failed_download_is_reported_and_installs_nothing(tmp_path: Path) -> None:
+    unreachable = KnownModel("m", "zh-CN", "http://127.0.0.1:9/m.zip", "0" * 64, 1, "test")
+    registry = ModelRegistry(tmp_path, catalogue={"m": unreachable})
+    with pytest.raises(InvalidModel, match="download of .* failed"):
+        registry.fetch("m")
+    assert registry.installed() == []
