@@ -4,6 +4,7 @@ fragments. Fast; the walks through whole paths are in test_console_browser.py.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,10 +14,12 @@ from sqlmodel import Session
 from huifang.api.app import create_app
 from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
-from huifang.domain.models import User
+from huifang.domain.models import Escalation, User
 from huifang.domain.users import hash_password
+from huifang.followup.escalations import escalate
 from huifang.ivr.script import builtin_scripts_dir
 from huifang.settings import Settings
+from tests.factories import make_incident
 
 PASSWORD = "console-password-2"
 
@@ -154,3 +157,26 @@ def test_prompt_audio_outside_the_prompts_folder_is_not_served(
 ) -> None:
     logged_in("admin")
     assert client.get("/scripts/prompts/..%2Fhuifang.db").status_code == 404
+
+
+def test_agent_defers_an_unreachable_citizen_with_a_note(
+    client: TestClient, logged_in: Callable[[str], str], sqlite_engine: Engine, clock: FakeClock
+) -> None:
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        incident = make_incident(session)
+        complaint = escalate(
+            session, incident_id=incident.id, origin="import", now=clock.now(), sla_hours=24
+        )
+        session.commit()
+    token = logged_in("agent")
+    client.post(f"/cases/{complaint.id}/claim", data={"csrf_token": token})
+    reply = client.post(
+        f"/cases/{complaint.id}/defer",
+        data={"csrf_token": token, "note": "无人接听", "retry_hours": "3"},
+    )
+    assert reply.headers["location"] == "/queue"
+    with Session(sqlite_engine) as session:
+        stored = session.get(Escalation, complaint.id)
+    assert stored is not None
+    assert (stored.state, stored.notes) == ("open", "无人接听")
+    assert stored.retry_after == clock.now() + timedelta(hours=3)

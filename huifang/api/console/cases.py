@@ -1,5 +1,6 @@
 """The agent's pages: the escalation queue with SLA countdowns, the case page (incident,
-answers, transcripts, recordings), claim, release, click-to-call and resolve.
+answers, transcripts, recordings, notes), claim, release, click-to-call, defer with a note
+when the citizen is unreachable, and resolve.
 
 Every action calls `huifang.followup` (queue, callback), which checks who may do it, moves
 the state with a guarded write and audits it; this module only turns forms into calls.
@@ -7,6 +8,7 @@ the state with a guarded write and audits it; this module only turns forms into 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -103,6 +105,22 @@ async def call(runtime: RuntimeDep, user: QueueWorker, escalation_id: int) -> Re
     except (HuifangError, ValueError) as exc:  # no bridge configured, no claim, no own phone
         return redirect(f"/cases/{escalation_id}", str(exc))
     return redirect(f"/cases/{escalation_id}", f"✓ {started.provider_call_id}")
+
+
+@router.post("/cases/{escalation_id}/defer")
+def defer(
+    session: SessionDep, clock: ClockDep, user: QueueWorker, escalation_id: int,
+    note: Annotated[str, Form()] = "", retry_hours: Annotated[float, Form(gt=0, le=72)] = 2,
+) -> Response:  # fmt: skip
+    """The citizen could not be reached: back to the queue with a note and a retry time."""
+    now = clock.now()
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        queue.defer(
+            session, escalation_id, agent=user, now=now,
+            retry_after=now + timedelta(hours=retry_hours), note=note,
+        )  # fmt: skip
+    return redirect("/queue", refused[0] if refused else f"#{escalation_id} ✓")
 
 
 @router.post("/cases/{escalation_id}/resolve")
