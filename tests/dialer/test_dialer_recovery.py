@@ -1,0 +1,124 @@
+"""Recovery of attempts a dead worker left in flight, and a survey continued in a new process."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from huifang.bootstrap import Runtime
+from huifang.clock import FakeClock
+from huifang.db import session_scope
+from huifang.dialer import claims
+from huifang.dialer.survey import make_survey_call_factory
+from huifang.domain.models import Answer, CallAttempt
+from huifang.errors import Conflict
+from huifang.ivr.actions import Collect
+from huifang.ivr.events import DigitsReceived
+from huifang.telephony.base import CallEvent, CallProgress
+from tests.dialer.conftest import CampaignFactory, WorkerFactory, db_session, phones
+
+
+def leave_in_flight(runtime: Runtime, state: str) -> int:
+    """Claim and dial the only queued attempt as a worker that then dies."""
+    now = runtime.clock.now()
+    lease = timedelta(seconds=runtime.settings.lease_seconds)
+    with session_scope(runtime.engine) as db:
+        claimed = claims.claim_due(db, worker="dead", now=now, lease=lease, limit=10)
+        (started,) = claims.start_dialing(db, claimed, worker="dead", now=now, lease=lease)
+        db.execute(
+            update(CallAttempt).where(CallAttempt.id == started.attempt_id).values(state=state)
+        )
+        return started.attempt_id
+
+
+def attempts(runtime: Runtime) -> list[CallAttempt]:
+    with db_session(runtime) as db:
+        return list(db.exec(select(CallAttempt).order_by(CallAttempt.id)))
+
+
+async def test_in_flight_attempt_is_left_alone_while_its_lease_runs(
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    leave_in_flight(runtime, "ringing")
+    worker, provider = make_worker({phone: "satisfied"})
+    await worker.run_until_idle()
+    assert provider.placed == [] and attempts(runtime)[0].state == "ringing"
+
+
+async def test_expired_attempt_the_provider_completed_is_recorded_not_redialed(
+    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    attempt_id = leave_in_flight(runtime, "answered")
+    clock.advance(timedelta(seconds=runtime.settings.lease_seconds + 1))
+    worker, provider = make_worker({phone: "satisfied"})
+
+    async def knows_it_completed(asked: int) -> CallEvent | None:
+        return CallEvent(asked, CallProgress.completed, clock.now(), "sim-x")
+
+    provider.lookup = knows_it_completed  # type: ignore[method-assign]
+    await worker.run_until_idle()
+    assert provider.placed == []
+    (attempt,) = attempts(runtime)
+    assert (attempt.id, attempt.state, attempt.cause) == (attempt_id, "completed", "recovered:")
+
+
+async def test_expired_attempt_unknown_to_the_provider_fails_and_is_retried_later(
+    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    leave_in_flight(runtime, "dialing")
+    clock.advance(timedelta(seconds=runtime.settings.lease_seconds + 1))
+    worker, provider = make_worker({phone: "satisfied"})
+    await worker.run_until_idle()
+    assert provider.placed == []  # not redialed on the spot
+    failed, retry = attempts(runtime)
+    assert (failed.state, failed.cause) == ("failed", "lease_expired")
+    assert retry.state == "queued" and retry.due_at == clock.now() + timedelta(minutes=30)
+
+
+async def test_survey_continues_where_it_was_in_a_new_process(
+    runtime: Runtime, make_campaign: CampaignFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    attempt_id = leave_in_flight(runtime, "ringing")
+    first = await make_survey_call_factory(runtime)(attempt_id)
+    await first.start()
+    await first.feed(DigitsReceived("1"))  # confirm
+    asked = await first.feed(DigitsReceived("2"))  # attitude: basically satisfied
+    # another replica (a fresh factory: nothing shared) takes the call over
+    second = await make_survey_call_factory(runtime)(attempt_id)
+    resumed = await second.start()
+    assert resumed == asked and isinstance(resumed[-1], Collect)
+    assert resumed[-1].question_id == "arrival_time"
+    for _ in range(3):
+        await second.feed(DigitsReceived("1"))
+    assert second.finished
+    with db_session(runtime) as db:
+        stored = db.exec(
+            select(Answer.question_id, Answer.outcome).where(Answer.attempt_id == attempt_id)
+        ).all()
+    assert dict(stored)["attitude"] == "basically_satisfied" and len(stored) == 5
+    assert attempts(runtime)[0].state == "completed"
+
+
+async def test_stale_survey_object_cannot_extend_a_log_that_moved_on(
+    runtime: Runtime, make_campaign: CampaignFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    attempt_id = leave_in_flight(runtime, "ringing")
+    first = await make_survey_call_factory(runtime)(attempt_id)
+    await first.start()
+    second = await make_survey_call_factory(runtime)(attempt_id)
+    await second.feed(DigitsReceived("1"))
+    with pytest.raises(Conflict):
+        await first.feed(DigitsReceived("1"))
