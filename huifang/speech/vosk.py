@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from huifang.speech.audio import read_slin, read_wav, to_slin
-from huifang.speech.models import ModelRegistry, model_sample_rate, vocabulary
+from huifang.speech.models import InvalidModel, ModelRegistry, model_sample_rate, vocabulary
 from huifang.speech.recognizer import RecognitionStream, Recognizer, SpeechError, Transcript, Word
 
 UNK = "[unk]"
@@ -40,6 +41,7 @@ _MAX_SPLIT = 8
 _FILE_CHUNK_SECONDS = 0.5
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 _models: dict[Path, Any] = {}
 _models_lock = threading.Lock()
 
@@ -53,7 +55,10 @@ def shared_model(path: Path) -> Any:
             import vosk
 
             vosk.SetLogLevel(-1)
-            model = vosk.Model(str(key))
+            try:
+                model = vosk.Model(str(key))
+            except Exception as exc:  # Vosk raises a bare Exception for any unloadable model
+                raise InvalidModel(f"{key}: Vosk could not load this model ({exc})") from exc
             _models[key] = model
         return model
 
@@ -201,6 +206,8 @@ class VoskEngine:
         path = self.models.path_for(language)
         model = shared_model(path)
         fitted = fit_grammar(grammar, vocabulary(path)) if grammar else None
+        if fitted is not None and fitted.dropped:
+            _log.warning("grammar phrases not in the %s model: %s", language, fitted.dropped)
         return VoskStream(model, model_sample_rate(path), sample_rate, fitted)
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from huifang.speech import audio
-from huifang.speech.models import ModelMissing, ModelRegistry
+from huifang.speech.models import InvalidModel, ModelMissing, ModelRegistry
 from huifang.speech.recognizer import Transcript
-from huifang.speech.vosk import SpeechPool, VoskEngine, transcribe_wav
+from huifang.speech.vosk import SpeechPool, VoskEngine, shared_model, transcribe_wav
 
 ANSWERS = ["네", "아니요", "좋아요"]
 speech = pytest.mark.speech
@@ -176,3 +176,8 @@ async def test_pool_runs_no_more_recognitions_at_once_than_its_workers(tmp_path:
         engine.gate.set()
         await finals
     assert engine.most == 2
+
+
+def test_a_model_vosk_cannot_load_is_refused_clearly(make_fake_model: Callable[..., Path]) -> None:
+    with pytest.raises(InvalidModel, match="Vosk could not load"):
+        shared_model(make_fake_model("hollow", ["满意"]))
