@@ -12,7 +12,8 @@ How an answer is read (the rules this module keeps):
    the English one, whatever language was asked; digits and symbols use the one asked.
 3. A whole-message entry wins outright (`好的` and `ok` are acknowledgements, not ratings;
    `STOP` alone opts out). A leading 1/2/3 is the SMS menu choice, unless a unit follows
-   (`2个小时才来` is a complaint about two hours, not option 2).
+   (`2个小时才来` is a complaint about two hours, not option 2); an answer naming several
+   menu digits chose none of them.
 4. Otherwise the answer is scanned for the longest lexicon phrase at each position, and
    the modifiers right before a phrase (degree words may stand between) act on it:
    a negator flips it (`不是很满意` unsatisfied, `不差` only basically satisfied), an
@@ -178,7 +179,7 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
         starting.setdefault(units[0], set()).add(len(units))
     lengths = {unit: tuple(sorted(sizes, reverse=True)) for unit, sizes in starting.items()}
     reply = re.compile(
-        rf"^(?:回复|选择?|我选|答|reply|option|choice)?[\s:：]*([1-3])(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
+        rf"^(?:回复|回|选择?|我选择?|答|reply|option|choice)?[\s:：]*([1-3])\1*(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
     )
     return _Lexicon(joiner, phrases, lengths, whole, tuple(patterns), unit_pattern, reply)
 
@@ -326,12 +327,20 @@ def _evidence(units: list[str], hits: list[_Hit], lexicon: _Lexicon) -> str:
     return " … ".join(_key(units[h.start : h.end], lexicon.joiner) for h in hits)
 
 
-def _reply_digit(normalized: str, lexicon: _Lexicon) -> str | None:
+_MENU_DIGITS = re.compile(r"(?<![0-9])[1-3](?![0-9])")
+
+
+def _menu_choice(normalized: str, lexicon: _Lexicon) -> Classification | None:
+    """The SMS menu digit the answer opens with, if it is one."""
+    if len(set(_MENU_DIGITS.findall(normalized))) > 1:
+        # the menu itself echoed back (`1满意2基本满意3不满意`): no choice was made
+        return Classification(Satisfaction.unclear, 0.6, "")
     stripped = normalized.strip(" \t\r\n.。!！,，、~～:：-()（）[]【】「」<>《》")
-    if stripped in _CHINESE_NUMBER_REPLY:
-        return _CHINESE_NUMBER_REPLY[stripped]
-    match = lexicon.reply_digit.match(stripped)
-    return match.group(1) if match else None
+    digit = _CHINESE_NUMBER_REPLY.get(stripped)
+    if digit is None:
+        match = lexicon.reply_digit.match(stripped)
+        digit = match.group(1) if match else None
+    return Classification(_DIGIT_LABELS[digit], 0.98, digit) if digit else None
 
 
 def _analyse(text: str, language: str) -> tuple[Classification, list[_Hit], list[str], _Lexicon]:
@@ -345,10 +354,8 @@ def _analyse(text: str, language: str) -> tuple[Classification, list[_Hit], list
     if whole_key in lexicon.whole:
         return Classification(lexicon.whole[whole_key], 0.9, whole_key), [], units, lexicon
     hits = _scan(units, lexicon)
-    digit = _reply_digit(normalized, lexicon)
-    if digit is not None:
-        return Classification(_DIGIT_LABELS[digit], 0.98, digit), hits, units, lexicon
-    return _decide(hits, units, lexicon), hits, units, lexicon
+    choice = _menu_choice(normalized, lexicon)
+    return choice or _decide(hits, units, lexicon), hits, units, lexicon
 
 
 def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classification:
