@@ -130,6 +130,7 @@ class _Lexicon:
     patterns: tuple[tuple[re.Pattern[str], _Entry], ...]
     units: re.Pattern[str]
     reply_digit: re.Pattern[str]
+    menu_digits: re.Pattern[str]
 
 
 _CONTRACTIONS = (
@@ -181,7 +182,8 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
     reply = re.compile(
         rf"^(?:回复|回|选择?|我选择?|答|reply|option|choice)?[\s:：]*([1-3])\1*(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
     )
-    return _Lexicon(joiner, phrases, lengths, whole, tuple(patterns), unit_pattern, reply)
+    menu = re.compile(rf"(?<![0-9])[1-3](?![0-9]|\.[0-9]|\s*(?:{digit_units}))")
+    return _Lexicon(joiner, phrases, lengths, whole, tuple(patterns), unit_pattern, reply, menu)
 
 
 def _key(units: list[str], joiner: str) -> str:
@@ -327,12 +329,9 @@ def _evidence(units: list[str], hits: list[_Hit], lexicon: _Lexicon) -> str:
     return " … ".join(_key(units[h.start : h.end], lexicon.joiner) for h in hits)
 
 
-_MENU_DIGITS = re.compile(r"(?<![0-9])[1-3](?![0-9])")
-
-
 def _menu_choice(normalized: str, lexicon: _Lexicon) -> Classification | None:
     """The SMS menu digit the answer opens with, if it is one."""
-    if len(set(_MENU_DIGITS.findall(normalized))) > 1:
+    if len(set(lexicon.menu_digits.findall(normalized))) > 1:
         # the menu itself echoed back (`1满意2基本满意3不满意`): no choice was made
         return Classification(Satisfaction.unclear, 0.6, "")
     stripped = normalized.strip(" \t\r\n.。!！,，、~～:：-()（）[]【】「」<>《》")
