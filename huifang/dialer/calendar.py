@@ -11,6 +11,7 @@ Pure: no clock, no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +26,7 @@ class DayKind:
     public_holiday: bool
 
 
+@functools.lru_cache(maxsize=4096)
 def day_kind(day: date) -> DayKind:
     """What `day` is on the mainland calendar (weekday rule outside the published years)."""
     try:
