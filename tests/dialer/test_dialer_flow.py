@@ -130,3 +130,45 @@ async def test_answering_machine_ends_as_machine(
     worker, _ = make_worker({phone: "answering_machine"})
     await worker.run_until_idle()
     assert attempts_of(runtime, phone)[0].state == "machine"
+
+
+class ScriptedTranscriber:
+    """Stands in for a `SpeechPool` with a model installed: hears the same words every time."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.heard: list[str] = []
+
+    async def transcribe_file(self, path: object, language: str) -> object:
+        from huifang.speech.recognizer import Transcript
+
+        self.heard.append(f"{path}:{language}")
+        return Transcript(self.text, [], 0.8)
+
+
+async def test_recorded_complaint_is_transcribed_tagged_and_kept(
+    runtime: Runtime, make_campaign: CampaignFactory, tmp_path: object
+) -> None:
+    from huifang.dialer.survey import make_survey_call_factory
+    from huifang.dialer.worker import DialerWorker
+    from huifang.domain.models import Recording
+    from huifang.telephony.sim.personas import PersonaBook
+    from huifang.telephony.sim.provider import SimProvider
+
+    (phone,) = phones(1)
+    make_campaign([phone])
+    speech = ScriptedTranscriber("民警 态度 很 差")
+    factory = make_survey_call_factory(runtime, speech=speech)
+    provider = SimProvider(factory, PersonaBook({"complains": 1}), clock=runtime.clock,
+                           recordings_dir=runtime.settings.recordings_dir)  # fmt: skip
+    worker = DialerWorker(runtime, provider)
+    await worker.run_until_idle()
+    await worker.close()
+    with db_session(runtime) as db:
+        recording = db.exec(select(Recording)).one()
+        reason = db.exec(select(Answer).where(Answer.question_id == "reason")).one()
+        escalation = db.exec(select(Escalation)).one()
+    assert speech.heard == [f"{recording.path}:zh-CN"]
+    assert recording.transcript == reason.transcript == "民警 态度 很 差"
+    assert reason.recording_id == recording.id and "attitude" in reason.categories
+    assert "attitude" in escalation.categories and escalation.summary == "民警 态度 很 差"
