@@ -84,3 +84,39 @@ async def test_campaign_limit_below_the_trunk_is_respected(
     await worker.close()
     assert len(provider.placed) == 20
     assert worker.stats.peak_channels == 2
+
+
+async def test_worker_paces_new_calls_to_the_configured_rate(
+    runtime: Runtime, make_campaign: CampaignFactory
+) -> None:
+    from datetime import timedelta
+
+    make_campaign(phones(21))
+    runtime.settings.calls_per_second = 2.0
+    clock = runtime.clock
+    started_at: list[float] = []
+
+    async def simulated_sleep(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))  # type: ignore[attr-defined]
+
+    factory = make_survey_call_factory(runtime, classifier=lambda text, language: [])
+    provider = SimProvider(factory, PersonaBook({"never_answers": 1}), clock=clock,
+                           recordings_dir=runtime.settings.recordings_dir, synthesize=None)  # fmt: skip
+    original = provider.originate
+
+    async def timed_originate(request):  # type: ignore[no-untyped-def]
+        started_at.append(clock.now().timestamp())
+        return await original(request)
+
+    provider.originate = timed_originate  # type: ignore[method-assign]
+    worker = DialerWorker(
+        runtime, provider, monotonic=lambda: clock.now().timestamp(), sleep=simulated_sleep
+    )
+    await worker.run_until_idle()
+    await worker.close()
+    assert len(started_at) == 21
+    # a burst of 2, then one call every half second: 21 calls need 9.5 s
+    assert started_at[-1] - started_at[0] == pytest.approx(9.5)
+    for i, at in enumerate(started_at):
+        in_next_second = [t for t in started_at[i:] if t < at + 1.0 - 1e-9]
+        assert len(in_next_second) <= 3  # rate 2/s plus the burst's spare token
