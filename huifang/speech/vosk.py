@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from huifang.speech.audio import read_slin, read_wav, to_slin
+from huifang.speech.audio import detect_speech_bounds, read_slin, read_wav, to_slin
 from huifang.speech.models import InvalidModel, ModelRegistry, model_sample_rate, vocabulary
 from huifang.speech.recognizer import RecognitionStream, Recognizer, SpeechError, Transcript, Word
 
@@ -214,13 +214,23 @@ class VoskEngine:
 def transcribe_wav(
     engine: Recognizer, path: Path, language: str, grammar: Sequence[str] | None = None
 ) -> Transcript:
-    """Recognise a whole WAV file (blocking; `SpeechPool.transcribe_file` is the async one)."""
+    """Recognise a whole WAV file (blocking; `SpeechPool.transcribe_file` is the async one).
+
+    Leading and trailing silence is not decoded (a recording that stopped on 3 s of silence
+    spends no time on it); word times still count from the start of the file.
+    """
     pcm, rate = read_wav(path)
     stream = engine.open_stream(language, rate, grammar)
+    bounds = detect_speech_bounds(pcm, rate)
     step = max(1, int(rate * _FILE_CHUNK_SECONDS))
-    for start in range(0, pcm.size, step):
-        stream.accept(to_slin(pcm[start : start + step]))
-    return stream.final()
+    for start in range(bounds.start, bounds.end, step):
+        stream.accept(to_slin(pcm[start : min(start + step, bounds.end)]))
+    transcript = stream.final()
+    offset = bounds.start / rate
+    if not offset:
+        return transcript
+    words = [Word(w.word, w.start + offset, w.end + offset, w.confidence) for w in transcript.words]
+    return Transcript(transcript.text, words, transcript.confidence)
 
 
 class PooledStream:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from huifang.speech import audio
@@ -181,3 +182,25 @@ async def test_pool_runs_no_more_recognitions_at_once_than_its_workers(tmp_path:
 def test_a_model_vosk_cannot_load_is_refused_clearly(make_fake_model: Callable[..., Path]) -> None:
     with pytest.raises(InvalidModel, match="Vosk could not load"):
         shared_model(make_fake_model("hollow", ["满意"]))
+
+
+@speech
+def test_silence_around_a_recording_is_skipped_but_word_times_count_from_the_file_start(
+    korean_registry: ModelRegistry, recorded_complaint: Path, tmp_path: Path
+) -> None:
+    pcm, rate = audio.read_wav(recorded_complaint)
+    padded = np.concatenate([np.zeros(2 * rate, np.int16), pcm, np.zeros(3 * rate, np.int16)])
+    audio.write_wav(tmp_path / "padded.wav", padded, rate)
+    engine = VoskEngine(korean_registry)
+    plain = transcribe_wav(engine, recorded_complaint, "ko")
+    shifted = transcribe_wav(engine, tmp_path / "padded.wav", "ko")
+    assert shifted.words and shifted.words[0].start >= 1.9
+    assert shifted.words[0].start == pytest.approx(plain.words[0].start + 2.0, abs=0.3)
+
+
+@speech
+def test_a_silent_file_transcribes_to_nothing(
+    korean_registry: ModelRegistry, tmp_path: Path
+) -> None:
+    audio.write_wav(tmp_path / "silent.wav", np.zeros(8000, np.int16), 8000)
+    assert transcribe_wav(VoskEngine(korean_registry), tmp_path / "silent.wav", "ko").is_empty
