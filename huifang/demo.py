@@ -34,6 +34,7 @@ from huifang.domain.campaigns import (
     CampaignPlan,
     IncidentSelection,
     create_campaign,
+    finish_campaign,
     start_campaign,
 )
 from huifang.domain.enums import Satisfaction
@@ -247,6 +248,8 @@ async def _run_campaign(
         clock.set(max(min(upcoming), clock.now() + timedelta(seconds=1)))
     await worker.close()
     await provider.close()
+    with session_scope(runtime.engine) as db:
+        finish_campaign(db, campaign_id, now=clock.now())
     notes = [provider.audio_note] if provider.audio_note else []
     return _summary(runtime, campaign_id), notes
 

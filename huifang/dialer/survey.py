@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -63,8 +63,13 @@ from huifang.telephony.base import SurveyCall, SurveyCallFactory
 
 log = logging.getLogger(__name__)
 
-#: speech → text for a recorded complaint: `SpeechPool.transcribe_file` fits
-Transcriber = Any
+
+class Transcriber(Protocol):
+    """Speech → text for a recorded complaint (`huifang.speech.vosk.SpeechPool` is one)."""
+
+    async def transcribe_file(self, path: Path, language: str) -> Transcript: ...
+
+
 #: complaint text → categories (attitude, arrival_time, handling, other)
 Tagger = Callable[[str, str], Iterable[str]]
 _GRADED = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.unsatisfied)
@@ -109,6 +114,8 @@ class DbSurveyCall:
         self._tagger = tagger
         #: why complaints were not transcribed, for the operator (empty when they were)
         self.speech_note = ""
+        #: word timings of the last transcription, stored with its recording
+        self._words: list[dict[str, Any]] = []
 
     @property
     def finished(self) -> bool:
@@ -153,6 +160,7 @@ class DbSurveyCall:
         except ModelMissing as missing:
             self.speech_note = str(missing)
             return event
+        self._words = list(transcript.as_dict()["words"])  # type: ignore[arg-type]
         return RecordingFinished(
             path=event.path,
             duration_seconds=event.duration_seconds,
@@ -201,6 +209,7 @@ class DbSurveyCall:
             duration_seconds=event.duration_seconds,
             language=self._context.script.language,
             transcript=event.transcript,
+            words=self._words,
             confidence=event.confidence,
             created_at=now,
         )

@@ -95,3 +95,16 @@ def test_demo_command_prints_one_json_object(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert SUMMARY_KEYS <= set(summary)
+
+
+def test_campaign_ends_finished_with_nothing_left_to_call(report: DemoReport) -> None:
+    from huifang.domain.models import Campaign
+
+    with db(report) as session:
+        (state,) = session.execute(select(Campaign.state)).scalars().all()
+        live = session.execute(
+            select(func.count()).where(
+                CallAttempt.state.in_(["queued", "dialing", "ringing", "answered"])
+            )
+        ).scalar_one()
+    assert (state, live) == ("finished", 0)
