@@ -20,7 +20,8 @@ How an answer is read (the rules this module keeps):
    absence flips it fully (`没什么不满意的` satisfied, `没有结果` a complaint), a mild
    word (`有点`, `a bit`) turns a complaint into a remark and praise into faint praise, a wish (`再快一点`) turns praise
    into a request, a partial negator (`not entirely happy`) leaves a lukewarm rating,
-   a topic (`态度`) gives a complaint its category.
+   a topic (`态度`) makes a judgement a reason with a complaint category. Judgements
+   inside a genuine question (`有进展了吗`) are dropped; rhetorical ones (`为什么没人管`) stay.
 5. Ratings (`满意`, `一般`, `terrible`) decide over reasons (`来得慢`, `rude`), except that a
    satisfied rating with a complaint beside it is only basically satisfied. Reasons of both
    signs make basically satisfied, unless the complaints outnumber the praise; thanks and
@@ -95,6 +96,7 @@ _PARTLY = {
     Role.good: Role.so_so,
     Role.expected: Role.so_so,
 }
+_ASPECT = {Role.satisfied: Role.good, Role.basic: Role.so_so, Role.unsatisfied: Role.bad}
 _SOFTENED = {Role.satisfied: Role.basic, Role.good: Role.so_so}
 _MODIFIERS = frozenset(
     {Role.negator, Role.absence, Role.partial, Role.degree, Role.mild, Role.wish, Role.topic}
@@ -272,7 +274,47 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
         else:
             position += 1
     hits.sort(key=lambda hit: hit.start)
-    return _apply_modifiers(hits, units)
+    return _drop_questions(_apply_modifiers(hits, units), units)
+
+
+_CLAUSE_END = frozenset(",，。.!！?？;；、")
+#: English words that open a real question (`did you find my bike?`)
+_QUESTION_WORDS = frozenset(
+    {"did", "do", "does", "is", "are", "can", "could", "will", "when", "what", "where", "has"}
+    | {"have", "any"}
+)
+_RHETORICAL = ("为什么", "凭什么", "怎么", "难道", "why", "how come")
+
+
+def _drop_questions(hits: list[_Hit], units: list[str]) -> list[_Hit]:
+    """Judgements inside a question (`我的案子有进展了吗`) are asked about, not given.
+
+    Rhetorical questions (`为什么没人管?`) keep theirs, and so do lexicon phrases that end
+    in the question particle themselves (`能满意吗`).
+    """
+    questions: list[tuple[int, int]] = []
+    start = 0
+    for index in range(len(units) + 1):
+        if index < len(units) and units[index] not in _CLAUSE_END:
+            continue
+        clause = units[start:index]
+        text = "".join(clause)
+        asks = bool(clause) and (
+            clause[-1] in ("吗", "么")
+            or (index < len(units) and units[index] in "?？" and clause[0] in _QUESTION_WORDS)
+            or any(word in text for word in ("请问", "什么时候"))
+        )
+        if asks and not any(marker in " ".join(clause) or marker in text for marker in _RHETORICAL):
+            questions.append((start, index))
+        start = index + 1
+    if not questions:
+        return hits
+    return [
+        hit
+        for hit in hits
+        if hit.phrase[-1:] in ("吗", "么")
+        or not any(first <= hit.start and hit.end <= last for first, last in questions)
+    ]
 
 
 def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
@@ -313,6 +355,9 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
             elif before.role is Role.partial:
                 role = _PARTLY.get(role, role)
                 break
+        if category is not None and hit.category is None:
+            # `态度一般` judges one aspect: a reason for the verdict, not the verdict itself
+            role = _ASPECT.get(role, role)
         if role is not Role.expected:
             result.append(_Hit(role, category, hit.phrase, start, hit.end, mild))
     for position, hit in enumerate(hits):
@@ -375,6 +420,8 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
         return verdict(Satisfaction.opt_out, 0.95, opt_out)
     if ratings:
         last = ratings[-1]
+        if complaints and any(h.role is Role.unsatisfied for h in ratings):
+            last = next(h for h in reversed(ratings) if h.role is Role.unsatisfied)
         if last.role is Role.unsatisfied:
             return verdict(Satisfaction.unsatisfied, 0.95, [last, *complaints])
         if last.role is Role.basic:
@@ -382,7 +429,7 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
         if complaints or remarks:
             return verdict(Satisfaction.basically_satisfied, 0.75, [last, *complaints, *remarks])
         return verdict(Satisfaction.satisfied, 0.95, [last])
-    if complaints and len(complaints) > len(praise):
+    if complaints and len(complaints) > len(praise) + len(remarks):
         return verdict(Satisfaction.unsatisfied, 0.85 if not praise else 0.7, complaints)
     if complaints:
         return verdict(Satisfaction.basically_satisfied, 0.7, [*praise, *complaints])

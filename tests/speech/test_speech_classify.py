@@ -178,3 +178,23 @@ def test_traditional_characters_read_like_simplified_ones(
     traditional: str, simplified: str
 ) -> None:
     assert classify(traditional) == classify(simplified)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("请问我的东西找到了吗", Satisfaction.unclear),
+        ("Did you find my bike?", Satisfaction.unclear),
+        ("为什么没人管？", Satisfaction.unsatisfied),
+        ("Why did nobody come?", Satisfaction.unsatisfied),
+    ],
+)
+def test_a_question_asks_about_a_judgement_unless_it_is_rhetorical(
+    text: str, label: Satisfaction
+) -> None:
+    assert classify(text).label is label
+
+
+def test_an_aspect_judgement_is_a_reason_and_the_verdict_decides() -> None:
+    assert classify("总的来说不满意，来得太慢，态度也一般").label is Satisfaction.unsatisfied
+    assert classify("态度不错，速度一般").label is Satisfaction.basically_satisfied
