@@ -283,6 +283,8 @@ _QUESTION_WORDS = frozenset(
     {"did", "do", "does", "is", "are", "can", "could", "will", "when", "what", "where", "has"}
     | {"have", "any"}
 )
+#: units without which no clause can be a question (checked first: most answers have none)
+_QUESTION_HINTS = frozenset({"吗", "么", "?", "？", "请", "时"})
 _RHETORICAL = ("为什么", "凭什么", "怎么", "难道", "why", "how come")
 
 
@@ -292,6 +294,8 @@ def _drop_questions(hits: list[_Hit], units: list[str]) -> list[_Hit]:
     Rhetorical questions (`为什么没人管?`) keep theirs, and so do lexicon phrases that end
     in the question particle themselves (`能满意吗`).
     """
+    if _QUESTION_HINTS.isdisjoint(units):
+        return hits
     questions: list[tuple[int, int]] = []
     start = 0
     for index in range(len(units) + 1):
