@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,6 +51,7 @@ TELEPHONY_SERVICE = "telephony"
 SMS_GATEWAY_SERVICE = "sms_gateway"
 SPEECH_SERVICE = "speech_pool"
 MEDIA_CLIENT_SERVICE = "twilio_media_client"
+TURN_LOCKS_SERVICE = "twilio_turn_locks"
 
 #: how long a recording's fetch waits for the voice turn that stores its row
 RECORDING_ROW_WAIT = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -77,27 +79,32 @@ SignedForm = Annotated[FormData, Depends(signed_form)]
 @router.post("/voice")
 async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int = 0) -> Response:
     """One turn of a survey call: feed what the citizen did, answer with the next TwiML."""
+    # one turn of a call at a time in this process: a retry that overtakes a slow original
+    # waits for it, then finds its receipt (across processes the survey's log check decides)
+    async with _turn_lock(runtime, attempt):
+        return _twiml(await _turn(runtime, form, attempt, step))
+
+
+async def _turn(runtime: Runtime, form: FormData, attempt: int, step: int) -> str:
     call_sid = str(form.get("CallSid", ""))
     receipt = f"twilio:voice:{call_sid}:{step}"
     settings = runtime.settings
     urls = turn_urls(settings.public_base_url, attempt, step + 1)
     factory = survey_call_factory(runtime)
-    if (
-        step == 0
-        and progress_of("in-progress", str(form.get("AnsweredBy", ""))) is CallProgress.machine
-    ):
+    answered_by = str(form.get("AnsweredBy", ""))
+    if step == 0 and progress_of("in-progress", answered_by) is CallProgress.machine:
         # no survey for a machine; ending the attempt is guarded, so a retry changes nothing
-        cause = f"answered_by:{form.get('AnsweredBy')}"
+        cause = f"answered_by:{answered_by}"
         await asyncio.to_thread(_end_attempt, runtime, attempt, AttemptState.machine, cause)
         document = render_hangup()
     elif await asyncio.to_thread(_has_receipt, runtime, receipt):
         call = await factory(attempt)  # a retry: the turn was applied, render it again
-        return _twiml(_render(await call.start(), urls))
+        return _render(await call.start(), urls)
     else:
         call = await factory(attempt)
         try:
             if step == 0:
-                await asyncio.to_thread(_note_call_sid, runtime, attempt, call_sid)
+                await asyncio.to_thread(_note_answered, runtime, attempt, call_sid)
                 actions = await call.start()
             else:
                 path = recording_path(settings.recordings_dir, attempt, step)
@@ -109,7 +116,17 @@ async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int =
             actions = await call.start()
         document = _render(actions, urls)
     await asyncio.to_thread(_store_receipt, runtime, receipt)
-    return _twiml(document)
+    return document
+
+
+def _turn_lock(runtime: Runtime, attempt_id: int) -> asyncio.Lock:
+    locks: weakref.WeakValueDictionary[int, asyncio.Lock] = runtime.services.setdefault(
+        TURN_LOCKS_SERVICE, weakref.WeakValueDictionary()
+    )
+    lock = locks.get(attempt_id)
+    if lock is None:
+        lock = locks[attempt_id] = asyncio.Lock()
+    return lock
 
 
 def _render(actions: Sequence[Action], urls: TurnUrls) -> str:
@@ -190,7 +207,7 @@ def _apply_progress(
     now = runtime.clock.now()
     with session_scope(runtime.engine) as db:
         if progress is None:  # queued / initiated: the sid lets `lookup` find a lost create
-            claims.set_provider_call_id(db, attempt_id, "twilio", call_sid)
+            _record_call_sid(db, attempt_id, call_sid)
         elif progress is CallProgress.ringing:
             claims.note_progress(
                 db,
@@ -228,11 +245,24 @@ def _end_attempt(runtime: Runtime, attempt_id: int, outcome: AttemptState, cause
         )
 
 
-def _note_call_sid(runtime: Runtime, attempt_id: int, call_sid: str) -> None:
+def _note_answered(runtime: Runtime, attempt_id: int, call_sid: str) -> None:
     from huifang.dialer import claims
 
     with session_scope(runtime.engine) as db:
-        claims.set_provider_call_id(db, attempt_id, "twilio", call_sid)
+        claims.note_progress(
+            db, attempt_id, AttemptEvent.answer, now=runtime.clock.now(),
+            provider="twilio", provider_call_id=call_sid,
+        )  # fmt: skip
+        _record_call_sid(db, attempt_id, call_sid)
+
+
+def _record_call_sid(db: Session, attempt_id: int, call_sid: str) -> None:
+    """Name the attempt's Twilio call, once: an identifier, not a state, so no lifecycle."""
+    db.exec(
+        update(CallAttempt)
+        .where(col(CallAttempt.id) == attempt_id, col(CallAttempt.provider_call_id) == "")
+        .values(provider="twilio", provider_call_id=call_sid)
+    )
 
 
 def _attempt_state(runtime: Runtime, attempt_id: int) -> tuple[str | None, int]:
