@@ -374,8 +374,13 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
     return result
 
 
+#: evidence names at most this many spans, so a long transcript does not become its own evidence
+_EVIDENCE_SPANS = 3
+
+
 def _evidence(units: list[str], hits: list[_Hit], lexicon: _Lexicon) -> str:
-    return " … ".join(_key(units[h.start : h.end], lexicon.joiner) for h in hits)
+    shown = hits[:_EVIDENCE_SPANS]
+    return " … ".join(_key(units[h.start : h.end], lexicon.joiner) for h in shown)
 
 
 def _menu_choice(normalized: str, lexicon: _Lexicon) -> Classification | None:

@@ -198,3 +198,9 @@ def test_a_question_asks_about_a_judgement_unless_it_is_rhetorical(
 def test_an_aspect_judgement_is_a_reason_and_the_verdict_decides() -> None:
     assert classify("总的来说不满意，来得太慢，态度也一般").label is Satisfaction.unsatisfied
     assert classify("态度不错，速度一般").label is Satisfaction.basically_satisfied
+
+
+def test_evidence_of_a_long_transcript_stays_short() -> None:
+    result = classify("来得太慢了，态度很差，问题没解决。" * 200)
+    assert result.label is Satisfaction.unsatisfied
+    assert result.evidence.count("…") <= 2
