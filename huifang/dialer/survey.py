@@ -267,7 +267,11 @@ class DbSurveyCall:
             contact_outcome=str(result.outcome) if outcome == AttemptState.completed else None,
         )  # fmt: skip
         if not ended:
-            return  # ended already (lease recovery, a repeated webhook): nothing more to apply
+            log.info(
+                "attempt %s had been ended already; applying its answers' effects", ctx.attempt_id
+            )
+        # idempotent, and applied even when something else ended the attempt first (the
+        # provider's hang-up report, lease recovery): an unsatisfied answer is never dropped
         if result.opted_out:
             opt_out(db, phone=ctx.phone, source="call", now=now, note=f"attempt {ctx.attempt_id}")
         elif result.not_the_caller:

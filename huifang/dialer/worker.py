@@ -241,18 +241,33 @@ class DialerWorker:
                 log.exception("attempt %s: could not record %s", event.attempt_id, event.progress)
 
     async def on_event(self, event: CallEvent) -> None:
-        if event.progress.is_final:
+        if event.progress == CallProgress.completed:
+            await asyncio.to_thread(self._completed, event.attempt_id, event.cause, False)
+            self._forget(event.attempt_id)
+        elif event.progress.is_final:
             await asyncio.to_thread(
                 self._end, event.attempt_id, AttemptState(event.progress), event.cause
             )
             self._forget(event.attempt_id)
         else:
             await asyncio.to_thread(
-                self._note,
-                event.attempt_id,
-                _PROGRESS_EVENTS[event.progress],
+                self._note, event.attempt_id, _PROGRESS_EVENTS[event.progress],
                 event.provider_call_id,
-            )
+            )  # fmt: skip
+
+    def _completed(self, attempt_id: int, cause: str, recovering: bool) -> None:
+        """The provider says the call was connected and has ended. An answered call's survey
+        ends the attempt itself (with what the citizen said); the worker ends it only when
+        the survey never started, or, in recovery, never finished: a completed call is
+        recorded as completed, never redialed."""
+        now = self.runtime.clock.now()
+        with session_scope(self.runtime.engine) as db:
+            connected_now = claims.note_progress(db, attempt_id, AttemptEvent.answer, now=now)
+            if connected_now or recovering:
+                claims.end_attempt(
+                    db, attempt_id, AttemptState.completed, now=now,
+                    rules_for=lambda cid: self._rules_for(db, cid), cause=cause,
+                )  # fmt: skip
 
     def _note(self, attempt_id: int, event: AttemptEvent, call_id: str) -> None:
         """Ringing or answered; the provider's call id is recorded with the first of them."""
@@ -293,6 +308,10 @@ class DialerWorker:
             if attempt.attempt_id in self._live:
                 continue  # our own call outlived a lease renewal: it is still followed
             known = await self.provider.lookup(attempt.attempt_id)
+            if known is not None and known.progress == CallProgress.completed:
+                await asyncio.to_thread(self._completed, attempt.attempt_id, "recovered", True)
+                self.stats.recovered += 1
+                continue
             if known is not None and known.progress.is_final:
                 outcome, cause = AttemptState(known.progress), "recovered:" + known.cause
             elif known is not None:

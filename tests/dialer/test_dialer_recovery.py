@@ -66,7 +66,7 @@ async def test_expired_attempt_the_provider_completed_is_recorded_not_redialed(
     await worker.run_until_idle()
     assert provider.placed == []
     (attempt,) = attempts(runtime)
-    assert (attempt.id, attempt.state, attempt.cause) == (attempt_id, "completed", "recovered:")
+    assert (attempt.id, attempt.state, attempt.cause) == (attempt_id, "completed", "recovered")
 
 
 async def test_expired_attempt_unknown_to_the_provider_fails_and_is_retried_later(
@@ -122,3 +122,37 @@ async def test_stale_survey_object_cannot_extend_a_log_that_moved_on(
     await second.feed(DigitsReceived("1"))
     with pytest.raises(Conflict):
         await first.feed(DigitsReceived("1"))
+
+
+async def test_call_completed_before_the_survey_started_is_not_redialed(
+    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    (phone,) = phones(1)
+    make_campaign([phone])
+    attempt_id = leave_in_flight(runtime, "ringing")
+    worker, _ = make_worker({phone: "satisfied"})
+    await worker.on_event(CallEvent(attempt_id, CallProgress.completed, clock.now(), "sim-1"))
+    (attempt,) = attempts(runtime)
+    assert attempt.state == "completed"
+
+
+async def test_hang_up_report_mid_survey_leaves_the_ending_to_the_survey(
+    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    from huifang.domain.models import Escalation
+    from huifang.ivr.events import HungUp
+
+    (phone,) = phones(1)
+    make_campaign([phone])
+    attempt_id = leave_in_flight(runtime, "ringing")
+    survey = await make_survey_call_factory(runtime)(attempt_id)
+    await survey.start()
+    await survey.feed(DigitsReceived("1"))
+    await survey.feed(DigitsReceived("3"))  # attitude: unsatisfied
+    worker, _ = make_worker({phone: "satisfied"})
+    await worker.on_event(CallEvent(attempt_id, CallProgress.completed, clock.now(), "sim-1"))
+    assert attempts(runtime)[0].state == "answered"
+    await survey.feed(HungUp())
+    assert attempts(runtime)[0].state == "abandoned"
+    with db_session(runtime) as db:
+        assert db.exec(select(Escalation)).one().attempt_id == attempt_id
