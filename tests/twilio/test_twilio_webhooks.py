@@ -246,6 +246,24 @@ async def test_concurrent_duplicate_turns_feed_once_and_agree(client, attempt, s
     assert [e["type"] for e in reload(session, attempt).ivr_log] == ["started", "digits"]
 
 
+async def test_a_turn_served_by_another_replica_is_carried_on_from_the_stored_log(
+    client, attempt, session, runtime
+) -> None:
+    from huifang.dialer.survey import make_survey_call_factory
+    from huifang.ivr.events import DigitsReceived
+
+    root = await answer_all(client, attempt, "1")  # this process keeps the call
+    other_replica = await make_survey_call_factory(runtime)(attempt.id)
+    await other_replica.feed(DigitsReceived("1"))  # attitude answered over there
+    await turn(client, attempt, next_step(root) + 1, Digits="2")  # arrival time, here
+    answers = dict(session.exec(select(Answer.question_id, Answer.outcome)).all())
+    assert answers == {
+        "confirm": None,
+        "attitude": "satisfied",
+        "arrival_time": "basically_satisfied",
+    }
+
+
 async def test_retried_last_turn_says_the_closing_again(client, attempt, session) -> None:
     root = await answer_all(client, attempt, "1111")
     last_step = next_step(root)

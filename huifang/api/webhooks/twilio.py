@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +26,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
@@ -38,7 +39,7 @@ from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.errors import Conflict
 from huifang.ivr.actions import Action
 from huifang.ivr.events import HungUp
-from huifang.telephony.base import CallEvent, CallProgress, SurveyCallFactory
+from huifang.telephony.base import CallEvent, CallProgress, SurveyCall, SurveyCallFactory
 from huifang.telephony.twilio.provider import TwilioProvider, progress_of
 from huifang.telephony.twilio.signature import SIGNATURE_HEADER, is_signed_by_twilio, public_url
 from huifang.telephony.twilio.twiml import TurnUrls, render_hangup, render_turn, turn_event
@@ -52,6 +53,7 @@ SMS_GATEWAY_SERVICE = "sms_gateway"
 SPEECH_SERVICE = "speech_pool"
 MEDIA_CLIENT_SERVICE = "twilio_media_client"
 TURN_LOCKS_SERVICE = "twilio_turn_locks"
+LIVE_CALLS_SERVICE = "twilio_live_calls"
 
 #: how long a recording's fetch waits for the voice turn that stores its row
 RECORDING_ROW_WAIT = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -90,7 +92,6 @@ async def _turn(runtime: Runtime, form: FormData, attempt: int, step: int) -> st
     receipt = f"twilio:voice:{call_sid}:{step}"
     settings = runtime.settings
     urls = turn_urls(settings.public_base_url, attempt, step + 1)
-    factory = survey_call_factory(runtime)
     answered_by = str(form.get("AnsweredBy", ""))
     if step == 0 and progress_of("in-progress", answered_by) is CallProgress.machine:
         # no survey for a machine; ending the attempt is guarded, so a retry changes nothing
@@ -98,25 +99,79 @@ async def _turn(runtime: Runtime, form: FormData, attempt: int, step: int) -> st
         await asyncio.to_thread(_end_attempt, runtime, attempt, AttemptState.machine, cause)
         document = render_hangup()
     elif await asyncio.to_thread(_has_receipt, runtime, receipt):
-        call = await factory(attempt)  # a retry: the turn was applied, render it again
+        call = await _live_calls(runtime).get(attempt)  # a retry: render the turn again
         return _render(await call.start(), urls)
     else:
-        call = await factory(attempt)
+        calls = _live_calls(runtime)
+        kept = calls.holds(attempt)
+        call = await calls.get(attempt)
         try:
-            if step == 0:
-                await asyncio.to_thread(_note_answered, runtime, attempt, call_sid)
-                actions = await call.start()
-            else:
-                path = recording_path(settings.recordings_dir, attempt, step)
-                fields = {name: str(value) for name, value in form.items()}
-                actions = await call.feed(turn_event(fields, recording_path=str(path)))
+            actions = await _apply_turn(runtime, call, form, attempt, step)
         except Conflict:
-            # the same turn was applied by a concurrent request: carry on from where it left
-            call = await factory(attempt)
-            actions = await call.start()
+            # the stored log moved on: a kept call is stale (another replica served a turn),
+            # so the turn is applied to the stored log; a fresh one lost a race with a
+            # concurrent request for this very turn, which is then only rendered
+            calls.forget(attempt)
+            call = await calls.get(attempt)
+            actions = await (
+                _apply_turn(runtime, call, form, attempt, step) if kept else call.start()
+            )
+        except BaseException:
+            calls.forget(attempt)  # its in-memory session may be ahead of the stored log
+            raise
+        if call.finished:
+            calls.forget(attempt)
         document = _render(actions, urls)
     await asyncio.to_thread(_store_receipt, runtime, receipt)
     return document
+
+
+async def _apply_turn(
+    runtime: Runtime, call: SurveyCall, form: FormData, attempt: int, step: int
+) -> Sequence[Action]:
+    if step == 0:
+        await asyncio.to_thread(_note_answered, runtime, attempt, str(form.get("CallSid", "")))
+        return await call.start()
+    path = recording_path(runtime.settings.recordings_dir, attempt, step)
+    fields = {name: str(value) for name, value in form.items()}
+    return await call.feed(turn_event(fields, recording_path=str(path)))
+
+
+class LiveCalls:
+    """The survey calls this process is serving, kept between turns.
+
+    Rebuilding a call replays its stored log; keeping it saves that on every turn. Safe
+    because the call checks the log it extends is the one it knows (`Conflict` otherwise:
+    another replica moved it), and a call that failed or ended is dropped at once.
+    """
+
+    def __init__(self, factory: SurveyCallFactory, capacity: int = 10_000) -> None:
+        self._factory = factory
+        self._capacity = capacity
+        self._calls: OrderedDict[int, SurveyCall] = OrderedDict()
+
+    async def get(self, attempt_id: int) -> SurveyCall:
+        call = self._calls.get(attempt_id)
+        if call is None:
+            call = await self._factory(attempt_id)
+            self._calls[attempt_id] = call
+            if len(self._calls) > self._capacity:
+                self._calls.popitem(last=False)
+        self._calls.move_to_end(attempt_id)
+        return call
+
+    def holds(self, attempt_id: int) -> bool:
+        return attempt_id in self._calls
+
+    def forget(self, attempt_id: int) -> None:
+        self._calls.pop(attempt_id, None)
+
+
+def _live_calls(runtime: Runtime) -> LiveCalls:
+    calls: LiveCalls | None = runtime.services.get(LIVE_CALLS_SERVICE)
+    if calls is None:
+        calls = runtime.services[LIVE_CALLS_SERVICE] = LiveCalls(survey_call_factory(runtime))
+    return calls
 
 
 def _turn_lock(runtime: Runtime, attempt_id: int) -> asyncio.Lock:
@@ -186,12 +241,15 @@ async def _end_of_call(runtime: Runtime, attempt_id: int) -> None:
     """The call is over. A survey cut short hears `HungUp` (it ends the attempt itself)."""
     state, log_length = await asyncio.to_thread(_attempt_state, runtime, attempt_id)
     if state == AttemptState.answered and log_length:
-        call = await survey_call_factory(runtime)(attempt_id)
-        if not call.finished:
-            try:
-                await call.feed(HungUp())
-            except Conflict:
-                pass  # a turn landed at the same moment; the next report or recovery settles it
+        calls = _live_calls(runtime)
+        async with _turn_lock(runtime, attempt_id):
+            call = await calls.get(attempt_id)
+            calls.forget(attempt_id)
+            if not call.finished:
+                try:
+                    await call.feed(HungUp())
+                except Conflict:
+                    pass  # a turn landed elsewhere at the same moment; lease recovery settles it
     elif state == AttemptState.answered:
         await asyncio.to_thread(_end_attempt, runtime, attempt_id, AttemptState.abandoned, "")
     elif state in (AttemptState.dialing, AttemptState.ringing):
@@ -427,17 +485,21 @@ async def _send_reply(runtime: Runtime, sms_id: int) -> None:
 # --- receipts ----------------------------------------------------------------------------
 
 
+# receipts are on every turn's path: plain Core statements, no ORM unit of work
+_RECEIPTS = WebhookReceipt.__table__  # type: ignore[attr-defined]
+
+
 def _has_receipt(runtime: Runtime, key: str) -> bool:
-    with Session(runtime.engine) as db:
-        found = db.exec(select(WebhookReceipt.id).where(WebhookReceipt.key == key)).first()
-        return found is not None
+    with runtime.engine.connect() as connection:
+        query = select(_RECEIPTS.c.id).where(_RECEIPTS.c.key == key)
+        return connection.execute(query).first() is not None
 
 
 def _store_receipt(runtime: Runtime, key: str) -> bool:
     """Record that `key` was applied; False when it had been already."""
     try:
-        with session_scope(runtime.engine) as db:
-            db.add(WebhookReceipt(key=key, received_at=runtime.clock.now()))
+        with runtime.engine.begin() as connection:
+            connection.execute(insert(_RECEIPTS).values(key=key, received_at=runtime.clock.now()))
     except IntegrityError:
         return False
     return True
