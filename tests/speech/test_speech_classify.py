@@ -204,3 +204,38 @@ def test_evidence_of_a_long_transcript_stays_short() -> None:
     result = classify("来得太慢了，态度很差，问题没解决。" * 200)
     assert result.label is Satisfaction.unsatisfied
     assert result.evidence.count("…") <= 2
+
+
+LEXICONS = Path(__file__).resolve().parents[2] / "huifang" / "speech" / "lexicons"
+ALONE = {
+    "satisfied": Satisfaction.satisfied,
+    "+reason": Satisfaction.satisfied,
+    "basic": Satisfaction.basically_satisfied,
+    "unsatisfied": Satisfaction.unsatisfied,
+    "-reason": Satisfaction.unsatisfied,
+    "optout": Satisfaction.opt_out,
+}
+
+
+def lexicon_phrases(language: str) -> list[tuple[str, str, Satisfaction]]:
+    rows = [
+        line.split("\t")
+        for line in (LEXICONS / f"{language}.tsv").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    whole = {row[0] for row in rows if row[1].startswith("=")}
+    return [
+        (language, row[0], ALONE[row[1]])
+        for row in rows
+        if row[1] in ALONE and not row[0].startswith("re:") and row[0] not in whole
+    ]
+
+
+@pytest.mark.parametrize(
+    ("language", "phrase", "label"), lexicon_phrases("zh-CN") + lexicon_phrases("en-US")
+)
+def test_every_lexicon_phrase_alone_gets_its_own_label(
+    language: str, phrase: str, label: Satisfaction
+) -> None:
+    # catches phrases shadowed by a longer entry, a pattern or a modifier
+    assert classify(phrase, language).label is label
