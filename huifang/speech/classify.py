@@ -364,12 +364,29 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
             role = _ASPECT.get(role, role)
         if role is not Role.expected:
             result.append(_Hit(role, category, hit.phrase, start, hit.end, mild))
+    by_end = {hit.end: index for index, hit in enumerate(result)}
     for position, hit in enumerate(hits):
-        alone = (hit.start == 0 or not _MEANINGFUL.match(units[hit.start - 1])) and (
-            hit.end >= len(units) or not _MEANINGFUL.match(units[hit.end])
-        )
-        if hit.role is Role.mild and position not in used and alone:
+        if position in used:
+            continue
+        ends_clause = hit.end >= len(units) or not _MEANINGFUL.match(units[hit.end])
+        starts_clause = hit.start == 0 or not _MEANINGFUL.match(units[hit.start - 1])
+        if hit.role is Role.mild and starts_clause and ends_clause:
             result.append(_Hit(Role.basic, None, hit.phrase, hit.start, hit.end))
+        elif hit.role is Role.negator and ends_clause:
+            # a negator ending the clause takes back what came just before it:
+            # `很满意才怪`, `满意也谈不上`
+            edge = hit.start
+            for before in reversed(hits[:position]):
+                if before.end != edge or before.role is not Role.degree:
+                    break
+                edge = before.start
+            judged = by_end.get(edge)
+            if judged is not None:
+                taken_back = result[judged]
+                role = _NEGATED.get(taken_back.role, taken_back.role)
+                result[judged] = _Hit(
+                    role, taken_back.category, taken_back.phrase, taken_back.start, hit.end
+                )
     result.sort(key=lambda hit: hit.start)
     return result
 

@@ -239,3 +239,12 @@ def test_every_lexicon_phrase_alone_gets_its_own_label(
 ) -> None:
     # catches phrases shadowed by a longer entry, a pattern or a modifier
     assert classify(phrase, language).label is label
+
+
+@pytest.mark.parametrize("text", ["很满意才怪", "满意也谈不上", "非常满意的才怪"])
+def test_a_negator_ending_the_answer_takes_back_what_came_before(text: str) -> None:
+    assert classify(text).label is Satisfaction.unsatisfied
+
+
+def test_a_negator_inside_a_phrase_takes_nothing_back() -> None:
+    assert classify("民警不管不顾就走了").label is Satisfaction.unsatisfied
