@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -340,6 +340,26 @@ def contact_history(
         for phone, at in session.execute(query):
             history[phone].append(at)
     return history
+
+
+def in_flight_by_campaign(session: Session, campaign_ids: Sequence[int]) -> dict[int, int]:
+    """Calls in flight per campaign, across every worker. On PostgreSQL the campaigns' rows
+    are locked until the caller commits, so workers deciding for the same limited campaign
+    take turns and never overshoot its limit together."""
+    if not campaign_ids:
+        return {}
+    ids = sorted(set(campaign_ids))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Campaign.id).where(Campaign.id.in_(ids)).with_for_update())  # type: ignore[union-attr]
+    rows = session.execute(
+        select(A.campaign_id, func.count())
+        .where(A.campaign_id.in_(ids))  # type: ignore[attr-defined]
+        .where(A.state.in_(IN_FLIGHT_ATTEMPT_STATES))  # type: ignore[attr-defined]
+        .group_by(A.campaign_id)
+    ).all()
+    counts = dict.fromkeys(ids, 0)
+    counts.update({campaign_id: int(n) for campaign_id, n in rows})
+    return counts
 
 
 def load_campaigns(session: Session, campaign_ids: Iterable[int]) -> dict[int, Campaign]:

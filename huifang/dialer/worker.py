@@ -167,12 +167,20 @@ class DialerWorker:
             if not claimed:
                 return []
             self.stats.claimed += len(claimed)
-            for campaign in claims.load_campaigns(db, {c.campaign_id for c in claimed}).values():
+            campaigns = claims.load_campaigns(db, {c.campaign_id for c in claimed})
+            for campaign in campaigns.values():
                 assert campaign.id is not None
                 self._rules[campaign.id] = DialRules.from_campaign(
                     campaign.rules, self.runtime.settings
                 )
                 self.limits.limit_campaign(campaign.id, campaign.max_concurrent_calls)
+            # a campaign's own limit holds across workers: count its calls in the database
+            limited = [c.id for c in campaigns.values() if c.max_concurrent_calls and c.id]
+            in_flight = claims.in_flight_by_campaign(db, limited)
+            room = {
+                cid: min(self.limits.free_for(cid), (campaigns[cid].max_concurrent_calls or 0) - n)
+                for cid, n in in_flight.items()
+            }
             phones = [c.phone for c in claimed]
             opted = opted_out_among(db, phones)
             history = claims.contact_history(db, phones, now=now)
@@ -187,9 +195,8 @@ class DialerWorker:
                     history=history.get(claim.phone, ()),
                 )
                 taken = planned.get(claim.campaign_id, 0)
-                if decision.verdict == Verdict.dial and taken >= self.limits.free_for(
-                    claim.campaign_id
-                ):
+                free = room.get(claim.campaign_id, self.limits.free_for(claim.campaign_id))
+                if decision.verdict == Verdict.dial and taken >= free:
                     decision = type(decision)(Verdict.replan, now, "campaign_channels_busy")
                 if decision.verdict == Verdict.cancel:
                     claims.cancel(db, claim, worker=self.name, reason=decision.reason, now=now)

@@ -156,3 +156,17 @@ async def test_hang_up_report_mid_survey_leaves_the_ending_to_the_survey(
     assert attempts(runtime)[0].state == "abandoned"
     with db_session(runtime) as db:
         assert db.exec(select(Escalation)).one().attempt_id == attempt_id
+
+
+async def test_campaign_limit_counts_calls_other_workers_carry(
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    make_campaign(phones(5), max_concurrent_calls=2)
+    now = runtime.clock.now()
+    lease = timedelta(seconds=runtime.settings.lease_seconds)
+    with session_scope(runtime.engine) as db:
+        claimed = claims.claim_due(db, worker="other", now=now, lease=lease, limit=2)
+        assert len(claims.start_dialing(db, claimed, worker="other", now=now, lease=lease)) == 2
+    worker, provider = make_worker({})
+    await worker.run_until_idle()
+    assert provider.placed == []
