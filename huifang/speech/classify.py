@@ -70,6 +70,7 @@ class Role(StrEnum):
     refusal = "-weak"
     expected = "expected"  # what a citizen expects (a result, a call back): counts when absent
     negator = "negator"  # `不`, `not`: `不差` is only basically satisfied
+    retract = "retract"  # `谈不上`, `才怪`: a negator that may also end the clause it negates
     absence = "absence"  # `没有`, `no`: `没有不满意` is satisfied
     partial = "partial"  # `不完全`, `not entirely`: `not entirely happy` is basically satisfied
     degree = "degree"  # may stand between a modifier and what it modifies
@@ -99,7 +100,8 @@ _PARTLY = {
 _ASPECT = {Role.satisfied: Role.good, Role.basic: Role.so_so, Role.unsatisfied: Role.bad}
 _SOFTENED = {Role.satisfied: Role.basic, Role.good: Role.so_so}
 _MODIFIERS = frozenset(
-    {Role.negator, Role.absence, Role.partial, Role.degree, Role.mild, Role.wish, Role.topic}
+    {Role.negator, Role.retract, Role.absence, Role.partial, Role.degree, Role.mild}
+    | {Role.wish, Role.topic}
 )
 _RATINGS = frozenset({Role.satisfied, Role.basic, Role.unsatisfied})
 _REASONS = frozenset({Role.good, Role.so_so, Role.bad})
@@ -350,7 +352,7 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
                 role = _WISHED.get(role, role)
             elif before.role is Role.topic:
                 category = category or before.category
-            elif before.role is Role.negator:
+            elif before.role in (Role.negator, Role.retract):
                 role = _NEGATED.get(role, role)
                 break
             elif before.role is Role.absence:
@@ -372,8 +374,8 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
         starts_clause = hit.start == 0 or not _MEANINGFUL.match(units[hit.start - 1])
         if hit.role is Role.mild and starts_clause and ends_clause:
             result.append(_Hit(Role.basic, None, hit.phrase, hit.start, hit.end))
-        elif hit.role is Role.negator and ends_clause:
-            # a negator ending the clause takes back what came just before it:
+        elif hit.role is Role.retract and ends_clause:
+            # a retraction ending the clause takes back what came just before it:
             # `很满意才怪`, `满意也谈不上`
             edge = hit.start
             for before in reversed(hits[:position]):
