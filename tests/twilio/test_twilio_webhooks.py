@@ -239,6 +239,25 @@ async def test_retried_turn_renders_the_same_twiml_without_feeding_twice(
     assert len(reload(session, attempt).ivr_log) == log_length
 
 
+async def test_a_retry_landing_on_another_replica_is_rendered_from_the_stored_log(
+    client, attempt, session, runtime
+) -> None:
+    await turn(client, attempt, 0)
+    answered = await turn(client, attempt, 1, Digits="1")
+    runtime.services.pop(webhooks.LIVE_CALLS_SERVICE)  # a process that never saw this call
+    retried = await turn(client, attempt, 1, Digits="1")
+    assert ET.tostring(retried) == ET.tostring(answered)
+    assert [e["type"] for e in reload(session, attempt).ivr_log] == ["started", "digits"]
+
+
+async def test_an_older_turn_replayed_late_is_not_fed_again(client, attempt, session) -> None:
+    await turn(client, attempt, 0)
+    await turn(client, attempt, 1, Digits="1")
+    await turn(client, attempt, 2, Digits="1")
+    await turn(client, attempt, 1, Digits="1")
+    assert [e["type"] for e in reload(session, attempt).ivr_log] == ["started", "digits", "digits"]
+
+
 async def test_concurrent_duplicate_turns_feed_once_and_agree(client, attempt, session) -> None:
     await turn(client, attempt, 0)
     first, second = await asyncio.gather(*(turn(client, attempt, 1, Digits="1") for _ in range(2)))

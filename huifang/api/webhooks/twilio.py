@@ -31,7 +31,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
-from huifang.api.deps import RuntimeDep
 from huifang.bootstrap import Runtime
 from huifang.db import session_scope
 from huifang.domain.models import Answer, CallAttempt, Escalation, Recording, WebhookReceipt
@@ -62,6 +61,15 @@ router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 TWIML = "application/xml"
 
 
+async def current_runtime(request: Request) -> Runtime:
+    # async on purpose: a plain `def` dependency costs every webhook a thread-pool hop
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(current_runtime)]
+
+
 async def signed_form(request: Request, runtime: RuntimeDep) -> FormData:
     """The request's form fields, once its signature is proven to be Twilio's."""
     form = await request.form()
@@ -90,39 +98,47 @@ async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int =
 async def _turn(runtime: Runtime, form: FormData, attempt: int, step: int) -> str:
     call_sid = str(form.get("CallSid", ""))
     receipt = f"twilio:voice:{call_sid}:{step}"
-    settings = runtime.settings
-    urls = turn_urls(settings.public_base_url, attempt, step + 1)
+    urls = turn_urls(runtime.settings.public_base_url, attempt, step + 1)
     answered_by = str(form.get("AnsweredBy", ""))
     if step == 0 and progress_of("in-progress", answered_by) is CallProgress.machine:
         # no survey for a machine; ending the attempt is guarded, so a retry changes nothing
         cause = f"answered_by:{answered_by}"
         await asyncio.to_thread(_end_attempt, runtime, attempt, AttemptState.machine, cause)
         document = render_hangup()
-    elif await asyncio.to_thread(_has_receipt, runtime, receipt):
-        call = await _live_calls(runtime).get(attempt)  # a retry: render the turn again
+        await asyncio.to_thread(_store_receipt, runtime, receipt)
+        return document
+    calls = _live_calls(runtime)
+    said = calls.said(attempt, receipt)
+    if said is not None:
+        return said  # a retry of a turn this process answered: the very same document
+    # a call kept here knows every turn it served up to its last; anything else needs the
+    # stored receipts
+    kept = calls.holds(attempt) and step > calls.last_step(attempt)
+    if not kept and await asyncio.to_thread(_has_receipt, runtime, receipt):
+        call = await calls.get(attempt)  # a retry of a turn served elsewhere: render it again
         return _render(await call.start(), urls)
-    else:
-        calls = _live_calls(runtime)
-        kept = calls.holds(attempt)
+    call = await calls.get(attempt)
+    try:
+        actions = await _apply_turn(runtime, call, form, attempt, step)
+    except Conflict:
+        # the stored log moved on without this copy: a kept call is stale (another replica
+        # served turns), a fresh one lost a race for this very turn
+        calls.forget(attempt)
         call = await calls.get(attempt)
-        try:
+        applied_elsewhere = not kept or await asyncio.to_thread(_has_receipt, runtime, receipt)
+        if applied_elsewhere:
+            actions = await call.start()
+        else:
             actions = await _apply_turn(runtime, call, form, attempt, step)
-        except Conflict:
-            # the stored log moved on: a kept call is stale (another replica served a turn),
-            # so the turn is applied to the stored log; a fresh one lost a race with a
-            # concurrent request for this very turn, which is then only rendered
-            calls.forget(attempt)
-            call = await calls.get(attempt)
-            actions = await (
-                _apply_turn(runtime, call, form, attempt, step) if kept else call.start()
-            )
-        except BaseException:
-            calls.forget(attempt)  # its in-memory session may be ahead of the stored log
-            raise
-        if call.finished:
-            calls.forget(attempt)
-        document = _render(actions, urls)
+    except BaseException:
+        calls.forget(attempt)  # its in-memory session may be ahead of the stored log
+        raise
+    document = _render(actions, urls)
     await asyncio.to_thread(_store_receipt, runtime, receipt)
+    if call.finished:
+        calls.forget(attempt)
+    else:
+        calls.remember(attempt, step, receipt, document)
     return document
 
 
@@ -149,6 +165,8 @@ class LiveCalls:
         self._factory = factory
         self._capacity = capacity
         self._calls: OrderedDict[int, SurveyCall] = OrderedDict()
+        #: the last turn each kept call answered: its step, receipt key and document
+        self._last_said: dict[int, tuple[int, str, str]] = {}
 
     async def get(self, attempt_id: int) -> SurveyCall:
         call = self._calls.get(attempt_id)
@@ -156,7 +174,8 @@ class LiveCalls:
             call = await self._factory(attempt_id)
             self._calls[attempt_id] = call
             if len(self._calls) > self._capacity:
-                self._calls.popitem(last=False)
+                oldest, _ = self._calls.popitem(last=False)
+                self._last_said.pop(oldest, None)
         self._calls.move_to_end(attempt_id)
         return call
 
@@ -165,6 +184,19 @@ class LiveCalls:
 
     def forget(self, attempt_id: int) -> None:
         self._calls.pop(attempt_id, None)
+        self._last_said.pop(attempt_id, None)
+
+    def remember(self, attempt_id: int, step: int, receipt: str, document: str) -> None:
+        self._last_said[attempt_id] = (step, receipt, document)
+
+    def last_step(self, attempt_id: int) -> int:
+        last = self._last_said.get(attempt_id)
+        return last[0] if last is not None else -1
+
+    def said(self, attempt_id: int, receipt: str) -> str | None:
+        """The document this process answered `receipt` with, if it was the call's last turn."""
+        last = self._last_said.get(attempt_id)
+        return last[2] if last is not None and last[1] == receipt else None
 
 
 def _live_calls(runtime: Runtime) -> LiveCalls:
