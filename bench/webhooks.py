@@ -4,10 +4,12 @@ The API (`create_app`, the real survey call replayed from the database each turn
 by default) runs under uvicorn in a child process on loopback. This process plays Twilio
 for N concurrent calls of the built-in 110 survey: each call posts its first turn, then
 answers every `<Gather>` with a key after a random "prompt playing" pause, until `<Hangup>`;
-every request is signed as Twilio signs it. The latency of each request (send to full
+every request is signed as Twilio signs it. Calls are answered at random moments over
+`--ramp-s` seconds (the dialer paces calls; `--ramp-s 0` is the worst case of 200 answered
+in the same instant). The latency of each request (send to full
 TwiML received) is measured; the figures are requests per second and p50/p99 latency.
 
-    .venv/bin/python bench/webhooks.py [--calls 200] [--think-ms 300] [--database-url URL]
+    .venv/bin/python bench/webhooks.py [--calls 200] [--think-ms 1000] [--ramp-s 5] [--database-url URL]
 
 Target: p99 ≤ 25 ms at 200 concurrent calls.
 """
@@ -110,8 +112,14 @@ def serve(settings: Settings, port: int) -> None:
 
 
 async def one_call(
-    http: aiohttp.ClientSession, base: str, attempt_id: int, think: float, latencies: list[float]
+    http: aiohttp.ClientSession,
+    base: str,
+    attempt_id: int,
+    think: float,
+    latencies: list[float],
+    answered_after: float = 0.0,
 ) -> int:
+    await asyncio.sleep(answered_after)  # calls are placed at a pace, not all at once
     call_sid = f"CA{attempt_id:032x}"
     step, digits, turns = 0, "", 0
     while True:
@@ -142,7 +150,9 @@ async def one_call(
         await asyncio.sleep(random.uniform(0.5, 1.5) * think)  # the prompt plays, a key is pressed
 
 
-async def drive(base: str, attempt_ids: list[int], think: float) -> tuple[list[float], int, float]:
+async def drive(
+    base: str, attempt_ids: list[int], think: float, ramp: float
+) -> tuple[list[float], int, float]:
     # aiohttp rather than httpx: at 200 connections httpx's pool costs the client ~10 ms of
     # CPU per request, on the same two cores as the server it measures
     warm_up, *calls = attempt_ids
@@ -152,7 +162,9 @@ async def drive(base: str, attempt_ids: list[int], think: float) -> tuple[list[f
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         await one_call(http, base, warm_up, 0.0, [])  # imports, script parsing, first queries
         started = time.perf_counter()
-        turns = await asyncio.gather(*(one_call(http, base, a, think, latencies) for a in calls))
+        turns = await asyncio.gather(
+            *(one_call(http, base, a, think, latencies, random.uniform(0, ramp)) for a in calls)
+        )
         elapsed = time.perf_counter() - started
     return latencies, sum(turns), elapsed
 
@@ -178,7 +190,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--think-ms", type=float, default=300.0, help="mean pause between turns")
+    parser.add_argument("--think-ms", type=float, default=1000.0, help="mean pause between turns")
+    parser.add_argument(
+        "--ramp-s", type=float, default=5.0, help="calls are answered over this many seconds"
+    )
     parser.add_argument(
         "--database-url", default="", help="default: SQLite in a temporary directory"
     )
@@ -194,7 +209,7 @@ def main() -> None:
         try:
             wait_until_listening(port)
             latencies, turns, elapsed = asyncio.run(
-                drive(f"http://127.0.0.1:{port}", attempt_ids, args.think_ms / 1000)
+                drive(f"http://127.0.0.1:{port}", attempt_ids, args.think_ms / 1000, args.ramp_s)
             )
         finally:
             server.terminate()
@@ -202,7 +217,8 @@ def main() -> None:
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     print(
-        f"voice webhook: {args.calls} concurrent calls, {turns} turns, think {args.think_ms:.0f} ms"
+        f"voice webhook: {args.calls} concurrent calls answered over {args.ramp_s:.0f} s, "
+        f"{turns} turns, think {args.think_ms:.0f} ms, {settings.effective_database_url.split(':')[0]}"
     )
     print(f"  {turns / elapsed:.0f} requests/s over {elapsed:.1f} s")
     print(
