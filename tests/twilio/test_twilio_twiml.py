@@ -15,7 +15,6 @@ from huifang.telephony.twilio.twiml import (
     TurnUrls,
     render_hangup,
     render_turn,
-    render_wait_and_retry,
     turn_event,
 )
 
@@ -155,10 +154,8 @@ def test_recorded_prompt_audio_is_played_instead_of_spoken() -> None:
     assert root[0].tag == "Play" and root[0].text == "https://h.example/a.wav"
 
 
-def test_hangup_and_wait_documents_are_valid() -> None:
-    check_twiml(render_hangup())
-    root = check_twiml(render_wait_and_retry(URLS.next_turn))
-    assert [c.tag for c in root] == ["Pause", "Redirect"]
+def test_hangup_document_is_valid() -> None:
+    assert [c.tag for c in check_twiml(render_hangup())] == ["Hangup"]
 
 
 prompts = st.builds(

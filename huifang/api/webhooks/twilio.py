@@ -36,7 +36,7 @@ from huifang.db import session_scope
 from huifang.domain.models import Answer, CallAttempt, Escalation, Recording, WebhookReceipt
 from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.errors import Conflict
-from huifang.ivr.actions import Action
+from huifang.ivr.actions import Action, Prompt
 from huifang.ivr.events import HungUp
 from huifang.telephony.base import CallEvent, CallProgress, SurveyCall, SurveyCallFactory
 from huifang.telephony.twilio.provider import TwilioProvider, progress_of
@@ -218,7 +218,12 @@ def _turn_lock(runtime: Runtime, attempt_id: int) -> asyncio.Lock:
 
 def _render(actions: Sequence[Action], urls: TurnUrls) -> str:
     """The turn's TwiML; a finished survey (no actions left) hangs up."""
-    return render_turn(actions, urls) if actions else render_hangup()
+    return render_turn(actions, urls, _published_audio) if actions else render_hangup()
+
+
+def _published_audio(prompt: Prompt) -> str | None:
+    """A prompt recording Twilio can fetch itself (an https URL); others are spoken."""
+    return prompt.audio if prompt.audio and prompt.audio.startswith("https://") else None
 
 
 def turn_urls(public_base_url: str, attempt_id: int, step: int) -> TurnUrls:

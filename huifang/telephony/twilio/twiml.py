@@ -102,14 +102,6 @@ def render_hangup() -> str:
     return str(response.to_xml())
 
 
-def render_wait_and_retry(url: str, seconds: int = 1) -> str:
-    """Ask Twilio to come back: the same turn is being answered by another request."""
-    response = VoiceResponse()
-    response.pause(length=seconds)
-    response.redirect(url, method="POST")
-    return str(response.to_xml())
-
-
 def _say(parent: VoiceResponse | Gather, prompt: Prompt, audio_url: AudioUrl | None) -> None:
     url = audio_url(prompt) if audio_url is not None else None
     if url:
