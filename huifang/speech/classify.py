@@ -69,9 +69,9 @@ class Role(StrEnum):
     thanks = "+weak"  # count only when nothing else does
     refusal = "-weak"
     expected = "expected"  # what a citizen expects (a result, a call back): counts when absent
-    negator = "negator"  # `不`, `not`: `不差` is only basically satisfied
+    negator = "negator"  # `不`, `not`: `不差`, `不慢` are only basically satisfied
     retract = "retract"  # `谈不上`, `才怪`: a negator that may also end the clause it negates
-    absence = "absence"  # `没有`, `no`: `没有不满意` is satisfied
+    absence = "absence"  # `没有`, `no`, `一点也不`: `没有不满意`, `没有推诿` are satisfied
     partial = "partial"  # `不完全`, `not entirely`: `not entirely happy` is basically satisfied
     degree = "degree"  # may stand between a modifier and what it modifies
     mild = "mild"
@@ -86,15 +86,16 @@ _NEGATED = {
     Role.satisfied: Role.unsatisfied,
     Role.unsatisfied: Role.basic,
     Role.good: Role.bad,
-    Role.bad: Role.good,
+    Role.bad: Role.so_so,
     Role.expected: Role.bad,
 }
-_ABSENT = _NEGATED | {Role.unsatisfied: Role.satisfied}
+_ABSENT = _NEGATED | {Role.unsatisfied: Role.satisfied, Role.bad: Role.good}
 _WISHED = {Role.satisfied: Role.so_so, Role.good: Role.so_so}
 _PARTLY = {
     Role.satisfied: Role.basic,
     Role.unsatisfied: Role.basic,
     Role.good: Role.so_so,
+    Role.bad: Role.so_so,
     Role.expected: Role.so_so,
 }
 _ASPECT = {Role.satisfied: Role.good, Role.basic: Role.so_so, Role.unsatisfied: Role.bad}
