@@ -15,6 +15,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from huifang.bootstrap import Runtime
+from huifang.db import session_scope
 from huifang.domain.campaigns import is_opted_out, opt_out
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import (
@@ -104,35 +106,45 @@ async def send_survey_sms(
 
     A second call for the same contact returns the message already sent, without sending.
     """
+    queued, claimed = await asyncio.to_thread(_queue_survey_sms, runtime, gateway.name, contact_id)
+    if queued is None or not claimed:
+        return queued  # opted out, or another sender owns it (sent, or being sent)
+    assert queued.id is not None
+    return await send_queued_sms(runtime, gateway, queued.id, release_claim_on_retryable=True)
+
+
+def _queue_survey_sms(
+    runtime: Runtime, gateway_name: str, contact_id: int
+) -> tuple[SmsMessage | None, bool]:
+    """Claim the contact's survey SMS and queue it (claimed); or the message of whoever
+    claimed it before; or None for an opted-out phone."""
     now = runtime.clock.now()
-    with Session(runtime.engine, expire_on_commit=False) as session:
+    with session_scope(runtime.engine) as session:
         contact = session.get(Contact, contact_id)
         if contact is None:
             raise NotFound(f"contact {contact_id} does not exist")
         if is_opted_out(session, contact.phone):
-            return None
+            return None, False
         claimed = session.exec(
             update(Contact)
             .where(col(Contact.id) == contact_id, col(Contact.sms_sent_at).is_(None))
             .values(sms_sent_at=now, updated_at=now)
         ).rowcount
         if not claimed:
-            return _survey_message(session, contact_id)
-        body, _language = survey_text(session, contact, runtime.settings)
+            return _survey_message(session, contact_id), False
         message = SmsMessage(
             contact_id=contact_id,
             direction="out",
             phone=contact.phone,
-            body=body,
-            provider=gateway.name,
+            body=survey_text(session, contact, runtime.settings),
+            provider=gateway_name,
             state=SmsState.queued,
             created_at=now,
         )
         session.add(message)
         _advance_contact(session, contact_id, ContactEvent.contact, now)
-        session.commit()
-    assert message.id is not None
-    return await send_queued_sms(runtime, gateway, message.id, release_claim_on_retryable=True)
+        session.flush()
+        return message, True
 
 
 async def send_queued_sms(
@@ -142,36 +154,48 @@ async def send_queued_sms(
 
     A message no longer queued is returned as it is: someone else sent it already.
     """
-    with Session(runtime.engine, expire_on_commit=False) as session:
-        message = session.get(SmsMessage, sms_id)
-        if message is None:
-            raise NotFound(f"sms message {sms_id} does not exist")
-        if message.state != SmsState.queued:
-            return message
+    message = await asyncio.to_thread(_load_sms, runtime, sms_id)
+    if message.state != SmsState.queued:
+        return message
     outbound = OutboundSms(to=message.phone, body=message.body, reference=str(sms_id))
     try:
         provider_id = await gateway.send(outbound)
     except SmsSendError as exc:
-        now = runtime.clock.now()
-        with Session(runtime.engine, expire_on_commit=False) as session:
-            _advance_sms(session, sms_id, SmsEvent.fail, now)
-            if exc.retryable and release_claim_on_retryable and message.contact_id is not None:
-                session.exec(
-                    update(Contact)
-                    .where(col(Contact.id) == message.contact_id)
-                    .values(sms_sent_at=None, updated_at=now)
-                )
-            session.commit()
-            return _reloaded(session, sms_id)
-    now = runtime.clock.now()
+        release = exc.retryable and release_claim_on_retryable
+        return await asyncio.to_thread(_record_refusal, runtime, message, release)
+    return await asyncio.to_thread(_record_sent, runtime, sms_id, provider_id)
+
+
+def _load_sms(runtime: Runtime, sms_id: int) -> SmsMessage:
     with Session(runtime.engine, expire_on_commit=False) as session:
-        _advance_sms(session, sms_id, SmsEvent.send, now, provider_message_id=provider_id)
-        session.commit()
-        return _reloaded(session, sms_id)
+        message: SmsMessage = _required(session, SmsMessage, sms_id)
+        return message
 
 
-def survey_text(session: Session, contact: Contact, settings: Settings) -> tuple[str, str]:
-    """The contact's survey SMS (with the incident reference) and its language."""
+def _record_refusal(runtime: Runtime, message: SmsMessage, release_claim: bool) -> SmsMessage:
+    """The message failed; a retryable refusal of a survey SMS frees its contact for a retry."""
+    assert message.id is not None
+    now = runtime.clock.now()
+    with session_scope(runtime.engine) as session:
+        _advance_sms(session, message.id, SmsEvent.fail, now)
+        if release_claim and message.contact_id is not None:
+            session.exec(
+                update(Contact)
+                .where(col(Contact.id) == message.contact_id)
+                .values(sms_sent_at=None, updated_at=now)
+            )
+    return _load_sms(runtime, message.id)
+
+
+def _record_sent(runtime: Runtime, sms_id: int, provider_message_id: str) -> SmsMessage:
+    with session_scope(runtime.engine) as session:
+        now = runtime.clock.now()
+        _advance_sms(session, sms_id, SmsEvent.send, now, provider_message_id=provider_message_id)
+    return _load_sms(runtime, sms_id)
+
+
+def survey_text(session: Session, contact: Contact, settings: Settings) -> str:
+    """The contact's survey SMS, with the incident reference."""
     from huifang.ivr.script import parse_script, render_sms
     from huifang.ivr.template import incident_variables
 
@@ -194,7 +218,7 @@ def survey_text(session: Session, contact: Contact, settings: Settings) -> tuple
     if "{reference}" not in (script.sms_text or ""):
         # the citizen quotes the reference when they call the hotline about this survey
         body += _reply(script.language, "reference").format(reference=incident.external_id)
-    return body, script.language
+    return body
 
 
 # --- inbound -----------------------------------------------------------------------------
@@ -443,11 +467,11 @@ def _complaint_categories(body: str, language: str) -> list[str]:
 
 
 def _survey_message(session: Session, contact_id: int) -> SmsMessage | None:
-    """The contact's survey SMS: its first outbound message."""
+    """The contact's survey SMS: its first outbound message that did not fail, if any."""
     return session.exec(
         select(SmsMessage)
         .where(SmsMessage.contact_id == contact_id, SmsMessage.direction == "out")
-        .order_by(col(SmsMessage.id))
+        .order_by(col(SmsMessage.state) == SmsState.failed, col(SmsMessage.id))
     ).first()
 
 
@@ -483,10 +507,6 @@ def _normalized_or_raw(phone: str, region: str) -> str:
 
 def _reply(language: str, key: str) -> str:
     return _REPLIES.get(language, _REPLIES["en-US"])[key]
-
-
-def _reloaded(session: Session, sms_id: int) -> SmsMessage:
-    return _required(session, SmsMessage, sms_id)
 
 
 def _required(session: Session, model: Any, row_id: int | None) -> Any:

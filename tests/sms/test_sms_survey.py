@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
@@ -76,6 +78,13 @@ async def test_survey_sms_is_sent_once_per_contact(
     first = await send_survey_sms(runtime, gateway, citizen.contact.id)
     second = await send_survey_sms(runtime, gateway, citizen.contact.id)
     assert len(gateway.sent) == 1 and second is not None and second.id == first.id
+
+
+async def test_concurrent_senders_send_the_survey_sms_once(
+    runtime: Runtime, gateway: SimSmsGateway, citizen: SurveyedCitizen
+) -> None:
+    await asyncio.gather(*(send_survey_sms(runtime, gateway, citizen.contact.id) for _ in range(4)))
+    assert len(gateway.sent) == 1
 
 
 async def test_opted_out_phone_gets_no_survey_sms(
