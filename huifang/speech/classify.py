@@ -88,6 +88,7 @@ _NEGATED = {
     Role.good: Role.bad,
     Role.bad: Role.so_so,
     Role.expected: Role.bad,
+    Role.thanks: Role.refusal,
 }
 _ABSENT = _NEGATED | {Role.unsatisfied: Role.satisfied, Role.bad: Role.good}
 _WISHED = {Role.satisfied: Role.so_so, Role.good: Role.so_so}
