@@ -29,6 +29,7 @@ from fastapi.responses import Response
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 
 from huifang.bootstrap import Runtime
@@ -92,21 +93,27 @@ async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int =
     # one turn of a call at a time in this process: a retry that overtakes a slow original
     # waits for it, then finds its receipt (across processes the survey's log check decides)
     async with _turn_lock(runtime, attempt):
-        return _twiml(await _turn(runtime, form, attempt, step))
+        document = await _turn(runtime, form, attempt, step)
+    # the receipt is for retries landing on another process, which come seconds later (a
+    # retry here is answered from memory), and the call sid for `lookup`, which only a lost
+    # `calls.create` needs: both are written after the answer has gone out
+    after = BackgroundTask(_after_turn, runtime, form, attempt, step)
+    return Response(content=document, media_type=TWIML, background=after)
+
+
+def _voice_receipt(form: FormData, step: int) -> str:
+    return f"twilio:voice:{form.get('CallSid', '')}:{step}"
 
 
 async def _turn(runtime: Runtime, form: FormData, attempt: int, step: int) -> str:
-    call_sid = str(form.get("CallSid", ""))
-    receipt = f"twilio:voice:{call_sid}:{step}"
+    receipt = _voice_receipt(form, step)
     urls = turn_urls(runtime.settings.public_base_url, attempt, step + 1)
     answered_by = str(form.get("AnsweredBy", ""))
     if step == 0 and progress_of("in-progress", answered_by) is CallProgress.machine:
         # no survey for a machine; ending the attempt is guarded, so a retry changes nothing
         cause = f"answered_by:{answered_by}"
         await asyncio.to_thread(_end_attempt, runtime, attempt, AttemptState.machine, cause)
-        document = render_hangup()
-        await asyncio.to_thread(_store_receipt, runtime, receipt)
-        return document
+        return render_hangup()
     calls = _live_calls(runtime)
     said = calls.said(attempt, receipt)
     if said is not None:
@@ -134,7 +141,6 @@ async def _turn(runtime: Runtime, form: FormData, attempt: int, step: int) -> st
         calls.forget(attempt)  # its in-memory session may be ahead of the stored log
         raise
     document = _render(actions, urls)
-    await asyncio.to_thread(_store_receipt, runtime, receipt)
     if call.finished:
         calls.forget(attempt)
     else:
@@ -146,7 +152,6 @@ async def _apply_turn(
     runtime: Runtime, call: SurveyCall, form: FormData, attempt: int, step: int
 ) -> Sequence[Action]:
     if step == 0:
-        await asyncio.to_thread(_note_answered, runtime, attempt, str(form.get("CallSid", "")))
         return await call.start()
     path = recording_path(runtime.settings.recordings_dir, attempt, step)
     fields = {name: str(value) for name, value in form.items()}
@@ -340,17 +345,6 @@ def _end_attempt(runtime: Runtime, attempt_id: int, outcome: AttemptState, cause
         )
 
 
-def _note_answered(runtime: Runtime, attempt_id: int, call_sid: str) -> None:
-    from huifang.dialer import claims
-
-    with session_scope(runtime.engine) as db:
-        claims.note_progress(
-            db, attempt_id, AttemptEvent.answer, now=runtime.clock.now(),
-            provider="twilio", provider_call_id=call_sid,
-        )  # fmt: skip
-        _record_call_sid(db, attempt_id, call_sid)
-
-
 def _record_call_sid(db: Session, attempt_id: int, call_sid: str) -> None:
     """Name the attempt's Twilio call, once: an identifier, not a state, so no lifecycle."""
     db.exec(
@@ -530,6 +524,18 @@ def _has_receipt(runtime: Runtime, key: str) -> bool:
     with runtime.engine.connect() as connection:
         query = select(_RECEIPTS.c.id).where(_RECEIPTS.c.key == key)
         return connection.execute(query).first() is not None
+
+
+async def _after_turn(runtime: Runtime, form: FormData, attempt_id: int, step: int) -> None:
+    call_sid = str(form.get("CallSid", ""))
+    if step == 0 and call_sid:
+        await asyncio.to_thread(_name_call, runtime, attempt_id, call_sid)
+    await asyncio.to_thread(_store_receipt, runtime, _voice_receipt(form, step))
+
+
+def _name_call(runtime: Runtime, attempt_id: int, call_sid: str) -> None:
+    with session_scope(runtime.engine) as db:
+        _record_call_sid(db, attempt_id, call_sid)
 
 
 def _store_receipt(runtime: Runtime, key: str) -> bool:
