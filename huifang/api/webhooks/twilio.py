@@ -6,9 +6,11 @@ Rules kept here:
 - the voice webhook is one turn of the IVR: `?attempt=A&step=N` says which call and which
   turn; Twilio's fields become one IVR event fed to the call's `SurveyCall`, and its actions
   come back as TwiML whose input verb points at turn N+1;
-- each (CallSid, step) is applied once (`webhook_receipts`): a retried turn re-renders the
-  call's current TwiML without feeding the event again; a status report is applied once per
-  (CallSid, status) and never moves an attempt backwards (guarded transitions);
+- each (CallSid, step) is applied once: a retried turn gets the same TwiML without the event
+  being fed again (from memory in the process that answered it, from `webhook_receipts`
+  and the stored IVR log anywhere else); turns of one call run one at a time per process;
+- a status report is applied once per (CallSid, status) and never moves an attempt
+  backwards (guarded transitions); `completed` in mid-script feeds `HungUp`;
 - a recording is fetched after Twilio says it is ready, in a background task, then
   transcribed and classified; nothing slow runs in the request path.
 """
