@@ -10,7 +10,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from twilio.http import AsyncHttpClient
@@ -37,6 +40,8 @@ class FakeTwilioRest(AsyncHttpClient):
     refuse_next: tuple[int, int] | None = None
     #: the next create raises this (a timeout, a dropped connection) after creating the call
     lose_next_reply: BaseException | None = None
+    #: Twilio's clock, for `date_created`
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         super().__init__(logger=None, is_async=True, timeout=5.0)  # type: ignore[arg-type]
@@ -61,9 +66,27 @@ class FakeTwilioRest(AsyncHttpClient):
             body = {"code": code, "message": f"refused ({code})", "more_info": "", "status": status}
             return Response(status, json.dumps(body))
         if method == "POST" and path == "/Calls.json":
-            return self._created(
-                self.calls, "CA", {"status": "queued", "to": data["To"], "from": data["From"]}
-            )
+            created = format_datetime(self.now())
+            fields = {
+                "status": "queued",
+                "to": data["To"],
+                "from": data["From"],
+                "date_created": created,
+            }
+            return self._created(self.calls, "CA", fields)
+        if method == "GET" and path == "/Calls.json":
+            to = (params or {}).get("To")
+            listed = [c for c in reversed(self.calls.values()) if to in (None, c["to"])]
+            page = {
+                "calls": listed,
+                "page": 0,
+                "page_size": 50,
+                "start": 0,
+                "end": len(listed),
+                "next_page_uri": None,
+                "uri": path,
+            }
+            return Response(200, json.dumps(page))
         if method == "POST" and path == "/Messages.json":
             return self._created(
                 self.messages, "SM", {"status": "queued", "to": data["To"], "body": data["Body"]}

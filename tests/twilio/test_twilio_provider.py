@@ -4,6 +4,7 @@ lost replies end up."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -121,13 +122,37 @@ async def test_lookup_after_a_lost_reply_fetches_the_call_by_the_sid_the_status_
     rest.lose_next_reply = TimeoutError()
     with pytest.raises(CallFateUnknown):
         await provider.originate(OriginateRequest(attempt_id=7, phone=PHONE))
-    assert await provider.lookup(7) is None
     [sid] = rest.calls
     stored[7] = sid
     rest.set_call_status(sid, "in-progress")
     event = await provider.lookup(7)
     assert (event.progress, event.provider_call_id) == (CallProgress.answered, sid)
     assert [r.method for r in rest.requests] == ["POST", "GET"]
+
+
+async def test_lookup_after_a_lost_reply_finds_the_new_call_to_that_number(
+    provider: TwilioProvider, rest: FakeTwilioRest, clock: FakeClock
+) -> None:
+    rest.now = clock.now
+    await provider.originate(OriginateRequest(attempt_id=6, phone=PHONE))  # an earlier call
+    clock.advance(timedelta(minutes=30))
+    rest.lose_next_reply = TimeoutError()
+    with pytest.raises(CallFateUnknown):
+        await provider.originate(OriginateRequest(attempt_id=7, phone=PHONE))
+    earlier, lost = rest.calls
+    rest.set_call_status(lost, "ringing")
+    event = await provider.lookup(7)
+    assert (event.provider_call_id, event.progress) == (lost, CallProgress.ringing)
+    assert [r.method for r in rest.requests] == ["POST", "POST", "GET", "GET"]
+
+
+async def test_lookup_finds_nothing_when_twilio_never_created_the_call(
+    provider: TwilioProvider, rest: FakeTwilioRest, clock: FakeClock
+) -> None:
+    rest.now = clock.now
+    rest.refuse_next = (503, 20500)
+    await provider.originate(OriginateRequest(attempt_id=7, phone=PHONE))
+    assert await provider.lookup(7) is None
 
 
 @pytest.mark.parametrize(

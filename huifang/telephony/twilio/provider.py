@@ -4,7 +4,8 @@ Rules kept here:
 - the SDK's async client always gets an explicit timeout (its default has none), and its
   HTTP client is swappable so tests answer as Twilio's API reference documents;
 - a `calls.create` that timed out or lost its connection raises `CallFateUnknown`: the call
-  may exist, so it is looked up (`lookup`), never sent again;
+  may exist, so it is looked up (`lookup`: by the sid the status webhook stored, else the
+  newest call to that number since we asked), never sent again;
 - a refusal Twilio explains (invalid number, unreachable, rate limited) becomes a `failed`
   call event whose cause names it; the dialer's retry policy decides what follows;
 - progress comes from the status webhook (`report`), which may run in another process:
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from twilio.base.exceptions import TwilioRestException
@@ -43,6 +45,9 @@ CALL_STATUS_PROGRESS: dict[str, CallProgress] = {
     "failed": CallProgress.failed,
     "canceled": CallProgress.failed,
 }
+
+#: how far Twilio's clock may be from ours when matching a call to the request that made it
+CLOCK_SKEW = timedelta(minutes=1)
 
 #: where the provider finds the Twilio call sid of an attempt it did not place itself
 CallSidOf = Callable[[int], str | None]
@@ -99,6 +104,8 @@ class TwilioProvider:
         self._clock: Clock = clock or SystemClock()
         self._call_sid_of = call_sid_of
         self._sids: dict[int, str] = {}
+        #: calls this provider asked for: the number and when, to find one whose reply was lost
+        self._placed: dict[int, tuple[str, datetime]] = {}
         self._events: asyncio.Queue[CallEvent | None] = asyncio.Queue()
 
     @classmethod
@@ -139,6 +146,7 @@ class TwilioProvider:
         )
 
     async def originate(self, request: OriginateRequest) -> str:
+        self._placed[request.attempt_id] = (request.phone, self._clock.now())
         try:
             call = await self._client.calls.create_async(
                 to=request.phone,
@@ -191,12 +199,30 @@ class TwilioProvider:
         if not sid and self._call_sid_of is not None:
             sid = await asyncio.to_thread(self._call_sid_of, attempt_id)
         if not sid:
+            sid = await self._find_placed_call(attempt_id)
+        if not sid:
             return None
         call = await self._client.calls(sid).fetch_async()
         progress = progress_of(str(call.status), str(getattr(call, "answered_by", "") or ""))
         if progress is None:  # queued / initiated: placed, not ringing yet
             progress = CallProgress.ringing
         return CallEvent(attempt_id, progress, self._clock.now(), sid, f"reconciled:{call.status}")
+
+    async def _find_placed_call(self, attempt_id: int) -> str | None:
+        """The call Twilio created for a `calls.create` whose reply was lost: the newest call
+        to the same number created since we asked (allowing for clock skew)."""
+        placed = self._placed.get(attempt_id)
+        if placed is None:
+            return None
+        phone, asked_at = placed
+        since = asked_at - CLOCK_SKEW
+        calls = await self._client.calls.list_async(to=phone, limit=20)
+        created = [c for c in calls if c.date_created is not None and c.date_created >= since]
+        if not created:
+            return None
+        newest = max(created, key=lambda c: c.date_created)
+        self._sids[attempt_id] = str(newest.sid)
+        return str(newest.sid)
 
     async def close(self) -> None:
         http_client: Any = self._client.http_client
