@@ -5,8 +5,10 @@ reports, recordings fetched after the call, SMS replies and delivery reports."""
 from __future__ import annotations
 
 import asyncio
+import io
+import wave
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,7 +20,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from huifang.api.webhooks import twilio as webhooks
-from huifang.bootstrap import Runtime
+from huifang.bootstrap import SPEECH_POOL, Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import (
     Answer,
@@ -40,14 +42,16 @@ CALL_SID = "CA" + "1" * 32
 
 
 @pytest.fixture
-def runtime(engine: Engine, tmp_path: Path, clock: FakeClock) -> Runtime:
+def runtime(engine: Engine, tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
     settings = Settings(
         data_dir=tmp_path / "data",
         twilio_account_sid="AC" + "0" * 32,
         twilio_auth_token=SecretStr(TOKEN),
         public_base_url=BASE,
     )
-    return Runtime(settings=settings, engine=engine, clock=clock)
+    runtime = Runtime(settings=settings, engine=engine, clock=clock)
+    yield runtime
+    runtime.close()  # the speech pool's threads, when a test started one
 
 
 @pytest.fixture
@@ -391,13 +395,26 @@ class FakeSpeechPool:
         return Transcript(self.text, [], 0.81)
 
 
+def _silence_wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"\0\0" * int(seconds * rate))
+    return buffer.getvalue()
+
+
+SILENCE_WAV = _silence_wav()
+
+
 @pytest.fixture
 def media(runtime: Runtime) -> list[httpx.Request]:
     fetched: list[httpx.Request] = []
 
     def twilio_media(request: httpx.Request) -> httpx.Response:
         fetched.append(request)
-        return httpx.Response(200, content=b"RIFF....WAVEfmt ")
+        return httpx.Response(200, content=SILENCE_WAV)
 
     runtime.services[webhooks.MEDIA_CLIENT_SERVICE] = httpx.AsyncClient(
         transport=httpx.MockTransport(twilio_media)
@@ -408,7 +425,7 @@ def media(runtime: Runtime) -> list[httpx.Request]:
 async def test_complaint_recording_is_fetched_transcribed_and_joins_the_escalation(
     client, attempt, session, runtime, media
 ) -> None:
-    pool = runtime.services[webhooks.SPEECH_SERVICE] = FakeSpeechPool("民警 态度 很差")
+    pool = runtime.services[SPEECH_POOL] = FakeSpeechPool("民警 态度 很差")
     root = await answer_all(client, attempt, "13111")
     record_step = next_step(root)
     assert root.find("Record") is not None
@@ -439,15 +456,47 @@ async def test_complaint_recording_is_fetched_transcribed_and_joins_the_escalati
     assert escalation.summary == "民警 态度 很差" and "attitude" in escalation.categories
 
 
-async def test_repeated_recording_report_fetches_once(client, attempt, media) -> None:
-    fields = {
+async def record_complaint(
+    client: httpx.AsyncClient, attempt: CallAttempt, sid: str
+) -> dict[str, str]:
+    """Answer unsatisfied, record the complaint; the recording report Twilio then sends."""
+    root = await answer_all(client, attempt, "13111")
+    step = next_step(root)
+    url = f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{sid}"
+    await turn(client, attempt, step, RecordingUrl=url, RecordingDuration="5")
+    return {
+        "step": str(step),
         "CallSid": CALL_SID,
-        "RecordingSid": "RE2",
+        "RecordingSid": sid,
         "RecordingStatus": "completed",
-        "RecordingUrl": "https://api.twilio.com/R/RE2",
+        "RecordingUrl": url,
     }
+
+
+async def post_recording(
+    client: httpx.AsyncClient, attempt: CallAttempt, report: dict[str, str]
+) -> httpx.Response:
+    fields = {k: v for k, v in report.items() if k != "step"}
+    return await post(
+        client,
+        "/webhooks/twilio/recording",
+        {"attempt": attempt.id, "step": report["step"]},
+        fields,
+    )
+
+
+async def test_recording_without_a_speech_model_is_kept_untranscribed(
+    client, attempt, session, media
+) -> None:
+    await post_recording(client, attempt, await record_complaint(client, attempt, "RE3"))
+    recording = session.exec(select(Recording)).one()
+    assert recording.transcript == "" and await asyncio.to_thread(Path(recording.path).exists)
+
+
+async def test_repeated_recording_report_fetches_once(client, attempt, media) -> None:
+    report = await record_complaint(client, attempt, "RE2")
     for _ in range(2):
-        await post(client, "/webhooks/twilio/recording", {"attempt": attempt.id, "step": 3}, fields)
+        assert (await post_recording(client, attempt, report)).status_code == 204
     assert len(media) == 1
 
 

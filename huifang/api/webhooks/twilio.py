@@ -38,7 +38,7 @@ from huifang.bootstrap import Runtime
 from huifang.db import session_scope
 from huifang.domain.models import Answer, CallAttempt, Escalation, Recording, WebhookReceipt
 from huifang.domain.states import AttemptEvent, AttemptState
-from huifang.errors import Conflict
+from huifang.errors import Conflict, HuifangError
 from huifang.ivr.actions import Action, Prompt
 from huifang.ivr.events import HungUp
 from huifang.telephony.base import CallEvent, CallProgress, SurveyCall, SurveyCallFactory
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 SURVEY_FACTORY_SERVICE = "twilio_survey_call_factory"
 TELEPHONY_SERVICE = "telephony"
 SMS_GATEWAY_SERVICE = "sms_gateway"
-SPEECH_SERVICE = "speech_pool"
 MEDIA_CLIENT_SERVICE = "twilio_media_client"
 TURN_LOCKS_SERVICE = "twilio_turn_locks"
 LIVE_CALLS_SERVICE = "twilio_live_calls"
@@ -400,9 +399,6 @@ async def fetch_recording(runtime: Runtime, attempt_id: int, path: Path, media_u
         if owned:
             await client.aclose()
     await asyncio.to_thread(_write_atomically, path, response.content)
-    pool = runtime.services.get(SPEECH_SERVICE)
-    if pool is None:
-        return
     for wait in (0.0, *RECORDING_ROW_WAIT):
         await asyncio.sleep(wait)
         language = await asyncio.to_thread(_recording_language, runtime, attempt_id, path)
@@ -411,7 +407,11 @@ async def fetch_recording(runtime: Runtime, attempt_id: int, path: Path, media_u
     else:
         log.warning("attempt %s: no recording row for %s; left untranscribed", attempt_id, path)
         return
-    transcript = await pool.transcribe_file(path, language)
+    try:
+        transcript = await runtime.speech_pool().transcribe_file(path, language)
+    except HuifangError as refused:  # no model for the language, audio it cannot read
+        log.warning("attempt %s: recording kept untranscribed: %s", attempt_id, refused)
+        return
     await asyncio.to_thread(_apply_transcript, runtime, attempt_id, path, transcript, language)
 
 
