@@ -65,8 +65,10 @@ def _provider(runtime: Any) -> Any:
     from huifang.telephony.sim.personas import PersonaBook
     from huifang.telephony.sim.provider import SimProvider
 
+    # complaints are transcribed when a model for the script's language is installed; the
+    # survey call keeps the recording and notes why otherwise
     return SimProvider(
-        make_survey_call_factory(runtime),
+        make_survey_call_factory(runtime, speech=runtime.speech_pool()),
         PersonaBook(),
         clock=runtime.clock,
         recordings_dir=settings.recordings_dir,

@@ -13,6 +13,9 @@ Rules kept here:
   at once cannot both extend it (the loser gets `Conflict`);
 - the end of the call ends the attempt once (`claims.end_attempt`), applies an opt-out or a
   not-the-caller answer, and opens the escalation once when any answer is unsatisfied;
+  a second callback's answer instead closes the ticket it asked about, or reopens it;
+- spoken answers are read by the satisfaction classifier (negation, degree words, Vosk's
+  spaced Chinese), falling back to the script's phrases where it finds them unclear;
 - a call that ended with no usable answer (nobody pressed a key: an answering machine)
   ends as `machine`, one cut short as `abandoned`: both are retried by the policy;
 - blocking work (DB, recognition) runs off the event loop.
@@ -51,11 +54,15 @@ from huifang.domain.models import (
 from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.errors import Conflict, NotFound
 from huifang.followup.escalations import escalate
+from huifang.followup.second_callback import PURPOSE as SECOND_CALLBACK
+from huifang.followup.second_callback import ticket_awaiting_second_callback
+from huifang.followup.tickets import record_second_callback_result
 from huifang.ivr import result as ivr
 from huifang.ivr.actions import Action
 from huifang.ivr.codec import event_to_dict, replay
 from huifang.ivr.events import CallStarted, Event, RecordingFinished
 from huifang.ivr.interpreter import Session as IvrSession
+from huifang.ivr.interpreter import classifier_matcher
 from huifang.ivr.script import Script, parse_script
 from huifang.ivr.template import incident_variables
 from huifang.speech.recognizer import Transcript
@@ -89,6 +96,7 @@ class _CallContext:
     campaign_id: int
     phone: str
     script: Script
+    purpose: str
 
 
 class DbSurveyCall:
@@ -276,8 +284,22 @@ class DbSurveyCall:
             opt_out(db, phone=ctx.phone, source="call", now=now, note=f"attempt {ctx.attempt_id}")
         elif result.not_the_caller:
             exclude_contact(db, ctx.contact_id, reason="not_the_caller", now=now)
-        if result.escalate:
+        if ctx.purpose == SECOND_CALLBACK:
+            self._settle_ticket(db, result, now)
+        elif result.escalate:
             self._escalate(db, result, now)
+
+    def _settle_ticket(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
+        """The second callback's verdict: satisfied (or basically) closes the ticket, still
+        unsatisfied reopens it; an unclear or missing answer leaves it to an agent."""
+        if result.outcome not in _GRADED:
+            return
+        ticket = ticket_awaiting_second_callback(db, self._context.attempt_id)
+        if ticket is None or ticket.id is None:
+            return  # settled already (a replayed ending) or by an agent meanwhile
+        satisfied = result.outcome != Satisfaction.unsatisfied
+        note = f"second callback, attempt {self._context.attempt_id}: {result.outcome}"
+        record_second_callback_result(db, ticket.id, satisfied, now, None, note=note)
 
     def _escalate(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
         ctx = self._context
@@ -337,13 +359,17 @@ def make_survey_call_factory(
                 reference=incident.external_id,
             )
             context = _CallContext(
-                attempt.id, contact.id, incident.id, campaign.id or 0, contact.phone, script
-            )
+                attempt.id, contact.id, incident.id, campaign.id or 0, contact.phone, script,
+                attempt.purpose,
+            )  # fmt: skip
             return context, variables, list(attempt.ivr_log)
 
     async def factory(attempt_id: int) -> SurveyCall:
         context, variables, logged = await asyncio.to_thread(load, attempt_id)
-        session, actions = replay(context.script, variables, logged)
+        from huifang.speech.classify import classify
+
+        matcher = classifier_matcher(classify, context.script.language)
+        session, actions = replay(context.script, variables, logged, speech_matcher=matcher)
         return DbSurveyCall(
             runtime, context, session, len(logged), actions, speech=speech, tagger=tagger
         )

@@ -13,7 +13,9 @@ Rules kept here:
   whose fate the provider cannot tell (`CallFateUnknown`) is left to recovery too;
 - recovery asks the provider (`lookup`) what became of an expired attempt: a call it knows
   ended is recorded with that outcome; one it does not know ends as failed and is retried
-  by the policy after the failure delay.
+  by the policy after the failure delay;
+- about once a minute the worker also runs the follow-up sweep (expired agent claims,
+  imported complaints, overdue tickets): it is idempotent, so every worker may run it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from huifang.dialer import claims
 from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict, decide_dial
 from huifang.domain.campaigns import opted_out_among
 from huifang.domain.states import AttemptEvent, AttemptState
+from huifang.followup.sweep import sweep
 from huifang.telephony.base import (
     CallEvent,
     CallFateUnknown,
@@ -45,6 +48,9 @@ from huifang.telephony.base import (
 )
 
 log = logging.getLogger(__name__)
+
+#: seconds between two follow-up sweeps of one worker
+SWEEP_INTERVAL = 60.0
 
 _PROGRESS_EVENTS = {
     CallProgress.ringing: AttemptEvent.ring,
@@ -96,6 +102,7 @@ class DialerWorker:
         self._rules: dict[int, DialRules] = {}
         self._changed = asyncio.Event()
         self._follower: asyncio.Task[None] | None = None
+        self._next_sweep = 0.0
 
     # --- loops ---------------------------------------------------------------------------------
 
@@ -104,6 +111,7 @@ class DialerWorker:
         self._follow()
         while not stop.is_set():
             await self.step()
+            await self.sweep_if_due()
             self._changed.clear()
             waiters = [
                 asyncio.ensure_future(stop.wait()),
@@ -114,6 +122,25 @@ class DialerWorker:
                 waiter.cancel()
         await self.drain()
         await self.close()
+
+    async def sweep_if_due(self) -> None:
+        """Run the follow-up sweep when a minute has passed since the last one."""
+        if self._monotonic() < self._next_sweep:
+            return
+        self._next_sweep = self._monotonic() + SWEEP_INTERVAL
+
+        def run_sweep() -> None:
+            with session_scope(self.runtime.engine) as session:
+                report = sweep(
+                    session, now=self.runtime.clock.now(), settings=self.runtime.settings
+                )
+            if report.released_claims or report.opened_escalations or report.overdue_tickets:
+                log.info("follow-up sweep: %s", report)
+
+        try:
+            await asyncio.to_thread(run_sweep)
+        except Exception:  # the dialer must keep dialing; the next sweep tries again
+            log.exception("follow-up sweep failed")
 
     async def run_until_idle(self) -> None:
         """Dial everything due now and wait for those calls to end (the demo's driver)."""

@@ -20,17 +20,21 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from huifang.speech.audio import detect_speech_bounds, read_slin, read_wav, to_slin
 from huifang.speech.models import InvalidModel, ModelRegistry, model_sample_rate, vocabulary
 from huifang.speech.recognizer import RecognitionStream, Recognizer, SpeechError, Transcript, Word
+
+if TYPE_CHECKING:
+    from huifang.settings import Settings
 
 UNK = "[unk]"
 #: below this mean word confidence a forced grammar match (no `[unk]`) counts as no match
@@ -258,17 +262,41 @@ class SpeechPool:
     """A bounded pool of recognition threads shared by every call in the process."""
 
     def __init__(
-        self, models: ModelRegistry, workers: int, *, engine: Recognizer | None = None
+        self,
+        models: ModelRegistry,
+        workers: int,
+        *,
+        engine: Recognizer | None = None,
+        on_latency: Callable[[float], None] | None = None,
     ) -> None:
+        """`on_latency` hears how long each piece of recognition work took (seconds,
+        queueing included): the `/metrics` recognizer latency histogram."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.engine: Recognizer = engine or VoskEngine(models)
         self.workers = workers
+        self._on_latency = on_latency
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="speech")
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, on_latency: Callable[[float], None] | None = None
+    ) -> SpeechPool:
+        """The process's pool: models from the models directory, `speech_workers` threads."""
+        return cls(
+            ModelRegistry(settings.effective_models_dir),
+            settings.speech_workers,
+            on_latency=on_latency,
+        )
 
     async def run(self, work: Callable[..., _T], *args: Any) -> _T:
         """Run blocking recognition work on the pool and wait for it without blocking."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+        started = time.perf_counter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+        finally:
+            if self._on_latency is not None:
+                self._on_latency(time.perf_counter() - started)
 
     async def transcribe_file(
         self, path: Path, language: str, grammar: Sequence[str] | None = None

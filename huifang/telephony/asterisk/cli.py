@@ -48,12 +48,10 @@ def serve(
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from huifang.bootstrap import build_runtime
     from huifang.dialer.survey import make_survey_call_factory
-    from huifang.speech.models import ModelRegistry
-    from huifang.speech.vosk import SpeechPool
     from huifang.telephony.asterisk.agi_server import AgiServer
 
     runtime = build_runtime(settings)
-    pool = SpeechPool(ModelRegistry(settings.effective_models_dir), settings.speech_workers)
+    pool = runtime.speech_pool()
     settings.prompts_dir.mkdir(parents=True, exist_ok=True)
     server = AgiServer(
         make_survey_call_factory(runtime, speech=pool),
@@ -69,8 +67,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         async with listener:
             await listener.serve_forever()
     finally:
-        pool.close()
-        runtime.close()
+        runtime.close()  # closes the speech pool too
 
 
 def prompt_renderer(prompts_dir: Path) -> PromptFile:

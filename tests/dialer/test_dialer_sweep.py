@@ -1,0 +1,46 @@
+"""The worker runs the follow-up sweep as it dials: an agent's abandoned claim returns to
+the queue without anyone running a separate job, and not more often than once a minute."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from huifang.bootstrap import Runtime
+from huifang.clock import FakeClock
+from huifang.db import session_scope
+from huifang.domain.models import Escalation
+from huifang.followup.queue import claim
+from tests.dialer.conftest import WorkerFactory, db_session
+from tests.factories import make_escalation, make_user
+
+
+def abandoned_claim(runtime: Runtime, clock: FakeClock) -> int:
+    with session_scope(runtime.engine) as db:
+        item = make_escalation(db, now=clock.now())
+        claim(db, item.id, agent=make_user(db), now=clock.now(), lease_minutes=30)  # type: ignore[arg-type]
+    clock.advance(timedelta(minutes=31))
+    return item.id  # type: ignore[return-value]
+
+
+def state_of(runtime: Runtime, escalation_id: int) -> str:
+    with db_session(runtime) as db:
+        return db.get(Escalation, escalation_id).state  # type: ignore[union-attr]
+
+
+async def test_the_worker_returns_an_abandoned_claim_to_the_queue(
+    runtime: Runtime, clock: FakeClock, make_worker: WorkerFactory
+) -> None:
+    item = abandoned_claim(runtime, clock)
+    worker, _ = make_worker({})
+    await worker.sweep_if_due()
+    assert state_of(runtime, item) == "open"
+
+
+async def test_the_worker_sweeps_at_most_once_a_minute(
+    runtime: Runtime, clock: FakeClock, make_worker: WorkerFactory
+) -> None:
+    worker, _ = make_worker({})
+    await worker.sweep_if_due()
+    item = abandoned_claim(runtime, clock)
+    await worker.sweep_if_due()  # the same (real) minute: not yet
+    assert state_of(runtime, item) == "claimed"
