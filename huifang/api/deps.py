@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from huifang.bootstrap import Runtime
 from huifang.clock import Clock
+from huifang.db import session_scope
 from huifang.settings import Settings
 
 
@@ -23,13 +24,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back on error."""
-    with Session(runtime.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(runtime.engine) as session:
+        yield session
 
 
 def get_settings(runtime: RuntimeDep) -> Settings:
