@@ -180,3 +180,19 @@ def test_agent_defers_an_unreachable_citizen_with_a_note(
     assert stored is not None
     assert (stored.state, stored.notes) == ("open", "无人接听")
     assert stored.retry_after == clock.now() + timedelta(hours=3)
+
+
+def test_a_browser_refused_a_page_gets_an_error_page_in_the_console_layout(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    logged_in("agent")
+    reply = client.get("/scripts", headers={"accept": "text/html"})
+    assert reply.status_code == 403
+    assert reply.headers["content-type"].startswith("text/html")
+    assert "无权访问此页面" in reply.text
+
+
+def test_the_api_keeps_answering_errors_in_json_even_to_a_browser(client: TestClient) -> None:
+    reply = client.get("/api/v1/tickets/1", headers={"accept": "text/html"})
+    assert reply.status_code == 401
+    assert reply.headers["content-type"] == "application/json"

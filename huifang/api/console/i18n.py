@@ -190,6 +190,13 @@ _WORDS: dict[str, tuple[str, str]] = {
     "parent": ("上级单位", "Parent"),
     "save": ("保存", "Save"),
     "error": ("出错了", "Error"),
+    "error_403": ("无权访问此页面", "You may not open this page"),
+    "error_404": ("页面或记录不存在", "No such page or record"),
+    "error_409": (
+        "记录已被他人更改，请刷新后重试",
+        "Someone changed this meanwhile; reload and try again",
+    ),
+    "back_home": ("返回首页", "Back to the start page"),
 }
 
 
