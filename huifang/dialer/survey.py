@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -196,19 +196,20 @@ class DbSurveyCall:
                 self._finish(db, result, now)
 
     def _append_log(self, db: Session, event: Event, now: datetime) -> None:
-        query = select(CallAttempt.ivr_log).where(CallAttempt.id == self._context.attempt_id)  # type: ignore[arg-type]
-        if db.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        current = db.execute(query).scalar_one()
-        if len(current) != self._log_length:
-            raise Conflict(
-                f"call attempt {self._context.attempt_id}: its IVR log moved on elsewhere"
-            )
-        db.execute(
+        """Append under compare-and-set on the log's length: of two processes (or threads)
+        feeding the same call at once, exactly one extends it; the other gets Conflict."""
+        attempt_id = self._context.attempt_id
+        current = db.execute(
+            select(CallAttempt.ivr_log).where(CallAttempt.id == attempt_id)  # type: ignore[arg-type]
+        ).scalar_one()
+        extended = db.execute(
             update(CallAttempt)
-            .where(CallAttempt.id == self._context.attempt_id)  # type: ignore[arg-type]
+            .where(CallAttempt.id == attempt_id)  # type: ignore[arg-type]
+            .where(func.json_array_length(CallAttempt.ivr_log) == self._log_length)
             .values(ivr_log=[*current, event_to_dict(event)])
         )
+        if extended.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"call attempt {attempt_id}: its IVR log moved on elsewhere")
 
     def _store_recording(self, db: Session, event: RecordingFinished, now: datetime) -> int:
         recording = Recording(

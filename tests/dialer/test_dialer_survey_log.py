@@ -1,0 +1,55 @@
+"""The IVR log of a call is extended by exactly one process at a time: two copies of the same
+call (a retried webhook on another replica, a worker racing a recovered one) cannot both
+apply a step."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from huifang.bootstrap import Runtime
+from huifang.dialer.survey import make_survey_call_factory
+from huifang.domain.models import Answer, CallAttempt
+from huifang.errors import Conflict
+from huifang.ivr.events import DigitsReceived
+from tests.dialer.conftest import CampaignFactory, db_session, phones
+
+
+async def test_two_copies_of_one_call_apply_a_step_once(
+    runtime: Runtime, make_campaign: CampaignFactory
+) -> None:
+    make_campaign(phones(1))
+    with db_session(runtime) as db:
+        attempt_id = db.exec(select(CallAttempt.id)).one()
+        db.execute(update(CallAttempt).values(state="dialing"))
+        db.commit()
+    factory = make_survey_call_factory(runtime)
+    await (await factory(attempt_id)).start()  # type: ignore[arg-type]
+    here, there = await factory(attempt_id), await factory(attempt_id)  # type: ignore[arg-type]
+    outcomes = await asyncio.gather(
+        here.feed(DigitsReceived("1")), there.feed(DigitsReceived("9")), return_exceptions=True
+    )
+    assert sum(isinstance(o, Conflict) for o in outcomes) == 1
+    with db_session(runtime) as db:
+        log = db.exec(select(CallAttempt.ivr_log)).one()
+        confirm = db.exec(select(Answer.value).where(Answer.question_id == "confirm")).all()
+    assert len(log) == 2  # started, then one of the two keys
+    assert len(confirm) == 1
+
+
+async def test_a_copy_behind_the_log_is_refused(
+    runtime: Runtime, make_campaign: CampaignFactory
+) -> None:
+    make_campaign(phones(1))
+    with db_session(runtime) as db:
+        attempt_id = db.exec(select(CallAttempt.id)).one()
+        db.execute(update(CallAttempt).values(state="dialing"))
+        db.commit()
+    factory = make_survey_call_factory(runtime)
+    stale = await factory(attempt_id)  # type: ignore[arg-type]
+    await (await factory(attempt_id)).start()  # type: ignore[arg-type]
+    with pytest.raises(Conflict):
+        await stale.start()
