@@ -20,8 +20,11 @@ def worker_command(
     poll: float = typer.Option(1.0, min=0.05, help="seconds between passes when idle"),
     name: str = typer.Option("", help="worker name in claims (default host-pid-random)"),
 ) -> None:
-    """Run the dialer worker: claim due calls, place them, record outcomes (Ctrl-C stops it
-    after the live calls end). Several may run against PostgreSQL."""
+    """Run the dialer worker: claim due calls, place them, record outcomes.
+
+    Ctrl-C stops it after the live calls end. Several may run against PostgreSQL; on SQLite
+    run one. It also runs the follow-up sweep (expired claims, overdue tickets) every minute.
+    """
     from huifang.bootstrap import build_runtime
 
     settings = Settings()
@@ -84,8 +87,12 @@ def demo_command(
     host: str = typer.Option("127.0.0.1", help="address to serve on"),
     port: int = typer.Option(8000, help="port to serve on"),
 ) -> None:
-    """The end-to-end demo: a fresh SQLite database, a day of incidents, an SMS-then-voice
-    campaign through the simulated SMS gateway and phone line, escalations, the summary."""
+    """The end-to-end demo on simulated citizens, then the console on 127.0.0.1:8000.
+
+    A fresh SQLite database, a day of incidents, an SMS-then-voice campaign through the
+    simulated SMS gateway and phone line, escalations for every unsatisfied answer, and the
+    summary by unit.
+    """
     from rich.console import Console
 
     from huifang.demo import DemoOptions, render_summary, run_demo
