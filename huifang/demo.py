@@ -52,6 +52,8 @@ from huifang.domain.models import (
 from huifang.domain.sample import generate_incidents, seed_units, write_incidents_csv
 from huifang.domain.scripts import publish_script
 from huifang.domain.states import ContactState
+from huifang.domain.units import list_units
+from huifang.domain.users import create_user
 from huifang.ivr.script import builtin_scripts_dir
 from huifang.settings import Settings
 from huifang.sms.sim import SentSms, SimSmsGateway
@@ -60,6 +62,15 @@ from huifang.telephony.sim.personas import PersonaBook
 from huifang.telephony.sim.provider import SimProvider
 
 SCRIPT = "survey-110.zh-CN"
+#: the demo database is local and throwaway: its console accounts share one known password
+DEMO_PASSWORD = "huifang-demo"
+#: (username, role, display name, unit code) of the accounts the demo console opens with
+DEMO_ACCOUNTS = (
+    ("admin", "admin", "系统管理员", None),
+    ("agent", "agent", "回访员 小陈", None),
+    ("supervisor", "supervisor", "东城分局 督察", "DC"),
+    ("inspector", "inspector", "纪检督察 老王", None),
+)
 MODEL_HINT = (
     "no zh-CN speech model installed; `huifang models fetch vosk-model-small-cn-0.22` "
     "to transcribe complaints (recordings are kept meanwhile)"
@@ -85,6 +96,8 @@ class DemoReport:
     started_at: datetime
     ended_at: datetime
     notes: list[str] = field(default_factory=list)
+    #: console logins of the demo database: (username, role)
+    accounts: list[tuple[str, str]] = field(default_factory=list)
 
 
 def demo_settings(base: Settings) -> Settings:
@@ -122,9 +135,19 @@ async def run_demo(base: Settings, options: DemoOptions = DemoOptions()) -> Demo
             speech.close()
         summary["transcribed"] = speech is not None
         summary["speech_note"] = note
-        return DemoReport(summary, settings, start, clock.now(), notes)
+        accounts = [(username, role) for username, role, _, _ in DEMO_ACCOUNTS]
+        return DemoReport(summary, settings, start, clock.now(), notes, accounts)
     finally:
         runtime.close()
+
+
+def _create_accounts(db: Session, now: datetime) -> None:
+    units = {unit.code: unit.id for unit in list_units(db)}
+    for username, role, name, unit_code in DEMO_ACCOUNTS:
+        create_user(
+            db, username=username, role=role, password=DEMO_PASSWORD, now=now,
+            unit_id=units[unit_code] if unit_code else None, display_name=name,
+        )  # fmt: skip
 
 
 def _prepare(runtime: Runtime, handled_day: date, options: DemoOptions) -> int:
@@ -139,6 +162,7 @@ def _prepare(runtime: Runtime, handled_day: date, options: DemoOptions) -> int:
     csv_text.seek(0)
     with session_scope(runtime.engine) as db:
         seed_units(db)
+        _create_accounts(db, now)
         report = import_incidents(
             db, csv_text, fmt="csv", tz=settings.tz, region=settings.phone_region, now=now
         )

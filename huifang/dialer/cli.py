@@ -95,7 +95,7 @@ def demo_command(
     """
     from rich.console import Console
 
-    from huifang.demo import DemoOptions, render_summary, run_demo
+    from huifang.demo import DEMO_PASSWORD, DemoOptions, render_summary, run_demo
 
     base = Settings()
     console = Console(stderr=as_json)
@@ -112,6 +112,9 @@ def demo_command(
             console.print(f"[yellow]{report.summary['speech_note']}[/yellow]")
         for note in report.notes:
             console.print(f"[yellow]{note}[/yellow]")
+        if serve:
+            logins = ", ".join(f"{name} ({role})" for name, role in report.accounts)
+            console.print(f"console logins: {logins}; password: {DEMO_PASSWORD}")
     if serve:
         _serve(report.settings, host, port, console)
 

@@ -108,3 +108,14 @@ def test_campaign_ends_finished_with_nothing_left_to_call(report: DemoReport) ->
             )
         ).scalar_one()
     assert (state, live) == ("finished", 0)
+
+
+def test_every_role_can_log_in_to_the_demo_console(report: DemoReport) -> None:
+    from huifang.demo import DEMO_PASSWORD
+    from huifang.domain.users import login
+
+    with db(report) as session:
+        roles = {
+            login(session, name, DEMO_PASSWORD, report.ended_at).role for name, _ in report.accounts
+        }
+    assert roles == {"admin", "agent", "supervisor", "inspector"}
