@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, exists, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, bindparam, exists, insert, or_, select, text, update
 from sqlmodel import Session
 
 from huifang.domain.audit import record_audit
@@ -229,12 +229,8 @@ def _transition(session: Session, campaign_id: int, event: CampaignEvent) -> Cam
 # --- opt-outs and do-not-call -------------------------------------------------------------
 
 
-def _is_opted_out(session: Session, phone: str) -> bool:
-    return bool(session.exec(select(exists().where(OptOut.phone == phone))).one()[0])  # type: ignore[call-overload]
-
-
 def is_opted_out(session: Session, phone: str) -> bool:
-    return _is_opted_out(session, phone)
+    return bool(session.exec(select(exists().where(OptOut.phone == phone))).one()[0])  # type: ignore[call-overload]
 
 
 def opted_out_among(session: Session, phones: Sequence[str]) -> set[str]:
@@ -257,11 +253,11 @@ def opt_out(
     True when the phone was not on the list before."""
     if source not in OPT_OUT_SOURCES:
         raise ValueError(f"source: {source!r} is not one of {', '.join(OPT_OUT_SOURCES)}")
-    new = not _is_opted_out(session, phone)
+    new = not is_opted_out(session, phone)
     if new:
         with session.begin_nested():
             session.add(OptOut(phone=phone, source=source, note=note, created_at=now))
-    _stop_contacts(session, phone, now)
+    _stop_contacts(session, Contact.phone == phone, reason="opted_out", now=now)  # type: ignore[arg-type]
     if new:
         record_audit(
             session, at=now, actor=by, action="opt_out", target_type="phone",
@@ -275,34 +271,26 @@ def import_do_not_call(session: Session, phones: Iterable[str], *, now: datetime
     return sum(opt_out(session, phone=p, source="do_not_call", now=now) for p in set(phones))
 
 
-def _stop_contacts(session: Session, phone: str, now: datetime) -> None:
-    contact_ids = select(Contact.id).where(Contact.phone == phone)
-    session.execute(
-        update(CallAttempt)
-        .where(CallAttempt.contact_id.in_(contact_ids))  # type: ignore[attr-defined]
-        .where(CallAttempt.state == AttemptState.queued)  # type: ignore[arg-type]
-        .values(state=AttemptState.cancelled, cause="opted_out", ended_at=now)
-    )
-    session.execute(
-        update(Contact)
-        .where(Contact.phone == phone)  # type: ignore[arg-type]
-        .where(Contact.state.in_(CONTACT.sources(ContactEvent.exclude)))  # type: ignore[attr-defined]
-        .values(state=ContactState.excluded, outcome="opted_out", next_due_at=None, updated_at=now)
-    )
-
-
 def exclude_contact(session: Session, contact_id: int, *, reason: str, now: datetime) -> bool:
     """Stop surveying one contact (not the caller, duplicate); its queued calls are cancelled."""
+    return _stop_contacts(session, Contact.id == contact_id, reason=reason, now=now) == 1  # type: ignore[arg-type]
+
+
+def _stop_contacts(
+    session: Session, which: ColumnElement[bool], *, reason: str, now: datetime
+) -> int:
+    """Cancel the queued calls of the contacts `which` selects and exclude those still open;
+    how many were excluded."""
     session.execute(
         update(CallAttempt)
-        .where(CallAttempt.contact_id == contact_id)  # type: ignore[arg-type]
+        .where(CallAttempt.contact_id.in_(select(Contact.id).where(which)))  # type: ignore[attr-defined]
         .where(CallAttempt.state == AttemptState.queued)  # type: ignore[arg-type]
         .values(state=AttemptState.cancelled, cause=reason, ended_at=now)
     )
     moved = session.execute(
         update(Contact)
-        .where(Contact.id == contact_id)  # type: ignore[arg-type]
+        .where(which)
         .where(Contact.state.in_(CONTACT.sources(ContactEvent.exclude)))  # type: ignore[attr-defined]
         .values(state=ContactState.excluded, outcome=reason, next_due_at=None, updated_at=now)
     )
-    return moved.rowcount == 1  # type: ignore[attr-defined]
+    return int(moved.rowcount or 0)  # type: ignore[attr-defined]
