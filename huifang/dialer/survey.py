@@ -51,6 +51,7 @@ from huifang.domain.models import (
     ScriptVersion,
     Unit,
 )
+from huifang.domain.scripts import script_variables
 from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.errors import Conflict, NotFound
 from huifang.followup.escalations import escalate
@@ -64,7 +65,6 @@ from huifang.ivr.events import CallStarted, Event, RecordingFinished
 from huifang.ivr.interpreter import Session as IvrSession
 from huifang.ivr.interpreter import classifier_matcher
 from huifang.ivr.script import Script, parse_script
-from huifang.ivr.template import incident_variables
 from huifang.speech.recognizer import Transcript
 from huifang.telephony.base import SurveyCall, SurveyCallFactory
 
@@ -351,13 +351,11 @@ def make_survey_call_factory(
                 scripts[version_id] = parse_script(version.source_yaml)
             script = scripts[version_id]
             assert attempt.id is not None and contact.id is not None and incident.id is not None
-            variables = incident_variables(
-                occurred_at=incident.occurred_at.astimezone(runtime.settings.tz),
-                language=script.language,
-                source=incident.source,
+            variables = script_variables(
+                incident,
                 unit_name=unit.name if unit else "",
-                category=incident.category,
-                reference=incident.external_id,
+                language=script.language,
+                tz=runtime.settings.tz,
             )
             context = _CallContext(
                 attempt.id, contact.id, incident.id, campaign.id or 0, contact.phone, script,

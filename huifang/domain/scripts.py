@@ -1,4 +1,5 @@
-"""Publishing call scripts: a validated script text becomes an immutable ScriptVersion row.
+"""Publishing call scripts: a validated script text becomes an immutable ScriptVersion row;
+and the variables a script is rendered with for one incident.
 
 Rules kept here: nothing invalid is published (`parse_script` refuses it with the path of the
 bad node); versions count up per script name; publishing the same text again returns the
@@ -7,13 +8,14 @@ row already published instead of a new version, so a redeploy does not bump vers
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from huifang.domain.models import ScriptVersion, User
+from huifang.domain.models import Incident, ScriptVersion, User
 from huifang.ivr.script import content_hash, parse_script
+from huifang.ivr.template import incident_variables
 
 
 def publish_script(
@@ -43,3 +45,18 @@ def publish_script(
     session.add(version)
     session.flush()
     return version
+
+
+def script_variables(
+    incident: Incident, *, unit_name: str, language: str, tz: tzinfo
+) -> dict[str, str]:
+    """What the SMS and the call say about `incident`, its time worded in the deployment's
+    zone `tz` (a citizen remembers the local day they called, not the UTC one)."""
+    return incident_variables(
+        occurred_at=incident.occurred_at.astimezone(tz),
+        language=language,
+        source=incident.source,
+        unit_name=unit_name,
+        category=incident.category,
+        reference=incident.external_id,
+    )

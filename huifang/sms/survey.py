@@ -196,23 +196,15 @@ def _record_sent(runtime: Runtime, sms_id: int, provider_message_id: str) -> Sms
 
 def survey_text(session: Session, contact: Contact, settings: Settings) -> str:
     """The contact's survey SMS, with the incident reference."""
+    from huifang.domain.scripts import script_variables
     from huifang.ivr.script import parse_script, render_sms
-    from huifang.ivr.template import incident_variables
 
-    campaign = _required(session, Campaign, contact.campaign_id)
-    version = _required(
-        session, ScriptVersion, campaign.sms_script_version_id or campaign.script_version_id
-    )
+    version = _sms_script_version(session, contact)
     incident = _required(session, Incident, contact.incident_id)
     unit = _required(session, Unit, incident.unit_id)
     script = parse_script(version.source_yaml)
-    variables = incident_variables(
-        occurred_at=incident.occurred_at.astimezone(settings.tz),
-        language=script.language,
-        source=incident.source,
-        unit_name=unit.name,
-        category=incident.category,
-        reference=incident.external_id,
+    variables = script_variables(
+        incident, unit_name=unit.name, language=script.language, tz=settings.tz
     )
     body = render_sms(script, variables)
     if "{reference}" not in (script.sms_text or ""):
@@ -243,7 +235,7 @@ def handle_inbound_sms(
         return InboundOutcome(message_id=None, label=None, duplicate=True)
     phone = _normalized_or_raw(phone, settings.phone_region)
     contact = _latest_surveyed_contact(session, phone)
-    language = _contact_language(session, contact) if contact else settings.language
+    language = _sms_script_version(session, contact).language if contact else settings.language
     label, confidence = classify_reply(body, language)
     inbound = SmsMessage(
         contact_id=contact.id if contact else None,
@@ -483,12 +475,14 @@ def _latest_surveyed_contact(session: Session, phone: str) -> Contact | None:
     ).first()
 
 
-def _contact_language(session: Session, contact: Contact) -> str:
+def _sms_script_version(session: Session, contact: Contact) -> ScriptVersion:
+    """The script the contact's SMS is written from: the campaign's SMS script, else its
+    call script."""
     campaign = _required(session, Campaign, contact.campaign_id)
-    version = _required(
+    version: ScriptVersion = _required(
         session, ScriptVersion, campaign.sms_script_version_id or campaign.script_version_id
     )
-    return version.language
+    return version
 
 
 def _inbound_exists(session: Session, provider_message_id: str) -> bool:
