@@ -18,7 +18,9 @@ from pathlib import Path
 
 from huifang.ivr.actions import Action, Hangup, Prompt
 from huifang.ivr.events import CallStarted, Event, HungUp
+from huifang.telephony.asterisk.agi_proto import AgiParser
 from huifang.telephony.asterisk.agi_server import AgiServer
+from huifang.telephony.asterisk.ami_proto import AmiParser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = REPO_ROOT.parent / "shared" / "asterisk" / "captures"
@@ -64,6 +66,15 @@ def chunked(data: bytes, rng: random.Random, largest: int = 40) -> list[bytes]:
         pieces.append(data[at : at + step])
         at += step
     return pieces
+
+
+def parsed_in_pieces(parser: AmiParser | AgiParser, data: bytes, cuts: Sequence[int] = ()) -> list:
+    """What `parser` reads from `data` fed in pieces, cut at the offsets `cuts`."""
+    items, last = [], 0
+    for cut in [*sorted(cuts), len(data)]:
+        items += parser.feed(data[last:cut])
+        last = cut
+    return items
 
 
 #: unrequested traffic: an unrelated event, another client's call ending, and a response

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from asterisk_replay import AGI_EOL, FROM_ASTERISK, TO_ASTERISK, capture_lines, wire_bytes
+from asterisk_replay import (
+    AGI_EOL,
+    FROM_ASTERISK,
+    TO_ASTERISK,
+    capture_lines,
+    parsed_in_pieces,
+    wire_bytes,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,12 +22,7 @@ ALL_AGI = ["agi-answered-dtmf1.log", "agi-answered-dtmf2-speech.log", "agi-answe
 
 
 def parse_all(data: bytes, cuts: list[int] = ()) -> list:
-    parser = AgiParser()
-    items, last = [], 0
-    for cut in sorted(cuts) + [len(data)]:
-        items += parser.feed(data[last:cut])
-        last = cut
-    return items
+    return parsed_in_pieces(AgiParser(), data, cuts)
 
 
 def kinds(items: list) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from asterisk_replay import AMI_EOL, FROM_ASTERISK, TO_ASTERISK, wire_bytes
+from asterisk_replay import AMI_EOL, FROM_ASTERISK, TO_ASTERISK, parsed_in_pieces, wire_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,12 +33,7 @@ ALL_AMI = [
 
 
 def parse_all(data: bytes, cuts: list[int] = ()) -> list:
-    parser = AmiParser()
-    items, last = [], 0
-    for cut in sorted(cuts) + [len(data)]:
-        items += parser.feed(data[last:cut])
-        last = cut
-    return items
+    return parsed_in_pieces(AmiParser(), data, cuts)
 
 
 def separate_args(text: str) -> list[str]:
