@@ -1,5 +1,6 @@
 """Fixtures of the dialer tests: a runtime on the test database, a published survey script,
-a campaign factory, and a worker with the simulated phone line."""
+a campaign factory, a call a dead worker left in flight, and a worker with the simulated
+phone line."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from huifang.bootstrap import Runtime, build_runtime
 from huifang.clock import FakeClock
 from huifang.db import session_scope
+from huifang.dialer import claims
 from huifang.dialer.survey import make_survey_call_factory
 from huifang.dialer.worker import DialerWorker
 from huifang.domain.campaigns import (
@@ -23,7 +25,7 @@ from huifang.domain.campaigns import (
     create_campaign,
     start_campaign,
 )
-from huifang.domain.models import Campaign
+from huifang.domain.models import CallAttempt, Campaign
 from huifang.domain.scripts import publish_script
 from huifang.ivr.script import builtin_scripts_dir
 from huifang.settings import Settings
@@ -76,26 +78,58 @@ def make_campaign(runtime: Runtime, clock: FakeClock) -> CampaignFactory:
     return make
 
 
+InFlightFactory = Callable[[str], tuple[str, int]]
+
+
+@pytest.fixture
+def call_in_flight(runtime: Runtime, make_campaign: CampaignFactory) -> InFlightFactory:
+    """A one-phone campaign whose attempt a worker claimed, dialed and saw reach `state`,
+    then died: (the phone, the attempt id)."""
+
+    def make(state: str) -> tuple[str, int]:
+        (phone,) = phones(1)
+        make_campaign([phone])
+        now = runtime.clock.now()
+        lease = timedelta(seconds=runtime.settings.lease_seconds)
+        with session_scope(runtime.engine) as db:
+            claimed = claims.claim_due(db, worker="dead", now=now, lease=lease, limit=10)
+            (started,) = claims.start_dialing(db, claimed, worker="dead", now=now, lease=lease)
+            db.execute(
+                update(CallAttempt).where(CallAttempt.id == started.attempt_id).values(state=state)
+            )
+        return phone, started.attempt_id
+
+    return make
+
+
 WorkerFactory = Callable[..., tuple[DialerWorker, SimProvider]]
 
 
 @pytest.fixture
 def make_worker(runtime: Runtime, clock: FakeClock, tmp_path: Path) -> WorkerFactory:
+    """A worker whose phone line gives `assigned` phones their persona and every other phone
+    one drawn from `mix`; `worker_options` go to `DialerWorker` (name, batch, pacing)."""
+
     def make(
-        assigned: Mapping[str, str], *, channels: int = 30, synthesize: bool = False
+        assigned: Mapping[str, str],
+        *,
+        mix: Mapping[str, float] | None = None,
+        channels: int = 30,
+        synthesize: bool = False,
+        **worker_options: Any,
     ) -> tuple[DialerWorker, SimProvider]:
         from huifang.ivr.prompts import render_text
 
         factory = make_survey_call_factory(runtime, classifier=lambda text, language: ["attitude"])
         provider = SimProvider(
             factory,
-            PersonaBook({"satisfied": 1}, assigned=assigned),
+            PersonaBook(mix or {"satisfied": 1}, assigned=assigned),
             clock=clock,
             recordings_dir=tmp_path / "recordings",
             max_channels=channels,
             synthesize=render_text if synthesize else None,
         )
-        return DialerWorker(runtime, provider), provider
+        return DialerWorker(runtime, provider, **worker_options), provider
 
     return make
 

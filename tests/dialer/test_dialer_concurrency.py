@@ -10,12 +10,8 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from huifang.bootstrap import Runtime
-from huifang.dialer.survey import make_survey_call_factory
-from huifang.dialer.worker import DialerWorker
 from huifang.domain.models import Answer, CallAttempt
-from huifang.telephony.sim.personas import PersonaBook
-from huifang.telephony.sim.provider import SimProvider
-from tests.dialer.conftest import CampaignFactory, phones
+from tests.dialer.conftest import CampaignFactory, WorkerFactory, phones
 
 WIDE_OPEN = {
     "window": {"start": "00:00", "end": "23:59:59.999999"},
@@ -29,16 +25,13 @@ WIDE_OPEN = {
 @pytest.mark.postgres
 @pytest.mark.parametrize("engine", ["postgres"], indirect=True)
 async def test_four_workers_never_dial_a_contact_twice(
-    engine: Engine, runtime: Runtime, make_campaign: CampaignFactory
+    engine: Engine, make_campaign: CampaignFactory, make_worker: WorkerFactory
 ) -> None:
     make_campaign(phones(2000), rules=WIDE_OPEN)
-    factory = make_survey_call_factory(runtime, classifier=lambda text, language: [])
-    providers = [
-        SimProvider(factory, PersonaBook({"satisfied": 1, "never_answers": 9}), clock=runtime.clock,
-                    recordings_dir=runtime.settings.recordings_dir, max_channels=30, synthesize=None)
-        for _ in range(4)
-    ]  # fmt: skip
-    workers = [DialerWorker(runtime, p, name=f"w{i}", batch=50) for i, p in enumerate(providers)]
+    mix = {"satisfied": 1, "never_answers": 9}
+    workers, providers = zip(
+        *(make_worker({}, mix=mix, name=f"w{i}", batch=50) for i in range(4)), strict=True
+    )
     await asyncio.gather(*(w.run_until_idle() for w in workers))
     for worker in workers:
         await worker.close()
@@ -59,13 +52,10 @@ async def test_four_workers_never_dial_a_contact_twice(
 
 
 async def test_worker_never_uses_more_channels_than_the_trunk(
-    runtime: Runtime, make_campaign: CampaignFactory
+    make_campaign: CampaignFactory, make_worker: WorkerFactory
 ) -> None:
     make_campaign(phones(40))
-    factory = make_survey_call_factory(runtime, classifier=lambda text, language: [])
-    provider = SimProvider(factory, PersonaBook({"satisfied": 1}), clock=runtime.clock,
-                           recordings_dir=runtime.settings.recordings_dir, max_channels=4, synthesize=None)  # fmt: skip
-    worker = DialerWorker(runtime, provider)
+    worker, provider = make_worker({}, channels=4)
     await worker.run_until_idle()
     await worker.close()
     assert len(provider.placed) == 40
@@ -73,13 +63,10 @@ async def test_worker_never_uses_more_channels_than_the_trunk(
 
 
 async def test_campaign_limit_below_the_trunk_is_respected(
-    runtime: Runtime, make_campaign: CampaignFactory
+    make_campaign: CampaignFactory, make_worker: WorkerFactory
 ) -> None:
     make_campaign(phones(20), max_concurrent_calls=2)
-    factory = make_survey_call_factory(runtime, classifier=lambda text, language: [])
-    provider = SimProvider(factory, PersonaBook({"satisfied": 1}), clock=runtime.clock,
-                           recordings_dir=runtime.settings.recordings_dir, max_channels=30, synthesize=None)  # fmt: skip
-    worker = DialerWorker(runtime, provider)
+    worker, provider = make_worker({})
     await worker.run_until_idle()
     await worker.close()
     assert len(provider.placed) == 20
@@ -87,7 +74,7 @@ async def test_campaign_limit_below_the_trunk_is_respected(
 
 
 async def test_worker_paces_new_calls_to_the_configured_rate(
-    runtime: Runtime, make_campaign: CampaignFactory
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
 ) -> None:
     from datetime import timedelta
 
@@ -99,9 +86,12 @@ async def test_worker_paces_new_calls_to_the_configured_rate(
     async def simulated_sleep(seconds: float) -> None:
         clock.advance(timedelta(seconds=seconds))  # type: ignore[attr-defined]
 
-    factory = make_survey_call_factory(runtime, classifier=lambda text, language: [])
-    provider = SimProvider(factory, PersonaBook({"never_answers": 1}), clock=clock,
-                           recordings_dir=runtime.settings.recordings_dir, synthesize=None)  # fmt: skip
+    worker, provider = make_worker(
+        {},
+        mix={"never_answers": 1},
+        monotonic=lambda: clock.now().timestamp(),
+        sleep=simulated_sleep,
+    )
     original = provider.originate
 
     async def timed_originate(request):  # type: ignore[no-untyped-def]
@@ -109,9 +99,6 @@ async def test_worker_paces_new_calls_to_the_configured_rate(
         return await original(request)
 
     provider.originate = timed_originate  # type: ignore[method-assign]
-    worker = DialerWorker(
-        runtime, provider, monotonic=lambda: clock.now().timestamp(), sleep=simulated_sleep
-    )
     await worker.run_until_idle()
     await worker.close()
     assert len(started_at) == 21

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
 from sqlmodel import select
 
 from huifang.bootstrap import Runtime
@@ -18,20 +17,13 @@ from huifang.errors import Conflict
 from huifang.ivr.actions import Collect
 from huifang.ivr.events import DigitsReceived
 from huifang.telephony.base import CallEvent, CallProgress
-from tests.dialer.conftest import CampaignFactory, WorkerFactory, db_session, phones
-
-
-def leave_in_flight(runtime: Runtime, state: str) -> int:
-    """Claim and dial the only queued attempt as a worker that then dies."""
-    now = runtime.clock.now()
-    lease = timedelta(seconds=runtime.settings.lease_seconds)
-    with session_scope(runtime.engine) as db:
-        claimed = claims.claim_due(db, worker="dead", now=now, lease=lease, limit=10)
-        (started,) = claims.start_dialing(db, claimed, worker="dead", now=now, lease=lease)
-        db.execute(
-            update(CallAttempt).where(CallAttempt.id == started.attempt_id).values(state=state)
-        )
-        return started.attempt_id
+from tests.dialer.conftest import (
+    CampaignFactory,
+    InFlightFactory,
+    WorkerFactory,
+    db_session,
+    phones,
+)
 
 
 def attempts(runtime: Runtime) -> list[CallAttempt]:
@@ -40,22 +32,18 @@ def attempts(runtime: Runtime) -> list[CallAttempt]:
 
 
 async def test_in_flight_attempt_is_left_alone_while_its_lease_runs(
-    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+    runtime: Runtime, call_in_flight: InFlightFactory, make_worker: WorkerFactory
 ) -> None:
-    (phone,) = phones(1)
-    make_campaign([phone])
-    leave_in_flight(runtime, "ringing")
+    phone, _ = call_in_flight("ringing")
     worker, provider = make_worker({phone: "satisfied"})
     await worker.run_until_idle()
     assert provider.placed == [] and attempts(runtime)[0].state == "ringing"
 
 
 async def test_expired_attempt_the_provider_completed_is_recorded_not_redialed(
-    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+    runtime: Runtime, clock: FakeClock, call_in_flight: InFlightFactory, make_worker: WorkerFactory
 ) -> None:
-    (phone,) = phones(1)
-    make_campaign([phone])
-    attempt_id = leave_in_flight(runtime, "answered")
+    phone, attempt_id = call_in_flight("answered")
     clock.advance(timedelta(seconds=runtime.settings.lease_seconds + 1))
     worker, provider = make_worker({phone: "satisfied"})
 
@@ -70,11 +58,9 @@ async def test_expired_attempt_the_provider_completed_is_recorded_not_redialed(
 
 
 async def test_expired_attempt_unknown_to_the_provider_fails_and_is_retried_later(
-    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+    runtime: Runtime, clock: FakeClock, call_in_flight: InFlightFactory, make_worker: WorkerFactory
 ) -> None:
-    (phone,) = phones(1)
-    make_campaign([phone])
-    leave_in_flight(runtime, "dialing")
+    phone, _ = call_in_flight("dialing")
     clock.advance(timedelta(seconds=runtime.settings.lease_seconds + 1))
     worker, provider = make_worker({phone: "satisfied"})
     await worker.run_until_idle()
@@ -85,11 +71,9 @@ async def test_expired_attempt_unknown_to_the_provider_fails_and_is_retried_late
 
 
 async def test_survey_continues_where_it_was_in_a_new_process(
-    runtime: Runtime, make_campaign: CampaignFactory
+    runtime: Runtime, call_in_flight: InFlightFactory
 ) -> None:
-    (phone,) = phones(1)
-    make_campaign([phone])
-    attempt_id = leave_in_flight(runtime, "ringing")
+    _, attempt_id = call_in_flight("ringing")
     first = await make_survey_call_factory(runtime)(attempt_id)
     await first.start()
     await first.feed(DigitsReceived("1"))  # confirm
@@ -111,11 +95,9 @@ async def test_survey_continues_where_it_was_in_a_new_process(
 
 
 async def test_stale_survey_object_cannot_extend_a_log_that_moved_on(
-    runtime: Runtime, make_campaign: CampaignFactory
+    runtime: Runtime, call_in_flight: InFlightFactory
 ) -> None:
-    (phone,) = phones(1)
-    make_campaign([phone])
-    attempt_id = leave_in_flight(runtime, "ringing")
+    _, attempt_id = call_in_flight("ringing")
     first = await make_survey_call_factory(runtime)(attempt_id)
     await first.start()
     second = await make_survey_call_factory(runtime)(attempt_id)
@@ -125,11 +107,9 @@ async def test_stale_survey_object_cannot_extend_a_log_that_moved_on(
 
 
 async def test_call_completed_before_the_survey_started_is_not_redialed(
-    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+    runtime: Runtime, clock: FakeClock, call_in_flight: InFlightFactory, make_worker: WorkerFactory
 ) -> None:
-    (phone,) = phones(1)
-    make_campaign([phone])
-    attempt_id = leave_in_flight(runtime, "ringing")
+    phone, attempt_id = call_in_flight("ringing")
     worker, _ = make_worker({phone: "satisfied"})
     await worker.on_event(CallEvent(attempt_id, CallProgress.completed, clock.now(), "sim-1"))
     (attempt,) = attempts(runtime)
@@ -137,14 +117,12 @@ async def test_call_completed_before_the_survey_started_is_not_redialed(
 
 
 async def test_hang_up_report_mid_survey_leaves_the_ending_to_the_survey(
-    runtime: Runtime, clock: FakeClock, make_campaign: CampaignFactory, make_worker: WorkerFactory
+    runtime: Runtime, clock: FakeClock, call_in_flight: InFlightFactory, make_worker: WorkerFactory
 ) -> None:
     from huifang.domain.models import Escalation
     from huifang.ivr.events import HungUp
 
-    (phone,) = phones(1)
-    make_campaign([phone])
-    attempt_id = leave_in_flight(runtime, "ringing")
+    phone, attempt_id = call_in_flight("ringing")
     survey = await make_survey_call_factory(runtime)(attempt_id)
     await survey.start()
     await survey.feed(DigitsReceived("1"))

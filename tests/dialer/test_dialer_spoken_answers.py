@@ -4,14 +4,13 @@ negation and Vosk's spaced Chinese land on the right grade."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
 from sqlmodel import select
 
 from huifang.bootstrap import Runtime
 from huifang.dialer.survey import make_survey_call_factory
-from huifang.domain.models import Answer, CallAttempt
+from huifang.domain.models import Answer
 from huifang.ivr.events import DigitsReceived, SpeechRecognized
-from tests.dialer.conftest import CampaignFactory, db_session, phones
+from tests.dialer.conftest import InFlightFactory, db_session
 
 
 @pytest.mark.parametrize(
@@ -23,14 +22,10 @@ from tests.dialer.conftest import CampaignFactory, db_session, phones
     ],
 )
 async def test_a_spoken_grade_is_read_by_the_classifier(
-    runtime: Runtime, make_campaign: CampaignFactory, heard: str, grade: str
+    runtime: Runtime, call_in_flight: InFlightFactory, heard: str, grade: str
 ) -> None:
-    make_campaign(phones(1))
-    with db_session(runtime) as db:
-        attempt_id = db.exec(select(CallAttempt.id)).one()
-        db.execute(update(CallAttempt).values(state="dialing"))
-        db.commit()
-    call = await make_survey_call_factory(runtime)(attempt_id)  # type: ignore[arg-type]
+    _, attempt_id = call_in_flight("dialing")
+    call = await make_survey_call_factory(runtime)(attempt_id)
     await call.start()
     await call.feed(DigitsReceived("1"))  # "press 1 to begin"
     await call.feed(SpeechRecognized(heard, 0.9))

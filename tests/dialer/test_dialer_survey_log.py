@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import update
 from sqlmodel import select
 
 from huifang.bootstrap import Runtime
@@ -15,20 +14,16 @@ from huifang.dialer.survey import make_survey_call_factory
 from huifang.domain.models import Answer, CallAttempt
 from huifang.errors import Conflict
 from huifang.ivr.events import DigitsReceived
-from tests.dialer.conftest import CampaignFactory, db_session, phones
+from tests.dialer.conftest import InFlightFactory, db_session
 
 
 async def test_two_copies_of_one_call_apply_a_step_once(
-    runtime: Runtime, make_campaign: CampaignFactory
+    runtime: Runtime, call_in_flight: InFlightFactory
 ) -> None:
-    make_campaign(phones(1))
-    with db_session(runtime) as db:
-        attempt_id = db.exec(select(CallAttempt.id)).one()
-        db.execute(update(CallAttempt).values(state="dialing"))
-        db.commit()
+    _, attempt_id = call_in_flight("dialing")
     factory = make_survey_call_factory(runtime)
-    await (await factory(attempt_id)).start()  # type: ignore[arg-type]
-    here, there = await factory(attempt_id), await factory(attempt_id)  # type: ignore[arg-type]
+    await (await factory(attempt_id)).start()
+    here, there = await factory(attempt_id), await factory(attempt_id)
     outcomes = await asyncio.gather(
         here.feed(DigitsReceived("1")), there.feed(DigitsReceived("9")), return_exceptions=True
     )
@@ -41,15 +36,11 @@ async def test_two_copies_of_one_call_apply_a_step_once(
 
 
 async def test_a_copy_behind_the_log_is_refused(
-    runtime: Runtime, make_campaign: CampaignFactory
+    runtime: Runtime, call_in_flight: InFlightFactory
 ) -> None:
-    make_campaign(phones(1))
-    with db_session(runtime) as db:
-        attempt_id = db.exec(select(CallAttempt.id)).one()
-        db.execute(update(CallAttempt).values(state="dialing"))
-        db.commit()
+    _, attempt_id = call_in_flight("dialing")
     factory = make_survey_call_factory(runtime)
-    stale = await factory(attempt_id)  # type: ignore[arg-type]
-    await (await factory(attempt_id)).start()  # type: ignore[arg-type]
+    stale = await factory(attempt_id)
+    await (await factory(attempt_id)).start()
     with pytest.raises(Conflict):
         await stale.start()
