@@ -29,6 +29,13 @@ from tests.factories import make_escalation
 LEASE = 30
 
 
+def claimed(session: Session, agent: User, clock: FakeClock) -> Escalation:
+    """A new escalation that `agent` claimed just now."""
+    item = make_escalation(session)
+    claim(session, item.id, agent=agent, now=clock.now(), lease_minutes=LEASE)  # type: ignore[arg-type]
+    return item
+
+
 def audit_actions(session: Session) -> list[str]:
     return [row[0] for row in session.exec(select(AuditEvent.action).order_by(AuditEvent.id))]  # type: ignore[call-overload,arg-type]
 
@@ -44,8 +51,7 @@ def test_claim_gives_the_item_to_the_agent_for_the_lease(
 
 
 def test_second_agent_cannot_claim_a_live_claim(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     with pytest.raises(Conflict):
         claim(session, item.id, agent=staff.agent2, now=clock.now(), lease_minutes=LEASE)
 
@@ -53,24 +59,21 @@ def test_second_agent_cannot_claim_a_live_claim(session: Session, staff, clock: 
 def test_expired_claim_can_be_taken_by_another_agent(
     session: Session, staff, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     clock.advance(timedelta(minutes=LEASE, seconds=1))
     taken = claim(session, item.id, agent=staff.agent2, now=clock.now(), lease_minutes=LEASE)
     assert taken.claimed_by == staff.agent2.id
 
 
 def test_agent_renews_their_own_claim(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     clock.advance(timedelta(minutes=20))
     renewed = claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
     assert renewed.claim_until == clock.now() + timedelta(minutes=LEASE)
 
 
 def test_abandoned_claim_returns_to_the_queue(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     assert list_queue(session, actor=staff.agent2, now=clock.now()) == []
     clock.advance(timedelta(minutes=LEASE + 1))
     assert [e.id for e in list_queue(session, actor=staff.agent2, now=clock.now())] == [item.id]
@@ -122,16 +125,14 @@ def test_supervisor_cannot_read_the_queue(session: Session, staff, clock: FakeCl
 
 
 def test_release_gives_the_item_back(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     assert (
         release(session, item.id, agent=staff.agent, now=clock.now()).state == EscalationState.open
     )
 
 
 def test_another_agent_cannot_release_my_claim(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     with pytest.raises(Conflict):
         release(session, item.id, agent=staff.agent2, now=clock.now())
 
@@ -139,8 +140,7 @@ def test_another_agent_cannot_release_my_claim(session: Session, staff, clock: F
 def test_deferred_item_hides_until_its_retry_time(
     session: Session, staff, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     defer(
         session,
         item.id,
@@ -156,8 +156,7 @@ def test_deferred_item_hides_until_its_retry_time(
 def test_deferral_counts_as_first_contact_for_the_sla(
     session: Session, staff, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     deferred = defer(
         session,
         item.id,
@@ -174,8 +173,7 @@ def test_deferral_counts_as_first_contact_for_the_sla(
 def test_resolution_without_a_ticket(
     session: Session, staff, clock: FakeClock, outcome: EscalationResolution
 ) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     assert (
         resolve(
             session, item.id, agent=staff.agent, outcome=outcome, findings="已解释", now=clock.now()
@@ -189,8 +187,7 @@ def test_resolution_without_a_ticket(
 def test_valid_complaint_issues_a_ticket_to_the_incident_unit(
     session: Session, staff, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     ticket = resolve(
         session,
         item.id,
@@ -205,8 +202,7 @@ def test_valid_complaint_issues_a_ticket_to_the_incident_unit(
 
 
 def test_resolving_without_the_claim_is_refused(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     with pytest.raises(Conflict):
         resolve(
             session,
@@ -219,8 +215,7 @@ def test_resolving_without_the_claim_is_refused(session: Session, staff, clock: 
 
 
 def test_resolved_item_cannot_be_claimed_again(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     resolve(
         session,
         item.id,
@@ -236,8 +231,7 @@ def test_resolved_item_cannot_be_claimed_again(session: Session, staff, clock: F
 def test_claim_holder_sees_the_full_number_and_it_is_audited(
     session: Session, staff, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     phone = reveal_phone(session, item.id, agent=staff.agent, now=clock.now())
     assert phone.startswith("+86138")
     assert "phone.reveal" in audit_actions(session)
@@ -246,8 +240,7 @@ def test_claim_holder_sees_the_full_number_and_it_is_audited(
 def test_an_agent_without_the_claim_cannot_see_the_number(
     session: Session, staff, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    item = claimed(session, staff.agent, clock)
     with pytest.raises(Forbidden):
         reveal_phone(session, item.id, agent=staff.agent2, now=clock.now())
 
@@ -319,8 +312,7 @@ def test_detail_lists_the_recordings_of_the_contact(
 def test_audit_entries_cannot_be_changed_or_deleted(
     session: Session, staff, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
-    item = make_escalation(session)
-    claim(session, item.id, agent=staff.agent, now=clock.now(), lease_minutes=LEASE)
+    claimed(session, staff.agent, clock)
     session.commit()
     entry = session.exec(select(AuditEvent)).scalars().first()  # type: ignore[call-overload]
     entry.action = "nothing.happened"
