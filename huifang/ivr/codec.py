@@ -1,4 +1,4 @@
-"""Plain-JSON forms of IVR events, actions and results, and session replay.
+"""Plain-JSON forms of IVR events and results, and session replay.
 
 A call attempt stores the events fed to its session (`call_attempts.ivr_log`). The
 interpreter is deterministic, so replaying that log through a new `Session` rebuilds the
@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from huifang.ivr.actions import Action, Collect, Hangup, Play, Record, SetVariable, Transfer
+from huifang.ivr.actions import Action
 from huifang.ivr.events import (
     CallStarted,
     DigitsReceived,
@@ -37,14 +37,6 @@ _EVENTS: dict[str, type[Event]] = {
     "hung_up": HungUp,
 }
 _EVENT_NAMES = {kind: name for name, kind in _EVENTS.items()}
-_ACTION_NAMES: dict[type[Action], str] = {
-    Play: "play",
-    Collect: "collect",
-    Record: "record",
-    SetVariable: "set_variable",
-    Transfer: "transfer",
-    Hangup: "hangup",
-}
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -61,13 +53,6 @@ def event_from_dict(raw: Mapping[str, Any]) -> Event:
         return kind(**fields)
     except TypeError as exc:
         raise ValueError(f"bad fields for {raw['type']}: {exc}") from exc
-
-
-def action_to_dict(action: Action) -> dict[str, Any]:
-    body = dataclasses.asdict(action)
-    if isinstance(action, Collect):
-        body["phrases"] = list(action.phrases)
-    return {"type": _ACTION_NAMES[type(action)], **body}
 
 
 def result_to_dict(result: SurveyResult) -> dict[str, Any]:
