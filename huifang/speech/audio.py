@@ -141,14 +141,6 @@ def detect_speech_bounds(
     return SpeechBounds(start, end)
 
 
-def trim_silence(
-    pcm: np.ndarray, rate: int, *, floor_dbfs: float = -45.0, pad_ms: int = 100
-) -> np.ndarray:
-    """The samples between the speech bounds (empty when there is no speech)."""
-    bounds = detect_speech_bounds(pcm, rate, floor_dbfs=floor_dbfs, pad_ms=pad_ms)
-    return _as_int16(pcm)[bounds.start : bounds.end].copy()
-
-
 def duration_seconds(pcm: np.ndarray, rate: int) -> float:
     return int(np.asarray(pcm).size) / rate
 

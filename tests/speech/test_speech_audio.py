@@ -122,8 +122,8 @@ def test_line_hiss_alone_has_no_speech() -> None:
     assert audio.detect_speech_bounds(hiss, 8000).is_empty
 
 
-def test_trim_silence_keeps_only_the_padded_speech() -> None:
+def test_speech_bounds_are_widened_by_the_padding() -> None:
     rate = 8000
     pcm = np.concatenate([np.zeros(rate, np.int16), tone(300, 0.5, rate), np.zeros(rate, np.int16)])
-    trimmed = audio.trim_silence(pcm, rate, pad_ms=100)
-    assert trimmed.size == pytest.approx(0.7 * rate, abs=2 * 160)
+    bounds = audio.detect_speech_bounds(pcm, rate, pad_ms=100)
+    assert bounds.end - bounds.start == pytest.approx(0.7 * rate, abs=2 * 160)
