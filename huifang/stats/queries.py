@@ -30,6 +30,7 @@ from sqlmodel import Session
 
 from huifang.domain.models import Answer, Contact, Escalation, Incident, Ticket, Unit
 from huifang.domain.states import ContactState
+from huifang.domain.units import subtree_ids
 from huifang.errors import NotFound
 from huifang.stats.figures import (
     CATEGORIES,
@@ -211,11 +212,7 @@ def trend(
     subtree = None
     if unit_id is not None:
         unit = session.get(Unit, unit_id)
-        prefix = unit.path if unit else "-"
-        subtree = [
-            row[0]
-            for row in _rows(session, select(Unit.id).where(Unit.path.startswith(prefix)))  # type: ignore[attr-defined]
-        ]
+        subtree = subtree_ids(session, unit) if unit else []
     points = []
     for period in periods:
         start, end = period.bounds(tz)

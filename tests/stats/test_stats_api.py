@@ -40,6 +40,12 @@ def test_supervisor_may_not_read_another_branch(stats_client: Client, data: Data
     assert reply.status_code == 403
 
 
+def test_a_unit_that_does_not_exist_is_not_found(stats_client: Client) -> None:
+    reply = stats_client("admin").get("/api/v1/stats/summary?unit_id=999999")
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "unit 999999 does not exist"}
+
+
 def test_agent_may_not_read_statistics(stats_client: Client) -> None:
     assert stats_client("agent").get("/api/v1/stats/summary").status_code == 403
 

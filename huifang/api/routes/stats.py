@@ -19,6 +19,7 @@ from huifang.api.console.i18n import translator
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.domain.audit import record_audit
 from huifang.domain.models import Unit, User
+from huifang.domain.units import get_unit, is_within
 from huifang.domain.users import Role
 from huifang.errors import Forbidden
 from huifang.settings import Settings
@@ -46,9 +47,8 @@ class Scope:
 def stats_scope(session: Session, user: User, unit_id: int | None) -> Scope:
     """A supervisor is held to their unit's subtree; others may pick any unit or none."""
     if user.role != Role.supervisor:
-        unit = session.get(Unit, unit_id) if unit_id is not None else None
-        if unit_id is not None and unit is None:
-            raise HTTPException(404, detail=f"unit {unit_id} does not exist")
+        if unit_id is not None:
+            get_unit(session, unit_id)  # NotFound (404) for a unit that does not exist
         return Scope(unit_id, "/")
     own = session.get(Unit, user.unit_id) if user.unit_id is not None else None
     if own is None:
@@ -56,7 +56,7 @@ def stats_scope(session: Session, user: User, unit_id: int | None) -> Scope:
     if unit_id is None or unit_id == own.id:
         return Scope(own.id, own.path)
     wanted = session.get(Unit, unit_id)
-    if wanted is None or not wanted.path.startswith(own.path):
+    if wanted is None or not is_within(wanted, own):
         raise Forbidden(f"unit {unit_id} is outside your unit")
     return Scope(wanted.id, own.path)
 
