@@ -10,6 +10,7 @@ The editor validates with `huifang.ivr.script.validate_script_text` on every pau
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -41,15 +42,20 @@ TRY_HELP = "1 · say:很满意 · hangup"
 
 @router.get("/scripts")
 def scripts_page(request: Request, session: SessionDep, user: Admin) -> HTMLResponse:
-    versions = (
+    versions = _script_versions(session)
+    builtins = sorted(p.stem for p in builtin_scripts_dir().glob("*.yaml"))
+    return render(request, "scripts.html", user, versions=versions, builtins=builtins)
+
+
+def _script_versions(session: Session) -> Sequence[ScriptVersion]:
+    """Every published version, by script name, newest version first."""
+    return (
         session.exec(
             select(ScriptVersion).order_by(ScriptVersion.name, ScriptVersion.version.desc())  # type: ignore[attr-defined]
         )
         .scalars()
         .all()
     )  # type: ignore[call-overload]
-    builtins = sorted(p.stem for p in builtin_scripts_dir().glob("*.yaml"))
-    return render(request, "scripts.html", user, versions=versions, builtins=builtins)
 
 
 def _latest_source(session: Session, name: str) -> str:
@@ -179,13 +185,7 @@ def campaigns_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: Admin
 ) -> HTMLResponse:
     rows = session.exec(select(Campaign).order_by(Campaign.id.desc())).scalars().all()  # type: ignore[attr-defined,call-overload]
-    versions = (
-        session.exec(
-            select(ScriptVersion).order_by(ScriptVersion.name, ScriptVersion.version.desc())  # type: ignore[attr-defined]
-        )
-        .scalars()
-        .all()
-    )  # type: ignore[call-overload]
+    versions = _script_versions(session)
     return render(
         request, "campaigns.html", user, campaigns=rows, versions=versions,
         progress=_progress(session, [c.id for c in rows]),
