@@ -35,7 +35,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         needed = [m for m in MUST_RUN_IN_CI if item.get_closest_marker(m)]
         if needed:
             report.outcome = "failed"
-            report.longrepr = f"{'/'.join(needed)} test skipped in CI, where it must run: {report.longrepr}"
+            report.longrepr = (
+                f"{'/'.join(needed)} test skipped in CI, where it must run: {report.longrepr}"
+            )
 
 
 # --- time
@@ -121,4 +123,6 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'data' / 'huifang.db'}")
+    return Settings(
+        data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'data' / 'huifang.db'}"
+    )

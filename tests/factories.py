@@ -91,7 +91,7 @@ def make_contact(session: Session, *, incident: Incident | None = None) -> Conta
                            content_hash=content_hash(text), published_at=T0)  # fmt: skip
     session.add(script)
     session.flush()
-    campaign = Campaign(name=f"回访{n}", state="running", script_version_id=script.id, created_at=T0)  # type: ignore[arg-type]
+    campaign = Campaign(name=f"回访{n}", state="running", script_version_id=script.id, created_at=T0)  # type: ignore[arg-type]  # fmt: skip
     session.add(campaign)
     session.flush()
     contact = Contact(campaign_id=campaign.id, incident_id=incident.id, phone=incident.caller_phone,  # type: ignore[arg-type]
