@@ -56,8 +56,9 @@ def make_incident(session: Session, *, unit: Unit | None = None, **overrides: An
 
 
 @functools.cache
-def _password_hash(password: str) -> str:
-    # argon2 is slow on purpose: hash each test password once per run, not once per user
+def hashed_password(password: str) -> str:
+    """`password` hashed as a stored account's is; argon2 is slow on purpose, so each test
+    password is hashed once per run, not once per user."""
     from huifang.domain.users import hash_password
 
     return hash_password(password)
@@ -71,7 +72,7 @@ def make_user(session: Session, *, role: str = "agent", unit: Unit | None = None
         username=username or f"{role}{n}",
         role=role,
         unit_id=unit.id if unit else None,
-        password_hash=_password_hash(password),
+        password_hash=hashed_password(password),
         phone=phone,
         created_at=T0,
     )

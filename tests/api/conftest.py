@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,16 +17,11 @@ from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import Unit, User
 from huifang.domain.units import create_unit
-from huifang.domain.users import Role, create_api_token, hash_password
+from huifang.domain.users import Role, create_api_token
 from huifang.settings import Settings
+from tests.factories import hashed_password
 
 PASSWORD = "correct horse battery"
-
-
-@cache
-def _password_hash() -> str:
-    # argon2 is slow on purpose: hash once per run, not once per user
-    return hash_password(PASSWORD)
 
 
 @dataclass
@@ -66,7 +60,7 @@ def world(engine: Engine, clock: FakeClock) -> World:
                 username=name,
                 role=role.value,
                 unit_id=unit.id if unit else None,
-                password_hash=_password_hash(),
+                password_hash=hashed_password(PASSWORD),
                 phone="+8613900000001",
                 created_at=clock.now(),
             )

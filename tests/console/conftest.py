@@ -28,10 +28,9 @@ from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.db import create_db_engine
 from huifang.domain.models import Answer, CallAttempt, Contact, Recording, User
-from huifang.domain.users import hash_password
 from huifang.followup.escalations import escalate
 from huifang.settings import Settings
-from tests.factories import make_incident
+from tests.factories import hashed_password, make_incident
 from tests.stats.stats_dataset import Dataset, build_dataset
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,7 +73,7 @@ def _silence_wav(path: Path) -> None:
 def _seed(session: Session, data_dir: Path) -> tuple[Dataset, int, dict[str, User]]:
     data = build_dataset(session)
     users = {}
-    password_hash = hash_password(PASSWORD)
+    password_hash = hashed_password(PASSWORD)
     for role in ROLES:
         users[role] = User(
             username=role, display_name=f"{role}-测试", role=role, password_hash=password_hash,

@@ -15,11 +15,10 @@ from huifang.api.app import create_app
 from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import Escalation, User
-from huifang.domain.users import hash_password
 from huifang.followup.escalations import escalate
 from huifang.ivr.script import builtin_scripts_dir
 from huifang.settings import Settings
-from tests.factories import make_incident
+from tests.factories import hashed_password, make_incident
 
 PASSWORD = "console-password-2"
 
@@ -27,7 +26,7 @@ PASSWORD = "console-password-2"
 @pytest.fixture
 def client(sqlite_engine: Engine, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
     with Session(sqlite_engine) as session:
-        password_hash = hash_password(PASSWORD)
+        password_hash = hashed_password(PASSWORD)
         for role in ("admin", "agent"):
             session.add(
                 User(username=role, role=role, password_hash=password_hash, created_at=clock.now())
