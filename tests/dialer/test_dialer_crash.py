@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
+from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import (
     Answer,
@@ -26,9 +27,9 @@ from huifang.domain.models import (
     ScriptVersion,
     Unit,
 )
+from huifang.domain.scripts import script_variables
 from huifang.ivr.codec import replay
 from huifang.ivr.script import parse_script
-from huifang.ivr.template import incident_variables
 from tests.dialer.conftest import CampaignFactory, phones
 from tests.dialer.test_dialer_concurrency import WIDE_OPEN
 
@@ -86,6 +87,7 @@ def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
 def test_killed_worker_loses_no_answer_and_double_dials_no_one(
     engine: Engine,
     postgres_url: str,
+    runtime: Runtime,
     make_campaign: CampaignFactory,
     workers: list[subprocess.Popen[bytes]],
     tmp_path: Path,
@@ -137,10 +139,9 @@ def test_killed_worker_loses_no_answer_and_double_dials_no_one(
                 continue
             contact = db.get(Contact, attempt.contact_id)
             incident = db.get(Incident, contact.incident_id)
-            variables = incident_variables(
-                occurred_at=incident.occurred_at, language=script.language, source=incident.source,
-                unit_name=db.get(Unit, incident.unit_id).name, category=incident.category,
-                reference=incident.external_id,
+            variables = script_variables(
+                incident, unit_name=db.get(Unit, incident.unit_id).name,
+                language=script.language, tz=runtime.settings.tz,
             )  # fmt: skip
             session, _ = replay(script, variables, attempt.ivr_log)
             stored = db.execute(
