@@ -56,11 +56,10 @@ class KnownModel:
     pin_source: str
 
 
-# How the pins were obtained: alphacephei.com/vosk/models publishes names, URLs and sizes but
-# no checksums. The one pin below was found in a third-party installer that pins the same
-# official archive (a Go project's speechAssets table, located with a code search); it was
-# not recomputed here because this machine has no route to alphacephei.com. The others have
-# no published or otherwise located checksum, so `fetch` refuses them until the operator
+# alphacephei.com/vosk/models publishes names, URLs and sizes but no checksums. The one pin
+# below comes from a third-party installer that pins the same official archive (see its
+# `pin_source`); it was not recomputed from a download of our own. The others have no
+# published or otherwise located checksum, so `fetch` refuses them until the operator
 # supplies one (`--sha256`) taken from a download they trust.
 KNOWN_MODELS: Mapping[str, KnownModel] = {
     m.name: m
