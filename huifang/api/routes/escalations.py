@@ -310,4 +310,5 @@ def recording_audio_endpoint(
     path = Path(recording.path)
     if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="the recording's file is missing")
+    session.commit()  # the playback is audited before a byte of it leaves
     return FileResponse(path, media_type="audio/wav", filename=path.name)
