@@ -129,10 +129,8 @@ async def run_demo(base: Settings, options: DemoOptions = DemoOptions()) -> Demo
     runtime = fresh_runtime(settings, clock)
     try:
         campaign_id = _prepare(runtime, day - timedelta(days=1), options)
-        speech, note = _speech_pool(settings)
+        speech, note = _speech_pool(runtime)  # closed with the runtime
         summary, notes = await _run_campaign(runtime, campaign_id, clock, options, speech)
-        if speech is not None:
-            speech.close()
         summary["transcribed"] = speech is not None
         summary["speech_note"] = note
         accounts = [(username, role) for username, role, _, _ in DEMO_ACCOUNTS]
@@ -183,16 +181,15 @@ def _prepare(runtime: Runtime, handled_day: date, options: DemoOptions) -> int:
         return campaign.id
 
 
-def _speech_pool(settings: Settings) -> tuple[Any, str]:
+def _speech_pool(runtime: Runtime) -> tuple[Any, str]:
+    """The runtime's speech pool when a model for the demo's language is installed."""
     from huifang.speech.models import ModelMissing, ModelRegistry
-    from huifang.speech.vosk import SpeechPool
 
-    registry = ModelRegistry(settings.effective_models_dir)
     try:
-        registry.path_for(settings.language)
+        ModelRegistry(runtime.settings.effective_models_dir).path_for(runtime.settings.language)
     except ModelMissing:
         return None, MODEL_HINT
-    return SpeechPool(registry, workers=1), ""
+    return runtime.speech_pool(), ""
 
 
 @dataclass(order=True)
