@@ -5,9 +5,13 @@ Nothing in Huifang is created at import time; commands and the API call `build_r
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
     from huifang.speech.vosk import SpeechPool
 
 SPEECH_POOL = "speech_pool"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -28,6 +34,23 @@ class Runtime:
     clock: Clock
     #: services registered by packages that need them (speech pool, providers, sms gateway)
     services: dict[str, Any] = field(default_factory=dict)
+    _sqlite_thread: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    async def run_db(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking database work off the event loop and await its result.
+
+        On SQLite all of it runs in one thread: SQLite has a single writer, and a second
+        thread of ours that met the first's write lock would sleep in SQLite's busy handler
+        (1, 2, 5, 10 … up to 100 ms between tries) however short the transaction it waits
+        for. Queued in one thread, short transactions follow each other at once.
+        PostgreSQL takes concurrent writers: its work runs in the default thread pool.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return await asyncio.to_thread(work, *args, **kwargs)
+        if self._sqlite_thread is None:
+            self._sqlite_thread = ThreadPoolExecutor(1, thread_name_prefix="huifang-sqlite")
+        call = functools.partial(work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._sqlite_thread, call)
 
     def speech_pool(self) -> SpeechPool:
         """The process's one speech pool, built on first use (models load lazily too)."""
@@ -48,6 +71,8 @@ class Runtime:
             close = getattr(service, "close", None)
             if callable(close) and not inspect.iscoroutinefunction(close):
                 close()
+        if self._sqlite_thread is not None:
+            self._sqlite_thread.shutdown()
         self.engine.dispose()
 
 

@@ -19,6 +19,10 @@ class Conflict(HuifangError):
     """The thing changed under us: a guarded transition found another state."""
 
 
+class AlreadyApplied(HuifangError):
+    """A request carrying this idempotency key was applied before: nothing changed now."""
+
+
 class IllegalTransition(HuifangError):
     def __init__(self, machine: str, state: str, event: str) -> None:
         super().__init__(f"{machine}: '{event}' is not allowed in state '{state}'")

@@ -36,6 +36,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # first: routes are matched in order, and a survey call's turn is the hottest request
+    app.include_router(twilio_webhooks.router)
     app.include_router(health.router)
     app.include_router(incidents.router, prefix="/api/v1")
     app.include_router(auth.router, prefix="/api/v1")
@@ -49,5 +51,4 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)
     app.include_router(console.router)
-    app.include_router(twilio_webhooks.router)
     return app

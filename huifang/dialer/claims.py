@@ -12,7 +12,10 @@ Rules kept here:
   attempt reached a final state, and an insert that collides is dropped, not retried;
 - `end_attempt` is idempotent: only the write that moves the attempt to its final state
   updates the contact and schedules the retry; a repeat (provider event after the survey
-  ended it, a replayed webhook) finds nothing to move and does nothing.
+  ended it, a replayed webhook) finds nothing to move and does nothing;
+- the guarded writes of a call's progress do not refresh objects the session holds
+  (`synchronize_session=False`): they run on every answered call, and the attempt an
+  ending reads back is loaded after its write.
 """
 
 from __future__ import annotations
@@ -184,6 +187,7 @@ def note_progress(
         .where(A.id == attempt_id)  # type: ignore[arg-type]
         .where(A.state.in_(ATTEMPT.sources(event)))  # type: ignore[attr-defined]
         .values(**values)
+        .execution_options(synchronize_session=False)
     )
     return moved.rowcount == 1  # type: ignore[attr-defined]
 
@@ -215,6 +219,7 @@ def end_attempt(
         .where(A.id == attempt_id)  # type: ignore[arg-type]
         .where(A.state.in_(ATTEMPT.sources(event)))  # type: ignore[attr-defined]
         .values(state=outcome, outcome=outcome, cause=cause[:64], ended_at=now, lease_until=None)
+        .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return False
@@ -236,7 +241,8 @@ def end_attempt(
         )
     else:
         contact = contact.where(Contact.state == ContactState.in_progress)  # type: ignore[arg-type]
-    still_open = session.execute(contact.values(**contact_values)).rowcount == 1  # type: ignore[attr-defined]
+    contact = contact.values(**contact_values).execution_options(synchronize_session=False)
+    still_open = session.execute(contact).rowcount == 1  # type: ignore[attr-defined]
     if step.retry_at is not None and still_open:
         _queue_retry(session, attempt, step.retry_at, now)
     return True

@@ -7,10 +7,15 @@ on another replica, a restarted worker).
 
 Rules kept here:
 - each `feed` is one transaction: the event joins the log, every new answer is stored as
-  it comes (unique per attempt and question: a replay stores nothing twice), a recording
+  it comes (one per attempt and question: a question asked again keeps its first), a recording
   is stored (and transcribed when a model for the script's language is installed);
 - the log is appended under a check of its length: two processes feeding the same call
   at once cannot both extend it (the loser gets `Conflict`);
+- a step fed with an idempotency key (a provider's request id, as Twilio's turns have)
+  records the key in the same transaction: the same key a second time, from any process,
+  changes nothing and raises `AlreadyApplied`;
+- the steps of a call's middle (a key, a phrase) are a few Core statements, no ORM unit of
+  work: they are on every turn's path; the ORM serves the call's start and end;
 - the end of the call ends the attempt once (`claims.end_attempt`), applies an opt-out or a
   not-the-caller answer, and opens the escalation once when any answer is unsatisfied;
   a second callback's answer instead closes the ticket it asked about, or reopens it;
@@ -18,12 +23,11 @@ Rules kept here:
   spaced Chinese), falling back to the script's phrases where it finds them unclear;
 - a call that ended with no usable answer (nobody pressed a key: an answering machine)
   ends as `machine`, one cut short as `abandoned`: both are retried by the policy;
-- blocking work (DB, recognition) runs off the event loop.
+- blocking work runs off the event loop (database work through `Runtime.run_db`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -50,10 +54,11 @@ from huifang.domain.models import (
     Recording,
     ScriptVersion,
     Unit,
+    WebhookReceipt,
 )
 from huifang.domain.scripts import script_variables
 from huifang.domain.states import AttemptEvent, AttemptState
-from huifang.errors import Conflict, NotFound
+from huifang.errors import AlreadyApplied, Conflict, NotFound
 from huifang.followup.escalations import escalate
 from huifang.followup.second_callback import PURPOSE as SECOND_CALLBACK
 from huifang.followup.second_callback import ticket_awaiting_second_callback
@@ -81,11 +86,70 @@ class Transcriber(Protocol):
 Tagger = Callable[[str, str], Iterable[str]]
 _GRADED = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.unsatisfied)
 
+# the statements of every step, built once: values come as parameters, so each executes
+# from SQLAlchemy's compiled cache without a statement being rebuilt and keyed per step
+_ATTEMPTS = CallAttempt.__table__  # type: ignore[attr-defined]
+_APPEND_TO_LOG = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("attempt_id"))
+    .where(func.json_array_length(_ATTEMPTS.c.ivr_log) == bindparam("length"))
+    .values(ivr_log=bindparam("extended", type_=_ATTEMPTS.c.ivr_log.type))
+)
+_INSERT_ANSWER = insert(Answer.__table__)  # type: ignore[attr-defined]
+_INSERT_RECEIPT = insert(WebhookReceipt.__table__)  # type: ignore[attr-defined]
+
 
 def default_tagger(text: str, language: str) -> list[str]:
     from huifang.speech.classify import tag_complaint
 
     return [str(tag.category) for tag in tag_complaint(text, language)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One event fed, with what it changed, on its way to the database."""
+
+    event: Event
+    entry: dict[str, Any]
+    new_answers: Sequence[ivr.Answer]
+    result: ivr.SurveyResult
+    idempotency_key: str | None
+
+
+#: everything a call needs to resume, in one query (on every survey call's first turn)
+_CALL_ROW = (
+    select(CallAttempt, Contact, Incident, Campaign.script_version_id, Unit.name)
+    .join(Contact, Contact.id == CallAttempt.contact_id)  # type: ignore[arg-type]
+    .join(Incident, Incident.id == Contact.incident_id)  # type: ignore[arg-type]
+    .join(Campaign, Campaign.id == CallAttempt.campaign_id)  # type: ignore[arg-type]
+    .outerjoin(Unit, Unit.id == Incident.unit_id)  # type: ignore[arg-type]
+    .where(CallAttempt.id == bindparam("attempt_id"))  # type: ignore[arg-type]
+)
+
+
+def _first_answers(answers: Sequence[ivr.Answer], stored: int) -> list[ivr.Answer]:
+    """The answers after the first `stored` that answer a question for the first time.
+
+    The stored answers of a call are exactly those of its stored log (each step stores its
+    answers in its own transaction), so this is what is new to the database; a question a
+    script asks again keeps its first answer (one answer per attempt and question).
+    """
+    answered = {answer.question_id for answer in answers[:stored]}
+    first: list[ivr.Answer] = []
+    for answer in answers[stored:]:
+        if answer.question_id not in answered:
+            answered.add(answer.question_id)
+            first.append(answer)
+    return first
+
+
+def _claim_receipt(connection: Connection, key: str, now: datetime) -> None:
+    """Record `key` in this step's transaction, or raise AlreadyApplied if it was before."""
+    try:
+        connection.execute(_INSERT_RECEIPT, {"key": key, "received_at": now})
+    except IntegrityError:
+        # the step's first statement: the transaction it spoils is rolled back whole
+        raise AlreadyApplied(f"{key} was applied already") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +171,7 @@ class DbSurveyCall:
         runtime: Runtime,
         context: _CallContext,
         session: IvrSession,
-        log_length: int,
+        logged: list[dict[str, Any]],
         last_actions: list[Action],
         *,
         speech: Transcriber | None,
@@ -116,7 +180,8 @@ class DbSurveyCall:
         self._runtime = runtime
         self._context = context
         self._session = session
-        self._log_length = log_length
+        #: the stored IVR log as this copy knows it (it extends it only under a length check)
+        self._log = logged
         self._last_actions = last_actions
         self._speech = speech
         self._tagger = tagger
@@ -133,12 +198,12 @@ class DbSurveyCall:
     def result(self) -> ivr.SurveyResult:
         return self._session.result()
 
-    async def start(self) -> Sequence[Action]:
-        if self._log_length:
+    async def start(self, *, idempotency_key: str | None = None) -> Sequence[Action]:
+        if self._log:
             return list(self._last_actions)  # re-entered: carry on where the call was
-        return await self.feed(CallStarted())
+        return await self.feed(CallStarted(), idempotency_key=idempotency_key)
 
-    async def feed(self, event: Event) -> Sequence[Action]:
+    async def feed(self, event: Event, *, idempotency_key: str | None = None) -> Sequence[Action]:
         if self.finished:
             return []
         if isinstance(event, RecordingFinished) and not event.transcript:
@@ -146,13 +211,16 @@ class DbSurveyCall:
         answers_before = len(self._session.result().answers)
         actions = self._session.feed(event)
         result = self._session.result()
+        entry = event_to_dict(event)
+        new_answers = _first_answers(result.answers, answers_before)
+        step = _Step(event, entry, new_answers, result, idempotency_key)
         try:
-            await asyncio.to_thread(self._persist, event, result.answers[answers_before:], result)
+            await self._runtime.run_db(self._persist, step)
         except BaseException:
             # the DB refused the step: the in-memory session is ahead of the log now
             self._session.finished = True
             raise
-        self._log_length += 1
+        self._log.append(entry)
         self._last_actions = actions
         return actions
 
@@ -178,37 +246,34 @@ class DbSurveyCall:
 
     # --- one transaction per event --------------------------------------------------------
 
-    def _persist(
-        self, event: Event, new_answers: Sequence[ivr.Answer], result: ivr.SurveyResult
-    ) -> None:
+    def _persist(self, step: _Step) -> None:
         now = self._runtime.clock.now()
         ctx = self._context
         with session_scope(self._runtime.engine) as db:
-            self._append_log(db, event, now)
-            if isinstance(event, CallStarted):
+            connection = db.connection()
+            if step.idempotency_key is not None:
+                _claim_receipt(connection, step.idempotency_key, now)
+            self._append_log(connection, step.entry)
+            if isinstance(step.event, CallStarted):
                 claims.note_progress(db, ctx.attempt_id, AttemptEvent.answer, now=now)
             recording_id = None
-            if isinstance(event, RecordingFinished):
-                recording_id = self._store_recording(db, event, now)
-            for answer in new_answers:
-                self._store_answer(db, answer, recording_id, now)
+            if isinstance(step.event, RecordingFinished):
+                recording_id = self._store_recording(db, step.event, now)
+            for answer in step.new_answers:
+                self._store_answer(connection, answer, recording_id, now)
             if self._session.finished:
-                self._finish(db, result, now)
+                self._finish(db, step.result, now)
 
-    def _append_log(self, db: Session, event: Event, now: datetime) -> None:
+    def _append_log(self, connection: Connection, entry: dict[str, Any]) -> None:
         """Append under compare-and-set on the log's length: of two processes (or threads)
-        feeding the same call at once, exactly one extends it; the other gets Conflict."""
+        feeding the same call at once, exactly one extends it; the other gets Conflict.
+        Logs only ever grow this way, so a stored log of our length is the one we hold."""
         attempt_id = self._context.attempt_id
-        current = db.execute(
-            select(CallAttempt.ivr_log).where(CallAttempt.id == attempt_id)  # type: ignore[arg-type]
-        ).scalar_one()
-        extended = db.execute(
-            update(CallAttempt)
-            .where(CallAttempt.id == attempt_id)  # type: ignore[arg-type]
-            .where(func.json_array_length(CallAttempt.ivr_log) == self._log_length)
-            .values(ivr_log=[*current, event_to_dict(event)])
+        extended = connection.execute(
+            _APPEND_TO_LOG,
+            {"attempt_id": attempt_id, "length": len(self._log), "extended": [*self._log, entry]},
         )
-        if extended.rowcount != 1:  # type: ignore[attr-defined]
+        if extended.rowcount != 1:
             raise Conflict(f"call attempt {attempt_id}: its IVR log moved on elsewhere")
 
     def _store_recording(self, db: Session, event: RecordingFinished, now: datetime) -> int:
@@ -228,32 +293,28 @@ class DbSurveyCall:
         return recording.id
 
     def _store_answer(
-        self, db: Session, answer: ivr.Answer, recording_id: int | None, now: datetime
+        self, connection: Connection, answer: ivr.Answer, recording_id: int | None, now: datetime
     ) -> None:
         ctx = self._context
         categories: list[str] = []
         if answer.transcript and answer.outcome is None:
             categories = list(self._tagger(answer.transcript, ctx.script.language))
-        row = Answer(
-            contact_id=ctx.contact_id,
-            incident_id=ctx.incident_id,
-            attempt_id=ctx.attempt_id,
-            question_id=answer.question_id,
-            dimension=answer.dimension,
-            outcome=str(answer.outcome) if answer.outcome is not None else None,
-            value=answer.value,
-            mode=str(answer.mode),
-            confidence=answer.confidence,
-            recording_id=recording_id if answer.recording_path else None,
-            transcript=answer.transcript,
-            categories=categories,
-            created_at=now,
-        )
-        try:
-            with db.begin_nested():
-                db.add(row)
-        except IntegrityError:
-            db.expunge(row)  # this question's answer is stored already (a replayed step)
+        row = {
+            "contact_id": ctx.contact_id,
+            "incident_id": ctx.incident_id,
+            "attempt_id": ctx.attempt_id,
+            "question_id": answer.question_id,
+            "dimension": answer.dimension,
+            "outcome": str(answer.outcome) if answer.outcome is not None else None,
+            "value": answer.value,
+            "mode": str(answer.mode),
+            "confidence": answer.confidence,
+            "recording_id": recording_id if answer.recording_path else None,
+            "transcript": answer.transcript,
+            "categories": categories,
+            "created_at": now,
+        }
+        connection.execute(_INSERT_ANSWER, row)
 
     def _finish(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
         ctx = self._context
@@ -333,44 +394,37 @@ def make_survey_call_factory(
     tagger = classifier or default_tagger
 
     def load(attempt_id: int) -> tuple[_CallContext, dict[str, str], list[dict[str, Any]]]:
-        with session_scope(runtime.engine) as db:
-            attempt = db.get(CallAttempt, attempt_id)
-            if attempt is None:
-                raise NotFound(f"call attempt {attempt_id} does not exist")
-            contact = db.get(Contact, attempt.contact_id)
-            incident = db.get(Incident, contact.incident_id) if contact else None
-            campaign = db.get(Campaign, attempt.campaign_id)
-            if contact is None or incident is None or campaign is None:
+        with Session(runtime.engine) as db:
+            row = db.execute(_CALL_ROW, {"attempt_id": attempt_id}).first()
+            if row is None:
+                if db.get(CallAttempt, attempt_id) is None:
+                    raise NotFound(f"call attempt {attempt_id} does not exist")
                 raise NotFound(f"call attempt {attempt_id}: its contact or incident is gone")
-            unit = db.get(Unit, incident.unit_id)
-            version_id = attempt.script_version_id or campaign.script_version_id
+            attempt, contact, incident, campaign_version_id, unit_name = row
+            version_id = attempt.script_version_id or campaign_version_id
             if version_id not in scripts:
                 version = db.get(ScriptVersion, version_id)
                 if version is None:
                     raise NotFound(f"script version {version_id} does not exist")
                 scripts[version_id] = parse_script(version.source_yaml)
-            script = scripts[version_id]
-            assert attempt.id is not None and contact.id is not None and incident.id is not None
-            variables = script_variables(
-                incident,
-                unit_name=unit.name if unit else "",
-                language=script.language,
-                tz=runtime.settings.tz,
-            )
-            context = _CallContext(
-                attempt.id, contact.id, incident.id, campaign.id or 0, contact.phone, script,
-                attempt.purpose,
-            )  # fmt: skip
-            return context, variables, list(attempt.ivr_log)
+        script = scripts[version_id]
+        variables = script_variables(
+            incident, unit_name=unit_name or "", language=script.language, tz=runtime.settings.tz
+        )
+        context = _CallContext(
+            attempt.id, contact.id, incident.id, attempt.campaign_id, contact.phone, script,
+            attempt.purpose,
+        )  # fmt: skip
+        return context, variables, list(attempt.ivr_log)
 
     async def factory(attempt_id: int) -> SurveyCall:
-        context, variables, logged = await asyncio.to_thread(load, attempt_id)
+        context, variables, logged = await runtime.run_db(load, attempt_id)
         from huifang.speech.classify import classify
 
         matcher = classifier_matcher(classify, context.script.language)
         session, actions = replay(context.script, variables, logged, speech_matcher=matcher)
         return DbSurveyCall(
-            runtime, context, session, len(logged), actions, speech=speech, tagger=tagger
+            runtime, context, session, logged, actions, speech=speech, tagger=tagger
         )
 
     return factory

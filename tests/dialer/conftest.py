@@ -57,6 +57,7 @@ def make_campaign(runtime: Runtime, clock: FakeClock) -> CampaignFactory:
         rules: Mapping[str, Any] | None = None,
         max_concurrent_calls: int | None = None,
         start: bool = True,
+        script_yaml: str = SURVEY_YAML,
     ) -> tuple[Campaign, list[str]]:
         now = clock.now()
         with session_scope(runtime.engine) as db:
@@ -64,7 +65,7 @@ def make_campaign(runtime: Runtime, clock: FakeClock) -> CampaignFactory:
             for phone in phones:
                 make_incident(db, unit=unit, caller_phone=phone, handled_at=now - timedelta(hours=20),
                               occurred_at=now - timedelta(hours=21))  # fmt: skip
-            version = publish_script(db, SURVEY_YAML, now)
+            version = publish_script(db, script_yaml, now)
             assert version.id is not None
             selection = IncidentSelection(now - timedelta(days=2), now)
             plan = CampaignPlan("test", version.id, selection, channels=channels,

@@ -7,8 +7,9 @@ Rules kept here:
   turn; Twilio's fields become one IVR event fed to the call's `SurveyCall`, and its actions
   come back as TwiML whose input verb points at turn N+1;
 - each (CallSid, step) is applied once: a retried turn gets the same TwiML without the event
-  being fed again (from memory in the process that answered it, from `webhook_receipts`
-  and the stored IVR log anywhere else); turns of one call run one at a time per process;
+  being fed again (from memory in the process that answered it; anywhere else the turn's
+  receipt, stored in `webhook_receipts` by the turn's own transaction, refuses a second
+  feed); turns of one call run one at a time per process;
 - a status report is applied once per (CallSid, status) and never moves an attempt
   backwards (guarded transitions); `completed` in mid-script feeds `HungUp`;
 - a recording is fetched after Twilio says it is ready, in a background task, then
@@ -38,7 +39,7 @@ from huifang.bootstrap import Runtime
 from huifang.db import session_scope
 from huifang.domain.models import Answer, CallAttempt, Escalation, Recording, WebhookReceipt
 from huifang.domain.states import AttemptEvent, AttemptState
-from huifang.errors import Conflict, HuifangError
+from huifang.errors import AlreadyApplied, Conflict, HuifangError
 from huifang.ivr.actions import Action, Prompt
 from huifang.ivr.events import HungUp
 from huifang.telephony.base import CallEvent, CallProgress, SurveyCall, SurveyCallFactory
@@ -95,11 +96,13 @@ async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int =
     # waits for it, then finds its receipt (across processes the survey's log check decides)
     async with _turn_lock(runtime, attempt):
         document = await _turn(runtime, form, attempt, step)
-    # the receipt is for retries landing on another process, which come seconds later (a
-    # retry here is answered from memory), and the call sid for `lookup`, which only a lost
-    # `calls.create` needs: both are written after the answer has gone out
-    after = BackgroundTask(_after_turn, runtime, form, attempt, step)
-    return Response(content=document, media_type=TWIML, background=after)
+    call_sid = str(form.get("CallSid", ""))
+    if step != 0 or not call_sid:
+        return Response(content=document, media_type=TWIML)
+    # the call sid is for `lookup`, which only a lost `calls.create` needs: it is written
+    # after the answer has gone out
+    named = BackgroundTask(runtime.run_db, _name_call, runtime, attempt, call_sid)
+    return Response(content=document, media_type=TWIML, background=named)
 
 
 def _voice_receipt(form: FormData, step: int) -> str:
@@ -113,31 +116,27 @@ async def _turn(runtime: Runtime, form: FormData, attempt: int, step: int) -> st
     if step == 0 and progress_of("in-progress", answered_by) is CallProgress.machine:
         # no survey for a machine; ending the attempt is guarded, so a retry changes nothing
         cause = f"answered_by:{answered_by}"
-        await asyncio.to_thread(_end_attempt, runtime, attempt, AttemptState.machine, cause)
+        await runtime.run_db(_end_attempt, runtime, attempt, AttemptState.machine, cause)
         return render_hangup()
     calls = _live_calls(runtime)
     said = calls.said(attempt, receipt)
     if said is not None:
         return said  # a retry of a turn this process answered: the very same document
-    # a call kept here knows every turn it served up to its last; anything else needs the
-    # stored receipts
-    kept = calls.holds(attempt) and step > calls.last_step(attempt)
-    if not kept and await asyncio.to_thread(_has_receipt, runtime, receipt):
-        call = await calls.get(attempt)  # a retry of a turn served elsewhere: render it again
-        return _render(await call.start(), urls)
     call = await calls.get(attempt)
     try:
-        actions = await _apply_turn(runtime, call, form, attempt, step)
-    except Conflict:
-        # the stored log moved on without this copy: a kept call is stale (another replica
-        # served turns), a fresh one lost a race for this very turn
+        try:
+            actions = await _apply_turn(runtime, call, form, attempt, step, receipt)
+        except Conflict:
+            # the stored log moved on without this copy (another replica served turns, or
+            # won a race for this very turn): carry on from the stored log
+            calls.forget(attempt)
+            call = await calls.get(attempt)
+            actions = await _apply_turn(runtime, call, form, attempt, step, receipt)
+    except AlreadyApplied:
+        # a retry of a turn served elsewhere (its receipt is stored): render where the call is
         calls.forget(attempt)
         call = await calls.get(attempt)
-        applied_elsewhere = not kept or await asyncio.to_thread(_has_receipt, runtime, receipt)
-        if applied_elsewhere:
-            actions = await call.start()
-        else:
-            actions = await _apply_turn(runtime, call, form, attempt, step)
+        actions = await call.start()
     except BaseException:
         calls.forget(attempt)  # its in-memory session may be ahead of the stored log
         raise
@@ -145,18 +144,21 @@ async def _turn(runtime: Runtime, form: FormData, attempt: int, step: int) -> st
     if call.finished:
         calls.forget(attempt)
     else:
-        calls.remember(attempt, step, receipt, document)
+        calls.remember(attempt, receipt, document)
     return document
 
 
 async def _apply_turn(
-    runtime: Runtime, call: SurveyCall, form: FormData, attempt: int, step: int
+    runtime: Runtime, call: SurveyCall, form: FormData, attempt: int, step: int, receipt: str
 ) -> Sequence[Action]:
+    """Feed the turn's event; its receipt is stored in the same transaction."""
+    if call.finished:
+        return await call.start()  # a retried last turn: the closing again, nothing fed
     if step == 0:
-        return await call.start()
+        return await call.start(idempotency_key=receipt)
     path = recording_path(runtime.settings.recordings_dir, attempt, step)
     fields = {name: str(value) for name, value in form.items()}
-    return await call.feed(turn_event(fields, recording_path=str(path)))
+    return await call.feed(turn_event(fields, recording_path=str(path)), idempotency_key=receipt)
 
 
 class LiveCalls:
@@ -171,8 +173,8 @@ class LiveCalls:
         self._factory = factory
         self._capacity = capacity
         self._calls: OrderedDict[int, SurveyCall] = OrderedDict()
-        #: the last turn each kept call answered: its step, receipt key and document
-        self._last_said: dict[int, tuple[int, str, str]] = {}
+        #: the last turn each kept call answered: its receipt key and document
+        self._last_said: dict[int, tuple[str, str]] = {}
 
     async def get(self, attempt_id: int) -> SurveyCall:
         call = self._calls.get(attempt_id)
@@ -185,24 +187,17 @@ class LiveCalls:
         self._calls.move_to_end(attempt_id)
         return call
 
-    def holds(self, attempt_id: int) -> bool:
-        return attempt_id in self._calls
-
     def forget(self, attempt_id: int) -> None:
         self._calls.pop(attempt_id, None)
         self._last_said.pop(attempt_id, None)
 
-    def remember(self, attempt_id: int, step: int, receipt: str, document: str) -> None:
-        self._last_said[attempt_id] = (step, receipt, document)
-
-    def last_step(self, attempt_id: int) -> int:
-        last = self._last_said.get(attempt_id)
-        return last[0] if last is not None else -1
+    def remember(self, attempt_id: int, receipt: str, document: str) -> None:
+        self._last_said[attempt_id] = (receipt, document)
 
     def said(self, attempt_id: int, receipt: str) -> str | None:
         """The document this process answered `receipt` with, if it was the call's last turn."""
         last = self._last_said.get(attempt_id)
-        return last[2] if last is not None and last[1] == receipt else None
+        return last[1] if last is not None and last[0] == receipt else None
 
 
 def _live_calls(runtime: Runtime) -> LiveCalls:
@@ -265,24 +260,24 @@ async def status(runtime: RuntimeDep, form: SignedForm, attempt: int) -> Respons
     call_sid = str(form.get("CallSid", ""))
     call_status = str(form.get("CallStatus", ""))
     receipt = f"twilio:status:{call_sid}:{call_status}"
-    if await asyncio.to_thread(_has_receipt, runtime, receipt):
+    if await runtime.run_db(_has_receipt, runtime, receipt):
         return Response(status_code=204)
     progress = progress_of(call_status, str(form.get("AnsweredBy", "")))
     cause = f"twilio:{call_status}" + (f":{form['ErrorCode']}" if form.get("ErrorCode") else "")
     if progress is CallProgress.completed:
         await _end_of_call(runtime, attempt)
     else:
-        await asyncio.to_thread(_apply_progress, runtime, attempt, progress, call_sid, cause)
+        await runtime.run_db(_apply_progress, runtime, attempt, progress, call_sid, cause)
     provider = runtime.services.get(TELEPHONY_SERVICE)
     if isinstance(provider, TwilioProvider) and progress is not None:
         provider.report(CallEvent(attempt, progress, runtime.clock.now(), call_sid, cause))
-    await asyncio.to_thread(_store_receipt, runtime, receipt)
+    await runtime.run_db(_store_receipt, runtime, receipt)
     return Response(status_code=204)
 
 
 async def _end_of_call(runtime: Runtime, attempt_id: int) -> None:
     """The call is over. A survey cut short hears `HungUp` (it ends the attempt itself)."""
-    state, log_length = await asyncio.to_thread(_attempt_state, runtime, attempt_id)
+    state, log_length = await runtime.run_db(_attempt_state, runtime, attempt_id)
     if state == AttemptState.answered and log_length:
         calls = _live_calls(runtime)
         async with _turn_lock(runtime, attempt_id):
@@ -294,10 +289,10 @@ async def _end_of_call(runtime: Runtime, attempt_id: int) -> None:
                 except Conflict:
                     pass  # a turn landed elsewhere at the same moment; lease recovery settles it
     elif state == AttemptState.answered:
-        await asyncio.to_thread(_end_attempt, runtime, attempt_id, AttemptState.abandoned, "")
+        await runtime.run_db(_end_attempt, runtime, attempt_id, AttemptState.abandoned, "")
     elif state in (AttemptState.dialing, AttemptState.ringing):
         cause = "twilio:completed_without_answer"
-        await asyncio.to_thread(_end_attempt, runtime, attempt_id, AttemptState.failed, cause)
+        await runtime.run_db(_end_attempt, runtime, attempt_id, AttemptState.failed, cause)
 
 
 def _apply_progress(
@@ -308,7 +303,7 @@ def _apply_progress(
     now = runtime.clock.now()
     with session_scope(runtime.engine) as db:
         if progress is None:  # queued / initiated: the sid lets `lookup` find a lost create
-            _record_call_sid(db, attempt_id, call_sid)
+            db.exec(_call_sid_update(attempt_id, call_sid))
         elif progress is CallProgress.ringing:
             claims.note_progress(
                 db,
@@ -346,9 +341,9 @@ def _end_attempt(runtime: Runtime, attempt_id: int, outcome: AttemptState, cause
         )
 
 
-def _record_call_sid(db: Session, attempt_id: int, call_sid: str) -> None:
+def _call_sid_update(attempt_id: int, call_sid: str) -> Any:
     """Name the attempt's Twilio call, once: an identifier, not a state, so no lifecycle."""
-    db.exec(
+    return (
         update(CallAttempt)
         .where(col(CallAttempt.id) == attempt_id, col(CallAttempt.provider_call_id) == "")
         .values(provider="twilio", provider_call_id=call_sid)
@@ -372,7 +367,7 @@ async def recording(
     recording_sid = str(form.get("RecordingSid", ""))
     if form.get("RecordingStatus", "completed") != "completed" or not recording_sid:
         return Response(status_code=204)
-    if not await asyncio.to_thread(_store_receipt, runtime, f"twilio:recording:{recording_sid}"):
+    if not await runtime.run_db(_store_receipt, runtime, f"twilio:recording:{recording_sid}"):
         return Response(status_code=204)
     path = recording_path(runtime.settings.recordings_dir, attempt, step)
     background.add_task(fetch_recording, runtime, attempt, path, str(form.get("RecordingUrl", "")))
@@ -401,7 +396,7 @@ async def fetch_recording(runtime: Runtime, attempt_id: int, path: Path, media_u
     await asyncio.to_thread(_write_atomically, path, response.content)
     for wait in (0.0, *RECORDING_ROW_WAIT):
         await asyncio.sleep(wait)
-        language = await asyncio.to_thread(_recording_language, runtime, attempt_id, path)
+        language = await runtime.run_db(_recording_language, runtime, attempt_id, path)
         if language is not None:
             break
     else:
@@ -412,7 +407,7 @@ async def fetch_recording(runtime: Runtime, attempt_id: int, path: Path, media_u
     except HuifangError as refused:  # no model for the language, audio it cannot read
         log.warning("attempt %s: recording kept untranscribed: %s", attempt_id, refused)
         return
-    await asyncio.to_thread(_apply_transcript, runtime, attempt_id, path, transcript, language)
+    await runtime.run_db(_apply_transcript, runtime, attempt_id, path, transcript, language)
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
@@ -484,7 +479,7 @@ async def sms_webhook(
                     db, provider_message_id=message_sid, status=report, now=now, sms_id=sms
                 )
 
-        await asyncio.to_thread(apply_report)
+        await runtime.run_db(apply_report)
         return Response(status_code=204)
 
     def apply_reply() -> int | None:
@@ -499,7 +494,7 @@ async def sms_webhook(
             )
             return outcome.reply_sms_id
 
-    reply_id = await asyncio.to_thread(apply_reply)
+    reply_id = await runtime.run_db(apply_reply)
     if reply_id is not None:
         background.add_task(_send_reply, runtime, reply_id)
     return _twiml("<?xml version='1.0' encoding='UTF-8'?><Response />")
@@ -528,16 +523,9 @@ def _has_receipt(runtime: Runtime, key: str) -> bool:
         return connection.execute(query).first() is not None
 
 
-async def _after_turn(runtime: Runtime, form: FormData, attempt_id: int, step: int) -> None:
-    call_sid = str(form.get("CallSid", ""))
-    if step == 0 and call_sid:
-        await asyncio.to_thread(_name_call, runtime, attempt_id, call_sid)
-    await asyncio.to_thread(_store_receipt, runtime, _voice_receipt(form, step))
-
-
 def _name_call(runtime: Runtime, attempt_id: int, call_sid: str) -> None:
-    with session_scope(runtime.engine) as db:
-        _record_call_sid(db, attempt_id, call_sid)
+    with runtime.engine.begin() as connection:
+        connection.execute(_call_sid_update(attempt_id, call_sid))
 
 
 def _store_receipt(runtime: Runtime, key: str) -> bool:
