@@ -1,15 +1,23 @@
 """Benchmark of the Twilio voice webhook (not part of the test suite).
 
-The API (`create_app`, the real survey call replayed from the database each turn, SQLite
-by default) runs under uvicorn in a child process on loopback. This process plays Twilio
-for N concurrent calls of the built-in 110 survey: each call posts its first turn, then
-answers every `<Gather>` with a key after a random "prompt playing" pause, until `<Hangup>`;
-every request is signed as Twilio signs it. Calls are answered at random moments over
-`--ramp-s` seconds (the dialer paces calls; `--ramp-s 0` is the worst case of 200 answered
-in the same instant). The latency of each request (send to full
-TwiML received) is measured; the figures are requests per second and p50/p99 latency.
+The API (`create_app`, the real survey call persisted turn by turn, SQLite by default)
+runs under uvicorn in a child process on loopback. This process plays Twilio for N
+concurrent calls of the built-in 110 survey: each call posts its first turn, then answers
+every `<Gather>` with a key, until `<Hangup>`; every request is signed as Twilio signs it.
+Calls are answered at random moments over `--ramp-s` seconds (the dialer paces calls).
 
-    .venv/bin/python bench/webhooks.py [--calls 200] [--think-ms 1000] [--ramp-s 5] [--database-url URL]
+Between turns a call does what a phone call does: Twilio speaks the turn's `<Say>` text
+(at `--speech-rate` characters a second: about 4.5 for Mandarin, as Twilio's zh-CN voices
+speak), the citizen presses a key somewhere in its last part or shortly after it. That is
+the pace 200 concurrent calls put on the webhook. `--think-ms T` replaces it with a turn
+every T ms on average (0.5–1.5 T) whatever was said: a stress pace, far faster than any
+survey call, to see where one process saturates.
+
+The latency of each request (send to full TwiML received) is measured; the figures are
+requests per second and p50/p99 latency.
+
+    .venv/bin/python bench/webhooks.py [--calls 200] [--ramp-s 10] [--speech-rate 4.5]
+                                       [--think-ms T] [--database-url URL]
 
 Target: p99 ≤ 25 ms at 200 concurrent calls.
 """
@@ -25,6 +33,7 @@ import statistics
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,11 +120,28 @@ def serve(settings: Settings, port: int) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How long a call takes between two turns."""
+
+    #: characters of `<Say>` text Twilio speaks per second
+    speech_rate: float = 4.5
+    #: if set, the mean pause in seconds instead (the stress pace), whatever was said
+    think: float | None = None
+
+    def pause(self, document: ET.Element) -> float:
+        if self.think is not None:
+            return random.uniform(0.5, 1.5) * self.think
+        spoken = sum(len(say.text or "") for say in document.iter("Say")) / self.speech_rate
+        # a citizen presses during the last part of the options, or just after them
+        return spoken * random.uniform(0.7, 1.0) + random.uniform(0.3, 2.0)
+
+
 async def one_call(
     http: aiohttp.ClientSession,
     base: str,
     attempt_id: int,
-    think: float,
+    pace: Pace,
     latencies: list[float],
     answered_after: float = 0.0,
 ) -> int:
@@ -147,11 +173,11 @@ async def one_call(
             return turns
         step = int(gather.attrib["action"].rsplit("step=", 1)[1])
         digits = "1"
-        await asyncio.sleep(random.uniform(0.5, 1.5) * think)  # the prompt plays, a key is pressed
+        await asyncio.sleep(pace.pause(root))  # the prompt plays, a key is pressed
 
 
 async def drive(
-    base: str, attempt_ids: list[int], think: float, ramp: float
+    base: str, attempt_ids: list[int], pace: Pace, ramp: float
 ) -> tuple[list[float], int, float]:
     # aiohttp rather than httpx: at 200 connections httpx's pool costs the client ~10 ms of
     # CPU per request, on the same two cores as the server it measures
@@ -160,10 +186,11 @@ async def drive(
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        await one_call(http, base, warm_up, 0.0, [])  # imports, script parsing, first queries
+        # imports, script parsing, first queries
+        await one_call(http, base, warm_up, Pace(think=0.0), [])
         started = time.perf_counter()
         turns = await asyncio.gather(
-            *(one_call(http, base, a, think, latencies, random.uniform(0, ramp)) for a in calls)
+            *(one_call(http, base, a, pace, latencies, random.uniform(0, ramp)) for a in calls)
         )
         elapsed = time.perf_counter() - started
     return latencies, sum(turns), elapsed
@@ -189,15 +216,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--think-ms", type=float, default=1000.0, help="mean pause between turns")
+    parser.add_argument("--calls", type=int, default=200, help="concurrent calls (200)")
     parser.add_argument(
-        "--ramp-s", type=float, default=5.0, help="calls are answered over this many seconds"
+        "--ramp-s", type=float, default=10.0, help="calls are answered over this many seconds"
+    )
+    parser.add_argument(
+        "--speech-rate",
+        type=float,
+        default=4.5,
+        help="characters of prompt text spoken per second (4.5: Mandarin)",
+    )
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=None,
+        help="stress pace: a turn every THINK_MS on average, whatever the prompts say",
     )
     parser.add_argument(
         "--database-url", default="", help="default: SQLite in a temporary directory"
     )
     args = parser.parse_args()
+    think = args.think_ms / 1000 if args.think_ms is not None else None
+    pace = Pace(speech_rate=args.speech_rate, think=think)
     with tempfile.TemporaryDirectory(prefix="huifang-bench-") as tmp:
         port = free_port()
         settings = bench_settings(Path(tmp), port, args.database_url)
@@ -209,20 +249,27 @@ def main() -> None:
         try:
             wait_until_listening(port)
             latencies, turns, elapsed = asyncio.run(
-                drive(f"http://127.0.0.1:{port}", attempt_ids, args.think_ms / 1000, args.ramp_s)
+                drive(f"http://127.0.0.1:{port}", attempt_ids, pace, args.ramp_s)
             )
         finally:
             server.terminate()
             server.join()
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    paced = (
+        f"stress pace: a turn every {args.think_ms:.0f} ms on average"
+        if think is not None
+        else f"prompts spoken at {args.speech_rate:g} characters/s"
+    )
+    database = settings.effective_database_url.split(":")[0]
     print(
         f"voice webhook: {args.calls} concurrent calls answered over {args.ramp_s:.0f} s, "
-        f"{turns} turns, think {args.think_ms:.0f} ms, {settings.effective_database_url.split(':')[0]}"
+        f"{turns} turns, {paced}, {database}"
     )
     print(f"  {turns / elapsed:.0f} requests/s over {elapsed:.1f} s")
     print(
-        f"  latency p50 {statistics.median(ms):.1f} ms  p99 {p99:.1f} ms  max {ms[-1]:.1f} ms  (target p99 <= 25 ms)"
+        f"  latency p50 {statistics.median(ms):.1f} ms  p99 {p99:.1f} ms  max {ms[-1]:.1f} ms"
+        "  (target p99 <= 25 ms)"
     )
 
 

@@ -14,8 +14,8 @@ Rules kept here:
   updates the contact and schedules the retry; a repeat (provider event after the survey
   ended it, a replayed webhook) finds nothing to move and does nothing;
 - the guarded writes of a call's progress do not refresh objects the session holds
-  (`synchronize_session=False`): they run on every answered call, and the attempt an
-  ending reads back is loaded after its write.
+  (`synchronize_session=False`): they run on every answered call, and an ending reads
+  back what it needs of the attempt with its own write (`RETURNING`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -214,26 +215,25 @@ def end_attempt(
     """End a live attempt with `outcome`, then answer, exhaust or re-queue its contact.
     False (and nothing written) when the attempt had already ended."""
     event = _ENDING[outcome]
-    moved = session.execute(
+    ended = session.execute(
         update(A)
         .where(A.id == attempt_id)  # type: ignore[arg-type]
         .where(A.state.in_(ATTEMPT.sources(event)))  # type: ignore[attr-defined]
         .values(state=outcome, outcome=outcome, cause=cause[:64], ended_at=now, lease_until=None)
+        .returning(A.contact_id, A.campaign_id, A.number, A.purpose, A.script_version_id)
         .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    ).first()
+    if ended is None:
         return False
-    attempt = session.get(A, attempt_id)
-    assert attempt is not None
     step = after_call(
-        rules_for(attempt.campaign_id), outcome=outcome, attempts_made=attempt.number, ended_at=now
+        rules_for(ended.campaign_id), outcome=outcome, attempts_made=ended.number, ended_at=now
     )
     contact_values: dict[str, object] = {
         "outcome": contact_outcome or outcome,
         "updated_at": now,
         "next_due_at": step.retry_at,
     }
-    contact = update(Contact).where(Contact.id == attempt.contact_id)  # type: ignore[arg-type]
+    contact = update(Contact).where(Contact.id == ended.contact_id)  # type: ignore[arg-type]
     if step.contact_event is not None:
         contact_values["state"] = CONTACT.transitions[ContactState.in_progress][step.contact_event]
         contact = contact.where(
@@ -244,11 +244,12 @@ def end_attempt(
     contact = contact.values(**contact_values).execution_options(synchronize_session=False)
     still_open = session.execute(contact).rowcount == 1  # type: ignore[attr-defined]
     if step.retry_at is not None and still_open:
-        _queue_retry(session, attempt, step.retry_at, now)
+        _queue_retry(session, ended, step.retry_at, now)
     return True
 
 
-def _queue_retry(session: Session, previous: CallAttempt, due_at: datetime, now: datetime) -> None:
+def _queue_retry(session: Session, previous: Row[Any], due_at: datetime, now: datetime) -> None:
+    """The next attempt on `previous`'s contact (the columns `end_attempt` read back)."""
     retry = CallAttempt(
         contact_id=previous.contact_id,
         campaign_id=previous.campaign_id,
