@@ -74,7 +74,41 @@ class Settings(BaseSettings):
     sms_http_auth_token: SecretStr = SecretStr("")
     sms_http_to_field: str = "mobile"
     sms_http_text_field: str = "content"
-    sms_http_signature_secret: SecretStr = SecretStr("")
+    sms_http_signature_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="shared secret of X-Huifang-Signature (hex HMAC-SHA256 of the body): "
+        "signs what we send, and is required on the platform's webhooks to us",
+    )
+    # the platform's webhooks to us (/webhooks/sms-http/…): field names of its requests
+    sms_http_inbound_from_field: str = Field(
+        default="mobile", description="inbound reply: the field holding the citizen's phone"
+    )
+    sms_http_inbound_text_field: str = Field(
+        default="content", description="inbound reply: the field holding the reply's text"
+    )
+    sms_http_inbound_id_field: str = Field(
+        default="message_id",
+        description="inbound reply: the platform's id of the message (a retry repeats it)",
+    )
+    sms_http_status_id_field: str = Field(
+        default="message_id",
+        description="delivery report: the platform's id of our message (from its send reply)",
+    )
+    sms_http_status_field: str = Field(
+        default="status", description="delivery report: the field holding the delivery status"
+    )
+    sms_http_status_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="delivery report: the platform's status words → ours (queued, accepted, "
+        "sending, sent, delivered, undelivered, failed), e.g. "
+        '{"DELIVRD": "delivered", "UNDELIV": "undelivered"}; empty = it uses our words',
+    )
+    sms_http_allow_unsigned: bool = Field(
+        default=False,
+        description="accept the platform's webhooks without X-Huifang-Signature when "
+        "sms_http_signature_secret is empty (they change survey answers: only on a closed "
+        "network)",
+    )
 
     # --- dialer
     max_channels: int = Field(default=30, ge=1, description="trunk channels (concurrent calls)")
