@@ -23,6 +23,7 @@ from huifang.api.routes import (
     units,
     users,
 )
+from huifang.api.webhooks import sms_http as sms_http_webhooks
 from huifang.api.webhooks import twilio as twilio_webhooks
 from huifang.bootstrap import Runtime
 
@@ -38,6 +39,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     # first: routes are matched in order, and a survey call's turn is the hottest request
     app.include_router(twilio_webhooks.router)
+    app.include_router(sms_http_webhooks.router)
     app.include_router(health.router)
     app.include_router(incidents.router, prefix="/api/v1")
     app.include_router(auth.router, prefix="/api/v1")
