@@ -14,7 +14,9 @@ from huifang.db import session_scope
 from huifang.settings import Settings
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a hop
+    # every request would pay (a survey call's webhook turns most of all)
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -69,8 +69,9 @@ _REPLIES: dict[str, dict[str, str]] = {
     },
 }
 
-#: gateway delivery words → our event; words not listed (accepted, sending) change nothing
-_DELIVERY_EVENTS: dict[str, tuple[SmsEvent, ...]] = {
+#: the delivery words we know → our events; the early ones (queued, accepted, sending) and
+#: any word not listed move nothing (the HTTP gateway's webhook answers those 204)
+DELIVERY_EVENTS: dict[str, tuple[SmsEvent, ...]] = {
     "queued": (),
     "accepted": (),
     "sending": (),
@@ -336,7 +337,7 @@ def handle_delivery_status(
     if message is None or message.id is None or message.direction != "out":
         return False
     changed = False
-    for event in _DELIVERY_EVENTS.get(status.lower(), ()):
+    for event in DELIVERY_EVENTS.get(status.lower(), ()):
         changed |= _advance_sms(
             session, message.id, event, now, provider_message_id=provider_message_id
         )

@@ -18,12 +18,12 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from huifang.api.app import create_app
-from huifang.api.webhooks import twilio as twilio_webhooks
 from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import Answer, Escalation, OptOut, SmsMessage
 from huifang.settings import Settings
 from huifang.sms.http import SIGNATURE_HEADER, body_signature
+from huifang.sms.registry import SMS_GATEWAY_SERVICE
 from huifang.sms.sim import SimSmsGateway
 from tests.sms.survey_records import SurveyedCitizen, make_contact
 
@@ -60,7 +60,7 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def gateway(runtime: Runtime) -> SimSmsGateway:
     """The gateway confirmations go out through (the one the Twilio route uses too)."""
-    sim = runtime.services[twilio_webhooks.SMS_GATEWAY_SERVICE] = SimSmsGateway()
+    sim = runtime.services[SMS_GATEWAY_SERVICE] = SimSmsGateway()
     return sim
 
 

@@ -31,6 +31,7 @@ from huifang.domain.models import (
     WebhookReceipt,
 )
 from huifang.settings import Settings
+from huifang.sms.registry import SMS_GATEWAY_SERVICE
 from huifang.sms.sim import SimSmsGateway
 from huifang.speech.recognizer import Transcript
 from huifang.telephony.twilio.signature import sign
@@ -507,7 +508,7 @@ async def test_repeated_recording_report_fetches_once(client, attempt, media) ->
 async def surveyed(runtime: Runtime, citizen: SurveyedCitizen) -> SurveyedCitizen:
     from huifang.sms.survey import send_survey_sms
 
-    gateway = runtime.services[webhooks.SMS_GATEWAY_SERVICE] = SimSmsGateway()
+    gateway = runtime.services[SMS_GATEWAY_SERVICE] = SimSmsGateway()
     await send_survey_sms(runtime, gateway, citizen.contact.id)
     return citizen
 
@@ -540,7 +541,7 @@ async def test_sms_reply_is_answered_once_even_when_twilio_retries(
 
 async def test_sms_opt_out_is_confirmed_by_sms(client, surveyed, session, runtime) -> None:
     await sms_reply(client, surveyed.phone, "退订")
-    gateway: SimSmsGateway = runtime.services[webhooks.SMS_GATEWAY_SERVICE]
+    gateway: SimSmsGateway = runtime.services[SMS_GATEWAY_SERVICE]
     confirmation = gateway.to(surveyed.phone)[-1]
     assert "退订" in confirmation.body
     assert (

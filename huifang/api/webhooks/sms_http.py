@@ -28,12 +28,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from huifang.api.webhooks.twilio import RuntimeDep
-from huifang.api.webhooks.twilio import _send_reply as send_reply
+from huifang.api.deps import RuntimeDep
 from huifang.bootstrap import Runtime
 from huifang.db import session_scope
 from huifang.sms.http import SIGNATURE_HEADER, body_signature
-from huifang.sms.survey import _DELIVERY_EVENTS, handle_delivery_status, handle_inbound_sms
+from huifang.sms.registry import send_reply
+from huifang.sms.survey import DELIVERY_EVENTS, handle_delivery_status, handle_inbound_sms
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +154,13 @@ async def delivery_status(runtime: RuntimeDep, fields: SignedFields) -> Response
     message_id = _required(fields, runtime, "sms_http_status_id_field")
     word = _required(fields, runtime, "sms_http_status_field").strip()
     status = runtime.settings.sms_http_status_map.get(word, word).lower()
-    if status not in _DELIVERY_EVENTS:
+    if status not in DELIVERY_EVENTS:
         log.warning(
             "SMS %s: delivery status %r is not one we know (%s) nor mapped by "
             "sms_http_status_map; nothing changed",
             message_id,
             word,
-            ", ".join(_DELIVERY_EVENTS),
+            ", ".join(DELIVERY_EVENTS),
         )
         return Response(status_code=204)
     await runtime.run_db(_apply_status, runtime, message_id, status)

@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 
+from huifang.api.deps import RuntimeDep
 from huifang.bootstrap import Runtime
 from huifang.db import session_scope
 from huifang.domain.models import Answer, CallAttempt, Escalation, Recording, WebhookReceipt
@@ -42,6 +43,7 @@ from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.errors import AlreadyApplied, Conflict, HuifangError
 from huifang.ivr.actions import Action, Prompt
 from huifang.ivr.events import HungUp
+from huifang.sms.registry import send_reply
 from huifang.telephony.base import CallEvent, CallProgress, SurveyCall, SurveyCallFactory
 from huifang.telephony.twilio.provider import TwilioProvider, progress_of
 from huifang.telephony.twilio.signature import SIGNATURE_HEADER, is_signed_by_twilio, public_url
@@ -52,7 +54,6 @@ log = logging.getLogger(__name__)
 #: runtime.services keys this router reads (registered by bootstrap, the demo or tests)
 SURVEY_FACTORY_SERVICE = "twilio_survey_call_factory"
 TELEPHONY_SERVICE = "telephony"
-SMS_GATEWAY_SERVICE = "sms_gateway"
 MEDIA_CLIENT_SERVICE = "twilio_media_client"
 TURN_LOCKS_SERVICE = "twilio_turn_locks"
 LIVE_CALLS_SERVICE = "twilio_live_calls"
@@ -62,15 +63,6 @@ RECORDING_ROW_WAIT = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 TWIML = "application/xml"
-
-
-async def current_runtime(request: Request) -> Runtime:
-    # async on purpose: a plain `def` dependency costs every webhook a thread-pool hop
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(current_runtime)]
 
 
 async def signed_form(request: Request, runtime: RuntimeDep) -> FormData:
@@ -496,18 +488,8 @@ async def sms_webhook(
 
     reply_id = await runtime.run_db(apply_reply)
     if reply_id is not None:
-        background.add_task(_send_reply, runtime, reply_id)
+        background.add_task(send_reply, runtime, reply_id)
     return _twiml("<?xml version='1.0' encoding='UTF-8'?><Response />")
-
-
-async def _send_reply(runtime: Runtime, sms_id: int) -> None:
-    from huifang.sms.registry import build_sms_gateway
-    from huifang.sms.survey import send_queued_sms
-
-    gateway = runtime.services.get(SMS_GATEWAY_SERVICE)
-    if gateway is None:
-        gateway = runtime.services[SMS_GATEWAY_SERVICE] = build_sms_gateway(runtime.settings)
-    await send_queued_sms(runtime, gateway, sms_id)
 
 
 # --- receipts ----------------------------------------------------------------------------
