@@ -69,8 +69,8 @@ _REPLIES: dict[str, dict[str, str]] = {
     },
 }
 
-#: the delivery words we know → our events; the early ones (queued, accepted, sending) and
-#: any word not listed move nothing (the HTTP gateway's webhook answers those 204)
+#: the delivery words we know → our events; the early ones (queued, accepted, sending) move
+#: nothing, nor does a word not listed (the HTTP gateway's webhook answers that one 204)
 DELIVERY_EVENTS: dict[str, tuple[SmsEvent, ...]] = {
     "queued": (),
     "accepted": (),
