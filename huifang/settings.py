@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     sms_http_status_field: str = Field(
         default="status", description="delivery report: the field holding the delivery status"
     )
+    sms_http_status_reference_field: str = Field(
+        default="reference",
+        description="delivery report: the field echoing the `reference` we sent the message "
+        "with (optional; matches a report that arrives before the platform's reply to our send)",
+    )
     sms_http_status_map: dict[str, str] = Field(
         default_factory=dict,
         description="delivery report: the platform's status words → ours (queued, accepted, "

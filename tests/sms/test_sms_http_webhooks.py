@@ -258,6 +258,20 @@ async def test_delivery_report_status_is_mapped_by_the_settings(
     assert session.get(SmsMessage, message.id, populate_existing=True).state == state
 
 
+async def test_delivery_report_before_our_send_was_confirmed_is_matched_by_reference(
+    client: httpx.AsyncClient, surveyed: SurveyedCitizen, session: Session
+) -> None:
+    message = survey_sms(session)
+    message.provider_message_id = None  # the platform's reply to our send is still on its way
+    session.add(message)
+    session.commit()
+    fields = {"message_id": "PLATFORM-77", "status": "delivered", "reference": str(message.id)}
+    response = await post(client, STATUS, fields)
+    assert response.status_code == 200
+    stored = session.get(SmsMessage, message.id, populate_existing=True)
+    assert (stored.state, stored.provider_message_id) == ("delivered", "PLATFORM-77")
+
+
 async def test_unknown_delivery_status_changes_nothing_and_is_logged(
     client: httpx.AsyncClient,
     surveyed: SurveyedCitizen,

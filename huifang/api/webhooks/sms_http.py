@@ -13,7 +13,8 @@ Rules kept here:
   the platform's retries store no second reply and send no second confirmation; the
   confirmation is sent after the answer, in a background task;
 - a delivery report is mapped through `sms_http_status_map`; a status we do not know changes
-  nothing (204, logged) and one we know never moves a message backwards;
+  nothing (204, logged) and one we know never moves a message backwards; it finds its
+  message by the platform's id, or by the `reference` we sent when the platform echoes it;
 - a missing field is a 422 naming the field and the setting that names it;
 - database work runs off the event loop (`Runtime.run_db`).
 """
@@ -163,12 +164,19 @@ async def delivery_status(runtime: RuntimeDep, fields: SignedFields) -> Response
             ", ".join(DELIVERY_EVENTS),
         )
         return Response(status_code=204)
-    await runtime.run_db(_apply_status, runtime, message_id, status)
+    # our reference (the message's id) finds a message whose send reply we have not stored yet
+    reference = fields.get(runtime.settings.sms_http_status_reference_field, "").strip()
+    sms_id = int(reference) if reference.isdecimal() else None
+    await runtime.run_db(_apply_status, runtime, message_id, status, sms_id)
     return JSONResponse({"status": "ok"})
 
 
-def _apply_status(runtime: Runtime, message_id: str, status: str) -> bool:
+def _apply_status(runtime: Runtime, message_id: str, status: str, sms_id: int | None) -> bool:
     with session_scope(runtime.engine) as db:
         return handle_delivery_status(
-            db, provider_message_id=message_id, status=status, now=runtime.clock.now()
+            db,
+            provider_message_id=message_id,
+            status=status,
+            now=runtime.clock.now(),
+            sms_id=sms_id,
         )
