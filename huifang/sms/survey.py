@@ -10,14 +10,18 @@ Rules kept here:
 - the first usable reply is the contact's answer; a later reply is kept as a message, and
   a later *unsatisfied* one still reaches the escalation queue (a complaint is never lost);
 - an opt-out stops every channel of every campaign for that phone and is confirmed once;
-- an unclear reply is asked again once, never more (no SMS ping-pong).
+- an unclear reply is asked again once, never more (no SMS ping-pong);
+- in an SMS-then-voice campaign the citizen gets `sms_fallback_hours` to answer the survey
+  SMS before the fallback call: when the survey SMS is sent (accepted by the gateway), the
+  contact's still-queued survey call is pushed to sent + N hours if it was due earlier,
+  in the same transaction that records the send (never earlier, never a live call).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -30,6 +34,7 @@ from huifang.domain.campaigns import is_opted_out, opt_out
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import (
     Answer,
+    CallAttempt,
     Campaign,
     Contact,
     Incident,
@@ -40,6 +45,7 @@ from huifang.domain.models import (
 from huifang.domain.states import (
     CONTACT,
     SMS,
+    AttemptState,
     ContactEvent,
     SmsEvent,
     SmsState,
@@ -365,7 +371,46 @@ def _advance_sms(
             .where(col(SmsMessage.id) == sms_id, col(SmsMessage.state) == source)
             .values(state=SMS.advance(source, event), **values)
         ).rowcount
+    if moved and event == SmsEvent.send:
+        _give_time_to_reply(session, sms_id, sent_at=now)
     return bool(moved)
+
+
+def _give_time_to_reply(session: Session, sms_id: int, *, sent_at: datetime) -> int:
+    """Push the queued fallback call of a just-sent survey SMS's contact to `sent_at` +
+    `sms_fallback_hours` when it was due earlier; how many attempts moved (0 or 1).
+
+    Only the contact's survey SMS counts (not a re-ask or a confirmation), only in an
+    SMS-then-voice campaign, and only a survey attempt still queued: a call being dialed
+    or ended is left alone, and a reply or opt-out still cancels the queued one.
+    """
+    found = session.exec(
+        select(SmsMessage.contact_id, Contact.campaign_id, Campaign.sms_fallback_hours)
+        .join(Contact, col(Contact.id) == col(SmsMessage.contact_id))
+        .join(Campaign, col(Campaign.id) == col(Contact.campaign_id))
+        .where(col(SmsMessage.id) == sms_id, col(Campaign.channels) == "sms_then_voice")
+    ).first()
+    if found is None:
+        return 0
+    contact_id, campaign_id, fallback_hours = found
+    assert contact_id is not None  # joined to its contact
+    survey = _survey_message(session, contact_id)
+    if survey is None or survey.id != sms_id:
+        return 0
+    due = sent_at + timedelta(hours=fallback_hours)
+    return int(
+        session.exec(
+            update(CallAttempt)
+            .where(
+                col(CallAttempt.contact_id) == contact_id,
+                col(CallAttempt.campaign_id) == campaign_id,
+                col(CallAttempt.purpose) == "survey",
+                col(CallAttempt.state) == AttemptState.queued,
+                col(CallAttempt.due_at) < due,
+            )
+            .values(due_at=due)
+        ).rowcount
+    )
 
 
 def _advance_contact(session: Session, contact_id: int, event: ContactEvent, now: datetime) -> bool:
