@@ -157,9 +157,11 @@ def _latest_incident_per_phone(
 def start_campaign(session: Session, campaign_id: int, *, now: datetime) -> int:
     """Run a draft campaign: queue its calls. Returns how many calls were queued.
 
-    Voice campaigns queue every pending contact now; SMS-then-voice campaigns queue the
-    fallback call `sms_fallback_hours` after the start (when the survey SMS goes out); the
-    dialer cancels it at dialing time if the citizen replied or opted out meanwhile."""
+    Voice campaigns queue every pending contact's call, due now. SMS-then-voice campaigns
+    queue each contact's fallback call due `sms_fallback_hours` after the start, so that it
+    happens even if the survey SMS never goes out; sending the contact's survey SMS pushes
+    it to `sms_fallback_hours` after the send when that is later (`huifang.sms.survey`).
+    The dialer cancels it at dialing time if the citizen replied or opted out meanwhile."""
     campaign = _transition(session, campaign_id, CampaignEvent.start)
     if campaign.channels == "sms":
         return 0
