@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.models import Escalation, Incident
 from huifang.speech.classify import tag_complaint
@@ -52,13 +52,14 @@ def escalate(
     """Open the escalation for this contact (or imported complaint), or return the open one."""
     # one per contact; an imported complaint has no contact: one per incident instead
     same = (
-        Escalation.contact_id == contact_id
+        col(Escalation.contact_id) == contact_id
         if contact_id is not None
-        else (Escalation.incident_id == incident_id) & (Escalation.origin == IMPORT_ORIGIN)
+        else (col(Escalation.incident_id) == incident_id)
+        & (col(Escalation.origin) == IMPORT_ORIGIN)
     )
-    existing = session.exec(select(Escalation).where(same)).first()  # type: ignore[call-overload]
+    existing = session.execute(select(Escalation).where(same)).first()
     if existing:
-        return existing[0]  # type: ignore[no-any-return]
+        return existing[0]
     incident = session.get(Incident, incident_id)
     priority, reasons = 0, []
     if incident is not None and _complained_before(session, incident, now):
@@ -89,11 +90,11 @@ def _complained_before(session: Session, incident: Incident, now: datetime) -> b
     query = (
         select(func.count())
         .select_from(Escalation)
-        .join(Incident, Incident.id == Escalation.incident_id)  # type: ignore[arg-type]
-        .where(Incident.caller_phone == incident.caller_phone)
-        .where(Escalation.created_at >= now - REPEAT_WINDOW)
+        .join(Incident, col(Incident.id) == col(Escalation.incident_id))
+        .where(col(Incident.caller_phone) == incident.caller_phone)
+        .where(col(Escalation.created_at) >= now - REPEAT_WINDOW)
     )
-    return int(session.exec(query).one()[0]) > 0  # type: ignore[call-overload]
+    return int(session.execute(query).one()[0]) > 0
 
 
 def escalate_imported_complaints(
@@ -101,14 +102,18 @@ def escalate_imported_complaints(
 ) -> list[Escalation]:
     """Open an escalation for every imported complaint that has none yet; the new ones."""
     waiting = (
-        session.exec(
+        session.execute(
             select(Incident)
-            .where(Incident.is_complaint.is_(True))  # type: ignore[attr-defined]
-            .where(~select(Escalation.id).where(Escalation.incident_id == Incident.id).exists())
-            .order_by(Incident.id)
+            .where(col(Incident.is_complaint).is_(True))
+            .where(
+                ~select(col(Escalation.id))
+                .where(col(Escalation.incident_id) == col(Incident.id))
+                .exists()
+            )
+            .order_by(col(Incident.id))
         )
         .scalars()
-        .all()  # type: ignore[call-overload]
+        .all()
     )
     return [
         escalate(

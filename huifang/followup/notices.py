@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, Template
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.models import Incident, Ticket, Unit
 from huifang.domain.units import get_unit, subtree_ids
@@ -103,14 +103,14 @@ def notice_batch(session: Session, unit_id: int, month: str, *, tz: ZoneInfo) ->
     """The printable notice for `unit_id` and its subtree: tickets issued in `month`."""
     unit = get_unit(session, unit_id)
     start, end = month_bounds(month, tz)
-    rows = session.exec(
-        select(Ticket, Incident, Unit)  # type: ignore[call-overload]
-        .join(Incident, Incident.id == Ticket.incident_id)
-        .join(Unit, Unit.id == Ticket.unit_id)
-        .where(Ticket.unit_id.in_(subtree_ids(session, unit)))  # type: ignore[attr-defined]
-        .where(Ticket.issued_at >= start)
-        .where(Ticket.issued_at < end)
-        .order_by(Unit.path, Ticket.year, Ticket.seq)
+    rows = session.execute(
+        select(Ticket, Incident, Unit)
+        .join(Incident, col(Incident.id) == col(Ticket.incident_id))
+        .join(Unit, col(Unit.id) == col(Ticket.unit_id))
+        .where(col(Ticket.unit_id).in_(subtree_ids(session, unit)))
+        .where(col(Ticket.issued_at) >= start)
+        .where(col(Ticket.issued_at) < end)
+        .order_by(col(Unit.path), col(Ticket.year), col(Ticket.seq))
     ).all()
     groups: dict[str, list[_Row]] = {}
     for ticket, incident, ticket_unit in rows:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
 from huifang.domain.models import Answer, CallAttempt, Escalation, Incident, Recording, Ticket, User
@@ -64,16 +64,16 @@ def get_escalation(session: Session, escalation_id: int) -> Escalation:
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
     return or_(
-        Escalation.state == EscalationState.open,
-        and_(Escalation.state == EscalationState.claimed, Escalation.claim_until < now),  # type: ignore[operator]
+        col(Escalation.state) == EscalationState.open,
+        and_(col(Escalation.state) == EscalationState.claimed, col(Escalation.claim_until) < now),
     )
 
 
 def _held_by(agent: User, now: datetime) -> ColumnElement[bool]:
     return and_(
-        Escalation.state == EscalationState.claimed,
-        Escalation.claimed_by == agent.id,
-        Escalation.claim_until >= now,  # type: ignore[operator]
+        col(Escalation.state) == EscalationState.claimed,
+        col(Escalation.claimed_by) == agent.id,
+        col(Escalation.claim_until) >= now,
     )
 
 
@@ -105,24 +105,24 @@ def list_queue(
     _require(actor, QUEUE_READERS, "reading the queue")
     visible = [_claimable(now), _held_by(actor, now)]
     if include_resolved:
-        visible.append(Escalation.state == EscalationState.resolved)
+        visible.append(col(Escalation.state) == EscalationState.resolved)
     query = select(Escalation).where(or_(*visible))
     if not include_deferred:
         query = query.where(
-            or_(Escalation.retry_after.is_(None), Escalation.retry_after <= now)  # type: ignore[union-attr,operator]
+            or_(col(Escalation.retry_after).is_(None), col(Escalation.retry_after) <= now)
         )
     if origin:
-        query = query.where(Escalation.origin == origin)
+        query = query.where(col(Escalation.origin) == origin)
     query = (
         query.order_by(
-            Escalation.priority.desc(),  # type: ignore[attr-defined]
-            Escalation.sla_due_at,
-            Escalation.id,
+            col(Escalation.priority).desc(),
+            col(Escalation.sla_due_at),
+            col(Escalation.id),
         )
         .limit(limit)
         .offset(offset)
     )
-    return session.exec(query).scalars().all()  # type: ignore[call-overload,no-any-return]
+    return session.execute(query).scalars().all()
 
 
 def escalation_detail(session: Session, escalation_id: int, *, actor: User) -> EscalationDetail:
@@ -134,23 +134,23 @@ def escalation_detail(session: Session, escalation_id: int, *, actor: User) -> E
     recordings: Sequence[Recording] = []
     if escalation.contact_id is not None:
         answers = (
-            session.exec(
+            session.execute(
                 select(Answer)
-                .where(Answer.contact_id == escalation.contact_id)
-                .order_by(Answer.created_at, Answer.id)  # type: ignore[arg-type]
+                .where(col(Answer.contact_id) == escalation.contact_id)
+                .order_by(col(Answer.created_at), col(Answer.id))
             )
             .scalars()
-            .all()  # type: ignore[call-overload]
+            .all()
         )
         recordings = (
-            session.exec(
+            session.execute(
                 select(Recording)
-                .join(CallAttempt, CallAttempt.id == Recording.attempt_id)  # type: ignore[arg-type]
-                .where(CallAttempt.contact_id == escalation.contact_id)
-                .order_by(Recording.id)  # type: ignore[arg-type]
+                .join(CallAttempt, col(CallAttempt.id) == col(Recording.attempt_id))
+                .where(col(CallAttempt.contact_id) == escalation.contact_id)
+                .order_by(col(Recording.id))
             )
             .scalars()
-            .all()  # type: ignore[call-overload]
+            .all()
         )
     return EscalationDetail(escalation, incident, answers, recordings)
 
@@ -164,16 +164,16 @@ def _guarded_move(
     refusal: str,
 ) -> Escalation:
     """One guarded UPDATE of the escalation; Conflict (or NotFound) when `guard` fails."""
-    result = session.execute(
+    result = session.exec(
         update(Escalation)
-        .where(Escalation.id == escalation_id)  # type: ignore[arg-type]
+        .where(col(Escalation.id) == escalation_id)
         .where(guard)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
     escalation = get_escalation(session, escalation_id)
     session.refresh(escalation)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         raise Conflict(f"escalation {escalation_id} ({escalation.state}): {refusal}")
     return escalation
 
@@ -243,23 +243,23 @@ def release_expired_claims(session: Session, now: datetime) -> list[int]:
     """Return every claim whose lease ended to the queue; the ids released."""
     expired = [
         row[0]
-        for row in session.exec(
-            select(Escalation.id)  # type: ignore[call-overload]
-            .where(Escalation.state == EscalationState.claimed)
-            .where(Escalation.claim_until < now)  # type: ignore[operator]
+        for row in session.execute(
+            select(col(Escalation.id))
+            .where(col(Escalation.state) == EscalationState.claimed)
+            .where(col(Escalation.claim_until) < now)
         )
     ]
     released = []
     for escalation_id in expired:
-        result = session.execute(
+        result = session.exec(
             update(Escalation)
-            .where(Escalation.id == escalation_id)  # type: ignore[arg-type]
-            .where(Escalation.state == EscalationState.claimed)
-            .where(Escalation.claim_until < now)  # type: ignore[operator]
+            .where(col(Escalation.id) == escalation_id)
+            .where(col(Escalation.state) == EscalationState.claimed)
+            .where(col(Escalation.claim_until) < now)
             .values(state=EscalationState.open.value, claimed_by=None, claim_until=None)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if result.rowcount == 1:
             _audit(session, None, "escalation.claim_expired", escalation_id, now)
             released.append(escalation_id)
     return released
@@ -395,9 +395,9 @@ def _in_live_claim(session: Session, recording: Recording, agent: User, now: dat
     attempt = session.get(CallAttempt, recording.attempt_id)
     if attempt is None:
         return False
-    held = session.exec(
-        select(Escalation.id)  # type: ignore[call-overload]
-        .where(Escalation.contact_id == attempt.contact_id)
+    held = session.execute(
+        select(col(Escalation.id))
+        .where(col(Escalation.contact_id) == attempt.contact_id)
         .where(_held_by(agent, now))
     ).first()
     return held is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.models import CallAttempt, Contact, Escalation, ScriptVersion, Ticket
 from huifang.domain.scripts import publish_script
@@ -49,18 +49,18 @@ def schedule_second_callback(
     contact = session.get(Contact, escalation.contact_id)
     if contact is None:
         return None
-    live = session.exec(
-        select(CallAttempt.id)  # type: ignore[call-overload]
-        .where(CallAttempt.contact_id == contact.id)
-        .where(CallAttempt.state.in_([s.value for s in LIVE_ATTEMPT_STATES]))  # type: ignore[attr-defined]
+    live = session.execute(
+        select(col(CallAttempt.id))
+        .where(col(CallAttempt.contact_id) == contact.id)
+        .where(col(CallAttempt.state).in_([s.value for s in LIVE_ATTEMPT_STATES]))
     ).first()
     if live is not None:
         return None
-    last_number = session.exec(
-        select(func.max(CallAttempt.number)).where(CallAttempt.contact_id == contact.id)  # type: ignore[call-overload]
+    last_number = session.execute(
+        select(func.max(col(CallAttempt.number))).where(col(CallAttempt.contact_id) == contact.id)
     ).one()[0]
     attempt = CallAttempt(
-        contact_id=contact.id,  # type: ignore[arg-type]
+        contact_id=contact.id,  # type: ignore[arg-type]  # a stored row: its id is set
         campaign_id=contact.campaign_id,
         number=(last_number or 0) + 1,
         purpose=PURPOSE,
@@ -78,15 +78,15 @@ def cancel_second_callback(session: Session, ticket: Ticket) -> int:
     escalation = session.get(Escalation, ticket.escalation_id)
     if escalation is None or escalation.contact_id is None:
         return 0
-    result = session.execute(
+    result = session.exec(
         update(CallAttempt)
-        .where(CallAttempt.contact_id == escalation.contact_id)  # type: ignore[arg-type]
-        .where(CallAttempt.purpose == PURPOSE)  # type: ignore[arg-type]
-        .where(CallAttempt.state.in_([s.value for s in ATTEMPT.sources(AttemptEvent.cancel)]))  # type: ignore[attr-defined]
+        .where(col(CallAttempt.contact_id) == escalation.contact_id)
+        .where(col(CallAttempt.purpose) == PURPOSE)
+        .where(col(CallAttempt.state).in_([s.value for s in ATTEMPT.sources(AttemptEvent.cancel)]))
         .values(state=ATTEMPT.advance(AttemptState.queued, AttemptEvent.cancel).value)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)
 
 
 def ticket_awaiting_second_callback(session: Session, attempt_id: int) -> Ticket | None:
@@ -98,10 +98,10 @@ def ticket_awaiting_second_callback(session: Session, attempt_id: int) -> Ticket
     attempt = session.get(CallAttempt, attempt_id)
     if attempt is None or attempt.purpose != PURPOSE:
         return None
-    found = session.exec(
-        select(Ticket)  # type: ignore[call-overload]
-        .join(Escalation, Escalation.id == Ticket.escalation_id)
-        .where(Escalation.contact_id == attempt.contact_id)
-        .where(Ticket.state == TicketState.rectified.value)
+    found = session.execute(
+        select(Ticket)
+        .join(Escalation, col(Escalation.id) == col(Ticket.escalation_id))
+        .where(col(Escalation.contact_id) == attempt.contact_id)
+        .where(col(Ticket.state) == TicketState.rectified.value)
     ).first()
     return found[0] if found else None

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
 from huifang.domain.models import Attachment, Escalation, Incident, Ticket, TicketChange, Unit, User
@@ -51,7 +51,9 @@ def ticket_number(year: int, seq: int) -> str:
 
 
 def _next_seq(session: Session, year: int) -> int:
-    latest = session.exec(select(func.max(Ticket.seq)).where(Ticket.year == year)).one()[0]  # type: ignore[call-overload]
+    latest = session.execute(
+        select(func.max(col(Ticket.seq))).where(col(Ticket.year) == year)
+    ).one()[0]
     return int(latest or 0) + 1
 
 
@@ -77,8 +79,8 @@ def issue_ticket(
             year=year,
             seq=seq,
             number=ticket_number(year, seq),
-            escalation_id=escalation.id,  # type: ignore[arg-type]
-            incident_id=incident.id,  # type: ignore[arg-type]
+            escalation_id=escalation.id,  # type: ignore[arg-type]  # a stored row: its id is set
+            incident_id=incident.id,  # type: ignore[arg-type]  # a stored row: its id is set
             unit_id=incident.unit_id,
             facts=facts,
             findings=findings,
@@ -109,7 +111,7 @@ def _log_change(
 ) -> None:
     session.add(
         TicketChange(
-            ticket_id=ticket.id,  # type: ignore[arg-type]
+            ticket_id=ticket.id,  # type: ignore[arg-type]  # a stored row: its id is set
             from_state=from_state,
             to_state=to_state,
             event=event,
@@ -141,15 +143,15 @@ def _advance(
 ) -> Ticket:
     previous = TicketState(ticket.state)
     new = TICKET.advance(previous, event)
-    result = session.execute(
+    result = session.exec(
         update(Ticket)
-        .where(Ticket.id == ticket.id)  # type: ignore[arg-type]
-        .where(Ticket.state == previous.value)  # type: ignore[arg-type]
+        .where(col(Ticket.id) == ticket.id)
+        .where(col(Ticket.state) == previous.value)
         .values(state=new.value, **(values or {}))
         .execution_options(synchronize_session=False)
     )
     session.refresh(ticket)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         raise Conflict(f"ticket {ticket.number} moved to '{ticket.state}' meanwhile")
     _log_change(session, ticket, previous, new, event, actor, now, note)
     _after_change(session, ticket, previous, new, now)
@@ -211,40 +213,46 @@ def list_tickets(
     query = select(Ticket)
     units = visible_unit_ids(session, actor)
     if units is not None:
-        query = query.where(Ticket.unit_id.in_(units))  # type: ignore[attr-defined]
+        query = query.where(col(Ticket.unit_id).in_(units))
     if state is not None:
-        query = query.where(Ticket.state == state.value)
+        query = query.where(col(Ticket.state) == state.value)
     if unit_id is not None:
-        query = query.where(Ticket.unit_id == unit_id)
+        query = query.where(col(Ticket.unit_id) == unit_id)
     if overdue is not None:
         query = query.where(
-            Ticket.overdue_at.is_not(None) if overdue else Ticket.overdue_at.is_(None)  # type: ignore[union-attr]
+            col(Ticket.overdue_at).is_not(None) if overdue else col(Ticket.overdue_at).is_(None)
         )
-    query = query.order_by(Ticket.issued_at.desc(), Ticket.id.desc()).limit(limit).offset(offset)  # type: ignore[attr-defined,union-attr]
-    return session.exec(query).scalars().all()  # type: ignore[call-overload,no-any-return]
+    query = (
+        query.order_by(col(Ticket.issued_at).desc(), col(Ticket.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return session.execute(query).scalars().all()
 
 
 def ticket_changes(session: Session, ticket_id: int, *, actor: User) -> Sequence[TicketChange]:
     get_ticket(session, ticket_id, actor=actor)
     return (
-        session.exec(
+        session.execute(
             select(TicketChange)
-            .where(TicketChange.ticket_id == ticket_id)
-            .order_by(TicketChange.at, TicketChange.id)  # type: ignore[arg-type]
+            .where(col(TicketChange.ticket_id) == ticket_id)
+            .order_by(col(TicketChange.at), col(TicketChange.id))
         )
         .scalars()
-        .all()  # type: ignore[call-overload]
+        .all()
     )
 
 
 def ticket_attachments(session: Session, ticket_id: int, *, actor: User) -> Sequence[Attachment]:
     get_ticket(session, ticket_id, actor=actor)
     return (
-        session.exec(
-            select(Attachment).where(Attachment.ticket_id == ticket_id).order_by(Attachment.id)
-        )  # type: ignore[arg-type]
+        session.execute(
+            select(Attachment)
+            .where(col(Attachment.ticket_id) == ticket_id)
+            .order_by(col(Attachment.id))
+        )
         .scalars()
-        .all()  # type: ignore[call-overload]
+        .all()
     )
 
 
@@ -288,7 +296,7 @@ def report_rectification(
     for stored in attachments:
         session.add(
             Attachment(
-                ticket_id=ticket.id,  # type: ignore[arg-type]
+                ticket_id=ticket.id,  # type: ignore[arg-type]  # a stored row: its id is set
                 filename=stored.filename,
                 content_type=stored.content_type,
                 path=stored.path,
@@ -376,30 +384,30 @@ def mark_overdue(session: Session, now: datetime) -> list[Ticket]:
     minute from several workers flags nothing twice.
     """
     due = (
-        session.exec(
+        session.execute(
             select(Ticket)
-            .where(Ticket.state.in_([s.value for s in OPEN_TICKET_STATES]))  # type: ignore[attr-defined]
-            .where(Ticket.overdue_at.is_(None))  # type: ignore[union-attr]
-            .where(Ticket.deadline_at < now)  # type: ignore[arg-type]
-            .order_by(Ticket.id)  # type: ignore[arg-type]
+            .where(col(Ticket.state).in_([s.value for s in OPEN_TICKET_STATES]))
+            .where(col(Ticket.overdue_at).is_(None))
+            .where(col(Ticket.deadline_at) < now)
+            .order_by(col(Ticket.id))
         )
         .scalars()
-        .all()  # type: ignore[call-overload]
+        .all()
     )
     flagged = []
     for ticket in due:
         unit = session.get(Unit, ticket.unit_id)
         parent_id = unit.parent_id if unit else None
-        result = session.execute(
+        result = session.exec(
             update(Ticket)
-            .where(Ticket.id == ticket.id)  # type: ignore[arg-type]
-            .where(Ticket.overdue_at.is_(None))  # type: ignore[union-attr]
-            .where(Ticket.state == ticket.state)  # type: ignore[arg-type]
+            .where(col(Ticket.id) == ticket.id)
+            .where(col(Ticket.overdue_at).is_(None))
+            .where(col(Ticket.state) == ticket.state)
             .values(overdue_at=now, escalated_unit_id=parent_id)
             .execution_options(synchronize_session=False)
         )
         session.refresh(ticket)
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             continue
         note = f"overdue; escalated to unit {parent_id}" if parent_id else "overdue"
         _log_change(session, ticket, ticket.state, ticket.state, "overdue", None, now, note)
