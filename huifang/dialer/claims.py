@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.dialer.policy import DialRules, after_call
 from huifang.domain.models import CallAttempt, Campaign, Contact, SmsMessage
@@ -72,33 +72,33 @@ def claim_due(
 ) -> list[Claim]:
     """Lease up to `limit` queued attempts of running campaigns due by `now`, oldest first."""
     picked = (
-        select(A.id)
-        .where(A.state == AttemptState.queued)  # type: ignore[arg-type]
-        .where(A.due_at <= now)  # type: ignore[arg-type]
-        .where(or_(A.lease_until.is_(None), A.lease_until < now))  # type: ignore[union-attr,operator]
+        select(col(A.id))
+        .where(col(A.state) == AttemptState.queued)
+        .where(col(A.due_at) <= now)
+        .where(or_(col(A.lease_until).is_(None), col(A.lease_until) < now))
         .where(
-            A.campaign_id.in_(  # type: ignore[attr-defined]
-                select(Campaign.id).where(Campaign.state == CampaignState.running)  # type: ignore[arg-type]
+            col(A.campaign_id).in_(
+                select(col(Campaign.id)).where(col(Campaign.state) == CampaignState.running)
             )
         )
-        .order_by(A.due_at)  # type: ignore[arg-type]
+        .order_by(col(A.due_at))
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         picked = picked.with_for_update(skip_locked=True)
     rows = session.execute(
         update(A)
-        .where(A.id.in_(picked.scalar_subquery()))  # type: ignore[union-attr]
+        .where(col(A.id).in_(picked.scalar_subquery()))
         .values(claimed_by=worker, lease_until=now + lease)
-        .returning(A.id, A.contact_id, A.campaign_id, A.number)  # type: ignore[arg-type]
+        .returning(col(A.id), col(A.contact_id), col(A.campaign_id), col(A.number))
     ).all()
     if not rows:
         return []
     contacts = {
         cid: (phone, state)
         for cid, phone, state in session.execute(
-            select(Contact.id, Contact.phone, Contact.state).where(
-                Contact.id.in_([r.contact_id for r in rows])  # type: ignore[union-attr]
+            select(col(Contact.id), col(Contact.phone), col(Contact.state)).where(
+                col(Contact.id).in_([r.contact_id for r in rows])
             )
         )
     }
@@ -117,11 +117,11 @@ def start_dialing(
     moved = set(
         session.execute(
             update(A)
-            .where(A.id.in_([c.attempt_id for c in claims]))  # type: ignore[union-attr]
-            .where(A.state.in_(ATTEMPT.sources(AttemptEvent.dial)))  # type: ignore[attr-defined]
-            .where(A.claimed_by == worker)  # type: ignore[arg-type]
+            .where(col(A.id).in_([c.attempt_id for c in claims]))
+            .where(col(A.state).in_(ATTEMPT.sources(AttemptEvent.dial)))
+            .where(col(A.claimed_by) == worker)
             .values(state=AttemptState.dialing, dialed_at=now, lease_until=now + lease)
-            .returning(A.id)  # type: ignore[arg-type]
+            .returning(col(A.id))
         ).scalars()
     )
     started = [c for c in claims if c.attempt_id in moved]
@@ -129,14 +129,14 @@ def start_dialing(
         ids = [c.contact_id for c in started]
         session.execute(
             update(Contact)
-            .where(Contact.id.in_(ids))  # type: ignore[union-attr]
-            .values(attempts=Contact.attempts + 1, updated_at=now)
+            .where(col(Contact.id).in_(ids))
+            .values(attempts=col(Contact.attempts) + 1, updated_at=now)
         )
         session.execute(
             update(Contact)
-            .where(Contact.id.in_(ids))  # type: ignore[union-attr]
-            .where(Contact.state.in_(CONTACT.sources(ContactEvent.contact)))  # type: ignore[attr-defined]
-            .where(Contact.state == ContactState.pending)  # type: ignore[arg-type]
+            .where(col(Contact.id).in_(ids))
+            .where(col(Contact.state).in_(CONTACT.sources(ContactEvent.contact)))
+            .where(col(Contact.state) == ContactState.pending)
             .values(state=ContactState.in_progress)
         )
     return started
@@ -144,28 +144,28 @@ def start_dialing(
 
 def replan(session: Session, claim: Claim, *, worker: str, at: datetime) -> bool:
     """Give a claimed attempt back to the queue, due at `at` (window closed, cap reached)."""
-    moved = session.execute(
+    moved = session.exec(
         update(A)
-        .where(A.id == claim.attempt_id)  # type: ignore[arg-type]
-        .where(A.state == AttemptState.queued)  # type: ignore[arg-type]
-        .where(A.claimed_by == worker)  # type: ignore[arg-type]
+        .where(col(A.id) == claim.attempt_id)
+        .where(col(A.state) == AttemptState.queued)
+        .where(col(A.claimed_by) == worker)
         .values(due_at=at, claimed_by="", lease_until=None)
     )
     session.execute(
-        update(Contact).where(Contact.id == claim.contact_id).values(next_due_at=at)  # type: ignore[arg-type]
+        update(Contact).where(col(Contact.id) == claim.contact_id).values(next_due_at=at)
     )
-    return moved.rowcount == 1  # type: ignore[attr-defined]
+    return moved.rowcount == 1
 
 
 def cancel(session: Session, claim: Claim, *, worker: str, reason: str, now: datetime) -> bool:
-    moved = session.execute(
+    moved = session.exec(
         update(A)
-        .where(A.id == claim.attempt_id)  # type: ignore[arg-type]
-        .where(A.state.in_(ATTEMPT.sources(AttemptEvent.cancel)))  # type: ignore[attr-defined]
-        .where(A.claimed_by == worker)  # type: ignore[arg-type]
+        .where(col(A.id) == claim.attempt_id)
+        .where(col(A.state).in_(ATTEMPT.sources(AttemptEvent.cancel)))
+        .where(col(A.claimed_by) == worker)
         .values(state=AttemptState.cancelled, cause=reason, ended_at=now, lease_until=None)
     )
-    return moved.rowcount == 1  # type: ignore[attr-defined]
+    return moved.rowcount == 1
 
 
 def note_progress(
@@ -183,14 +183,14 @@ def note_progress(
         values["answered_at"] = now
     if provider_call_id:
         values["provider"], values["provider_call_id"] = provider, provider_call_id
-    moved = session.execute(
+    moved = session.exec(
         update(A)
-        .where(A.id == attempt_id)  # type: ignore[arg-type]
-        .where(A.state.in_(ATTEMPT.sources(event)))  # type: ignore[attr-defined]
+        .where(col(A.id) == attempt_id)
+        .where(col(A.state).in_(ATTEMPT.sources(event)))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return moved.rowcount == 1  # type: ignore[attr-defined]
+    return moved.rowcount == 1
 
 
 def _target(event: AttemptEvent) -> AttemptState:
@@ -217,10 +217,16 @@ def end_attempt(
     event = _ENDING[outcome]
     ended = session.execute(
         update(A)
-        .where(A.id == attempt_id)  # type: ignore[arg-type]
-        .where(A.state.in_(ATTEMPT.sources(event)))  # type: ignore[attr-defined]
+        .where(col(A.id) == attempt_id)
+        .where(col(A.state).in_(ATTEMPT.sources(event)))
         .values(state=outcome, outcome=outcome, cause=cause[:64], ended_at=now, lease_until=None)
-        .returning(A.contact_id, A.campaign_id, A.number, A.purpose, A.script_version_id)
+        .returning(
+            col(A.contact_id),
+            col(A.campaign_id),
+            col(A.number),
+            col(A.purpose),
+            col(A.script_version_id),
+        )
         .execution_options(synchronize_session=False)
     ).first()
     if ended is None:
@@ -233,16 +239,14 @@ def end_attempt(
         "updated_at": now,
         "next_due_at": step.retry_at,
     }
-    contact = update(Contact).where(Contact.id == ended.contact_id)  # type: ignore[arg-type]
+    contact = update(Contact).where(col(Contact.id) == ended.contact_id)
     if step.contact_event is not None:
         contact_values["state"] = CONTACT.transitions[ContactState.in_progress][step.contact_event]
-        contact = contact.where(
-            Contact.state.in_(CONTACT.sources(step.contact_event))  # type: ignore[attr-defined]
-        )
+        contact = contact.where(col(Contact.state).in_(CONTACT.sources(step.contact_event)))
     else:
-        contact = contact.where(Contact.state == ContactState.in_progress)  # type: ignore[arg-type]
+        contact = contact.where(col(Contact.state) == ContactState.in_progress)
     contact = contact.values(**contact_values).execution_options(synchronize_session=False)
-    still_open = session.execute(contact).rowcount == 1  # type: ignore[attr-defined]
+    still_open = session.exec(contact).rowcount == 1
     if step.retry_at is not None and still_open:
         _queue_retry(session, ended, step.retry_at, now)
     return True
@@ -276,14 +280,14 @@ def renew_leases(
     ids = list(attempt_ids)
     if not ids:
         return 0
-    result = session.execute(
+    result = session.exec(
         update(A)
-        .where(A.id.in_(ids))  # type: ignore[union-attr]
-        .where(A.claimed_by == worker)  # type: ignore[arg-type]
-        .where(A.state.in_(IN_FLIGHT_ATTEMPT_STATES))  # type: ignore[attr-defined]
+        .where(col(A.id).in_(ids))
+        .where(col(A.claimed_by) == worker)
+        .where(col(A.state).in_(IN_FLIGHT_ATTEMPT_STATES))
         .values(lease_until=until)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,24 +302,28 @@ def take_over_expired(
 ) -> list[Stale]:
     """In-flight attempts whose worker's lease ran out, now leased to `worker` for recovery."""
     picked = (
-        select(A.id)
-        .where(A.state.in_(IN_FLIGHT_ATTEMPT_STATES))  # type: ignore[attr-defined]
-        .where(A.lease_until < now)  # type: ignore[arg-type,operator]
+        select(col(A.id))
+        .where(col(A.state).in_(IN_FLIGHT_ATTEMPT_STATES))
+        .where(col(A.lease_until) < now)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         picked = picked.with_for_update(skip_locked=True)
     stale = session.execute(
-        select(A.id, A.state, A.claimed_by).where(A.id.in_(picked.scalar_subquery()))  # type: ignore[union-attr]
+        select(col(A.id), col(A.state), col(A.claimed_by)).where(
+            col(A.id).in_(picked.scalar_subquery())
+        )
     ).all()
     taken = []
     for attempt_id, state, previous in stale:
-        moved = session.execute(
+        moved = session.exec(
             update(A)
-            .where(and_(A.id == attempt_id, A.state == state, A.claimed_by == previous))  # type: ignore[arg-type]
+            .where(
+                and_(col(A.id) == attempt_id, col(A.state) == state, col(A.claimed_by) == previous)
+            )
             .values(claimed_by=worker, lease_until=now + lease)
         )
-        if moved.rowcount == 1:  # type: ignore[attr-defined]
+        if moved.rowcount == 1:
             taken.append(Stale(attempt_id, state, previous))
     return taken
 
@@ -332,16 +340,16 @@ def contact_history(
         return history
     since = now - HISTORY_SPAN
     calls = (
-        select(Contact.phone, A.dialed_at)
-        .join(Contact, Contact.id == A.contact_id)  # type: ignore[arg-type]
-        .where(Contact.phone.in_(phones))  # type: ignore[attr-defined]
-        .where(A.dialed_at >= since)  # type: ignore[arg-type,operator]
+        select(col(Contact.phone), col(A.dialed_at))
+        .join(Contact, col(Contact.id) == col(A.contact_id))
+        .where(col(Contact.phone).in_(phones))
+        .where(col(A.dialed_at) >= since)
     )
     texts = (
-        select(SmsMessage.phone, SmsMessage.created_at)
-        .where(SmsMessage.phone.in_(phones))  # type: ignore[attr-defined]
-        .where(SmsMessage.direction == "out")  # type: ignore[arg-type]
-        .where(SmsMessage.created_at >= since)  # type: ignore[arg-type]
+        select(col(SmsMessage.phone), col(SmsMessage.created_at))
+        .where(col(SmsMessage.phone).in_(phones))
+        .where(col(SmsMessage.direction) == "out")
+        .where(col(SmsMessage.created_at) >= since)
     )
     for query in (calls, texts):
         for phone, at in session.execute(query):
@@ -357,12 +365,12 @@ def in_flight_by_campaign(session: Session, campaign_ids: Sequence[int]) -> dict
         return {}
     ids = sorted(set(campaign_ids))
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Campaign.id).where(Campaign.id.in_(ids)).with_for_update())  # type: ignore[union-attr]
+        session.execute(select(col(Campaign.id)).where(col(Campaign.id).in_(ids)).with_for_update())
     rows = session.execute(
-        select(A.campaign_id, func.count())
-        .where(A.campaign_id.in_(ids))  # type: ignore[attr-defined]
-        .where(A.state.in_(IN_FLIGHT_ATTEMPT_STATES))  # type: ignore[attr-defined]
-        .group_by(A.campaign_id)
+        select(col(A.campaign_id), func.count())
+        .where(col(A.campaign_id).in_(ids))
+        .where(col(A.state).in_(IN_FLIGHT_ATTEMPT_STATES))
+        .group_by(col(A.campaign_id))
     ).all()
     counts = dict.fromkeys(ids, 0)
     counts.update({campaign_id: int(n) for campaign_id, n in rows})
@@ -371,5 +379,5 @@ def in_flight_by_campaign(session: Session, campaign_ids: Sequence[int]) -> dict
 
 def load_campaigns(session: Session, campaign_ids: Iterable[int]) -> dict[int, Campaign]:
     ids = list(set(campaign_ids))
-    rows = session.execute(select(Campaign).where(Campaign.id.in_(ids))).scalars()  # type: ignore[union-attr]
+    rows = session.execute(select(Campaign).where(col(Campaign.id).in_(ids))).scalars()
     return {c.id: c for c in rows if c.id is not None}

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.bootstrap import Runtime
 from huifang.db import session_scope
@@ -88,15 +88,15 @@ _GRADED = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfactio
 
 # the statements of every step, built once: values come as parameters, so each executes
 # from SQLAlchemy's compiled cache without a statement being rebuilt and keyed per step
-_ATTEMPTS = CallAttempt.__table__  # type: ignore[attr-defined]
+_ATTEMPTS = CallAttempt.__table__  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
 _APPEND_TO_LOG = (
     update(_ATTEMPTS)
     .where(_ATTEMPTS.c.id == bindparam("attempt_id"))
     .where(func.json_array_length(_ATTEMPTS.c.ivr_log) == bindparam("length"))
     .values(ivr_log=bindparam("extended", type_=_ATTEMPTS.c.ivr_log.type))
 )
-_INSERT_ANSWER = insert(Answer.__table__)  # type: ignore[attr-defined]
-_INSERT_RECEIPT = insert(WebhookReceipt.__table__)  # type: ignore[attr-defined]
+_INSERT_ANSWER = insert(Answer.__table__)  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
+_INSERT_RECEIPT = insert(WebhookReceipt.__table__)  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
 
 
 def default_tagger(text: str, language: str) -> list[str]:
@@ -118,12 +118,12 @@ class _Step:
 
 #: everything a call needs to resume, in one query (on every survey call's first turn)
 _CALL_ROW = (
-    select(CallAttempt, Contact, Incident, Campaign.script_version_id, Unit.name)
-    .join(Contact, Contact.id == CallAttempt.contact_id)  # type: ignore[arg-type]
-    .join(Incident, Incident.id == Contact.incident_id)  # type: ignore[arg-type]
-    .join(Campaign, Campaign.id == CallAttempt.campaign_id)  # type: ignore[arg-type]
-    .outerjoin(Unit, Unit.id == Incident.unit_id)  # type: ignore[arg-type]
-    .where(CallAttempt.id == bindparam("attempt_id"))  # type: ignore[arg-type]
+    select(CallAttempt, Contact, Incident, col(Campaign.script_version_id), col(Unit.name))
+    .join(Contact, col(Contact.id) == col(CallAttempt.contact_id))
+    .join(Incident, col(Incident.id) == col(Contact.incident_id))
+    .join(Campaign, col(Campaign.id) == col(CallAttempt.campaign_id))
+    .outerjoin(Unit, col(Unit.id) == col(Incident.unit_id))
+    .where(col(CallAttempt.id) == bindparam("attempt_id"))
 )
 
 
@@ -236,7 +236,7 @@ class DbSurveyCall:
         except ModelMissing as missing:
             self.speech_note = str(missing)
             return event
-        self._words = list(transcript.as_dict()["words"])  # type: ignore[arg-type]
+        self._words = list(transcript.as_dict()["words"])
         return RecordingFinished(
             path=event.path,
             duration_seconds=event.duration_seconds,
