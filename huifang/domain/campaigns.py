@@ -17,11 +17,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, bindparam, exists, insert, or_, select, text, update
-from sqlmodel import Session
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    bindparam,
+    exists,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
 from huifang.domain.models import CallAttempt, Campaign, Contact, Incident, OptOut, Unit, User
@@ -132,24 +142,26 @@ def _latest_incident_per_phone(
     session: Session, selection: IncidentSelection
 ) -> list[tuple[int, str]]:
     query = (
-        select(Incident.id, Incident.caller_phone, Incident.handled_at)
-        .where(Incident.handled_at >= selection.handled_from)
-        .where(Incident.handled_at < selection.handled_to)
-        .where(Incident.is_complaint.is_(False))  # type: ignore[attr-defined]
-        .order_by(Incident.handled_at, Incident.id)
+        select(col(Incident.id), col(Incident.caller_phone), col(Incident.handled_at))
+        .where(col(Incident.handled_at) >= selection.handled_from)
+        .where(col(Incident.handled_at) < selection.handled_to)
+        .where(col(Incident.is_complaint).is_(False))
+        .order_by(col(Incident.handled_at), col(Incident.id))
     )
     if selection.sources:
-        query = query.where(Incident.source.in_(selection.sources))  # type: ignore[attr-defined]
+        query = query.where(col(Incident.source).in_(selection.sources))
     if selection.categories:
-        query = query.where(Incident.category.in_(selection.categories))  # type: ignore[attr-defined]
+        query = query.where(col(Incident.category).in_(selection.categories))
     if selection.unit_ids:
-        paths = session.exec(select(Unit.path).where(Unit.id.in_(selection.unit_ids))).all()  # type: ignore[call-overload,union-attr]
-        subtree = select(Unit.id).where(
-            or_(*(Unit.path.startswith(row[0]) for row in paths))  # type: ignore[attr-defined]
+        paths = session.execute(
+            select(col(Unit.path)).where(col(Unit.id).in_(selection.unit_ids))
+        ).all()
+        subtree = select(col(Unit.id)).where(
+            or_(*(col(Unit.path).startswith(row[0]) for row in paths))
         )
-        query = query.where(Incident.unit_id.in_(subtree))  # type: ignore[attr-defined]
+        query = query.where(col(Incident.unit_id).in_(subtree))
     latest: dict[str, int] = {}
-    for incident_id, phone, _handled in session.exec(query):  # type: ignore[call-overload]
+    for incident_id, phone, _handled in session.execute(query):
         latest[phone] = incident_id  # ordered by time: the last one wins
     return [(incident_id, phone) for phone, incident_id in latest.items()]
 
@@ -175,20 +187,29 @@ def queue_first_calls(
     session: Session, campaign: Campaign, *, due_at: datetime, now: datetime
 ) -> int:
     """One queued first attempt for each pending contact of `campaign` that has none."""
-    result = session.execute(
-        text(
-            "INSERT INTO call_attempts (contact_id, campaign_id, number, state, purpose,"
-            " script_version_id, provider, provider_call_id, due_at, claimed_by, cause,"
-            " ivr_log, created_at)"
-            " SELECT c.id, c.campaign_id, c.attempts + 1, 'queued', 'survey', :script, '', '',"
-            " :due, '', '', '[]', :now FROM contacts c"
-            " WHERE c.campaign_id = :campaign AND c.state IN ('pending', 'in_progress')"
-            " AND NOT EXISTS (SELECT 1 FROM call_attempts a WHERE a.contact_id = c.id"
-            " AND a.state IN ('queued', 'dialing', 'ringing', 'answered'))"
-        ).bindparams(bindparam("due", type_=UTCDateTime), bindparam("now", type_=UTCDateTime)),
-        {"script": campaign.script_version_id, "due": due_at, "now": now, "campaign": campaign.id},
+    # a text() INSERT runs through execute(), whose declared Result has no rowcount
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            text(
+                "INSERT INTO call_attempts (contact_id, campaign_id, number, state, purpose,"
+                " script_version_id, provider, provider_call_id, due_at, claimed_by, cause,"
+                " ivr_log, created_at)"
+                " SELECT c.id, c.campaign_id, c.attempts + 1, 'queued', 'survey', :script, '', '',"
+                " :due, '', '', '[]', :now FROM contacts c"
+                " WHERE c.campaign_id = :campaign AND c.state IN ('pending', 'in_progress')"
+                " AND NOT EXISTS (SELECT 1 FROM call_attempts a WHERE a.contact_id = c.id"
+                " AND a.state IN ('queued', 'dialing', 'ringing', 'answered'))"
+            ).bindparams(bindparam("due", type_=UTCDateTime), bindparam("now", type_=UTCDateTime)),
+            {
+                "script": campaign.script_version_id,
+                "due": due_at,
+                "now": now,
+                "campaign": campaign.id,
+            },
+        ),
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 def pause_campaign(session: Session, campaign_id: int) -> Campaign:
@@ -204,8 +225,8 @@ def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Cam
     campaign = _transition(session, campaign_id, CampaignEvent.finish)
     session.execute(
         update(CallAttempt)
-        .where(CallAttempt.campaign_id == campaign_id)  # type: ignore[arg-type]
-        .where(CallAttempt.state == AttemptState.queued)  # type: ignore[arg-type]
+        .where(col(CallAttempt.campaign_id) == campaign_id)
+        .where(col(CallAttempt.state) == AttemptState.queued)
         .values(state=AttemptState.cancelled, cause="campaign_finished", ended_at=now)
     )
     return campaign
@@ -216,13 +237,13 @@ def _transition(session: Session, campaign_id: int, event: CampaignEvent) -> Cam
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
     target = CAMPAIGN.advance(CampaignState(campaign.state), event)
-    moved = session.execute(
+    moved = session.exec(
         update(Campaign)
-        .where(Campaign.id == campaign_id)  # type: ignore[arg-type]
-        .where(Campaign.state == campaign.state)  # type: ignore[arg-type]
+        .where(col(Campaign.id) == campaign_id)
+        .where(col(Campaign.state) == campaign.state)
         .values(state=target)
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if moved.rowcount != 1:
         raise Conflict(f"campaign {campaign_id} changed state meanwhile")
     session.refresh(campaign)
     return campaign
@@ -232,13 +253,13 @@ def _transition(session: Session, campaign_id: int, event: CampaignEvent) -> Cam
 
 
 def is_opted_out(session: Session, phone: str) -> bool:
-    return bool(session.exec(select(exists().where(OptOut.phone == phone))).one()[0])  # type: ignore[call-overload]
+    return bool(session.execute(select(exists().where(col(OptOut.phone) == phone))).one()[0])
 
 
 def opted_out_among(session: Session, phones: Sequence[str]) -> set[str]:
     if not phones:
         return set()
-    rows = session.exec(select(OptOut.phone).where(OptOut.phone.in_(phones)))  # type: ignore[call-overload,attr-defined]
+    rows = session.execute(select(col(OptOut.phone)).where(col(OptOut.phone).in_(phones)))
     return {row[0] for row in rows}
 
 
@@ -259,7 +280,7 @@ def opt_out(
     if new:
         with session.begin_nested():
             session.add(OptOut(phone=phone, source=source, note=note, created_at=now))
-    _stop_contacts(session, Contact.phone == phone, reason="opted_out", now=now)  # type: ignore[arg-type]
+    _stop_contacts(session, col(Contact.phone) == phone, reason="opted_out", now=now)
     if new:
         record_audit(
             session, at=now, actor=by, action="opt_out", target_type="phone",
@@ -275,7 +296,7 @@ def import_do_not_call(session: Session, phones: Iterable[str], *, now: datetime
 
 def exclude_contact(session: Session, contact_id: int, *, reason: str, now: datetime) -> bool:
     """Stop surveying one contact (not the caller, duplicate); its queued calls are cancelled."""
-    return _stop_contacts(session, Contact.id == contact_id, reason=reason, now=now) == 1  # type: ignore[arg-type]
+    return _stop_contacts(session, col(Contact.id) == contact_id, reason=reason, now=now) == 1
 
 
 def _stop_contacts(
@@ -285,14 +306,14 @@ def _stop_contacts(
     how many were excluded."""
     session.execute(
         update(CallAttempt)
-        .where(CallAttempt.contact_id.in_(select(Contact.id).where(which)))  # type: ignore[attr-defined]
-        .where(CallAttempt.state == AttemptState.queued)  # type: ignore[arg-type]
+        .where(col(CallAttempt.contact_id).in_(select(col(Contact.id)).where(which)))
+        .where(col(CallAttempt.state) == AttemptState.queued)
         .values(state=AttemptState.cancelled, cause=reason, ended_at=now)
     )
-    moved = session.execute(
+    moved = session.exec(
         update(Contact)
         .where(which)
-        .where(Contact.state.in_(CONTACT.sources(ContactEvent.exclude)))  # type: ignore[attr-defined]
+        .where(col(Contact.state).in_(CONTACT.sources(ContactEvent.exclude)))
         .values(state=ContactState.excluded, outcome=reason, next_due_at=None, updated_at=now)
     )
-    return int(moved.rowcount or 0)  # type: ignore[attr-defined]
+    return int(moved.rowcount or 0)

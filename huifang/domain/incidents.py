@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.enums import IncidentSource
 from huifang.domain.models import Incident, Unit
@@ -121,7 +121,9 @@ class UnitDirectory:
     @classmethod
     def load(cls, session: Session) -> UnitDirectory:
         keys: dict[str, int] = {}
-        for unit_id, code, name in session.exec(select(Unit.id, Unit.code, Unit.name)):  # type: ignore[call-overload]
+        for unit_id, code, name in session.execute(
+            select(col(Unit.id), col(Unit.code), col(Unit.name))
+        ):
             keys[code] = unit_id
             keys.setdefault(name, unit_id)
         return cls(keys)
@@ -320,7 +322,7 @@ def _keep_error(report: ImportReport, errors: list[RowError]) -> None:
 
 
 def _count(session: Session) -> int:
-    return int(session.exec(select(func.count()).select_from(Incident)).one()[0])  # type: ignore[call-overload]
+    return int(session.execute(select(func.count()).select_from(Incident)).one()[0])
 
 
 _COLUMNS = (
@@ -334,7 +336,7 @@ def _insert_batch(session: Session, rows: list[dict[str, Any]]) -> None:
         _copy_batch_postgres(session, rows)
         return
     # Core insert on the table (not the ORM bulk path): the rows are plain dicts already
-    statement = sqlite_insert(Incident.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+    statement = sqlite_insert(Incident.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
         index_elements=["source", "external_id"]
     )
     session.connection().execute(statement, rows)
@@ -344,7 +346,7 @@ def _copy_batch_postgres(session: Session, rows: list[dict[str, Any]]) -> None:
     """COPY into a staging table, then one INSERT … ON CONFLICT DO NOTHING: several times
     faster than multi-row INSERTs, and still inside the import's single transaction."""
     columns = ", ".join(_COLUMNS)
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]  # an open connection always has its DBAPI connection
     with cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS incidents_staging ON COMMIT DROP AS "
@@ -360,7 +362,7 @@ def _copy_batch_postgres(session: Session, rows: list[dict[str, Any]]) -> None:
         cursor.execute("TRUNCATE incidents_staging")
 
 
-def open_text(path: Path) -> IO[str]:
+def open_text(path: Path) -> TextIO:
     """Open a text file as UTF-8 (a BOM from Excel is tolerated); GB18030 files are decoded too."""
     raw = path.open("rb")
     head = raw.read(65536)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.models import Incident, ScriptVersion, User
 from huifang.ivr.script import content_hash, parse_script
@@ -23,16 +23,16 @@ def publish_script(
 ) -> ScriptVersion:
     script = parse_script(yaml_text)
     digest = content_hash(yaml_text)
-    same = session.exec(
+    same = session.execute(
         select(ScriptVersion)
-        .where(ScriptVersion.name == script.name)
-        .where(ScriptVersion.content_hash == digest)
-    ).first()  # type: ignore[call-overload]
+        .where(col(ScriptVersion.name) == script.name)
+        .where(col(ScriptVersion.content_hash) == digest)
+    ).first()
     if same:
         return same[0]
-    latest = session.exec(
-        select(func.max(ScriptVersion.version)).where(ScriptVersion.name == script.name)
-    ).one()[0]  # type: ignore[call-overload]
+    latest = session.execute(
+        select(func.max(col(ScriptVersion.version))).where(col(ScriptVersion.name) == script.name)
+    ).one()[0]
     version = ScriptVersion(
         name=script.name,
         version=(latest or 0) + 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.models import Unit
 from huifang.errors import Conflict, NotFound
@@ -18,7 +18,7 @@ def create_unit(
 ) -> Unit:
     if level not in LEVELS:
         raise ValueError(f"level: {level!r} is not one of {', '.join(LEVELS)}")
-    if session.exec(select(Unit).where(Unit.code == code)).first():  # type: ignore[call-overload]
+    if session.execute(select(Unit).where(col(Unit.code) == code)).first():
         raise Conflict(f"code: a unit with code {code!r} exists already")
     unit = Unit(code=code, name=name, level=level, parent_id=parent.id if parent else None)
     session.add(unit)
@@ -37,7 +37,7 @@ def get_unit(session: Session, unit_id: int) -> Unit:
 
 def subtree_ids(session: Session, unit: Unit) -> list[int]:
     """The unit and every unit below it."""
-    rows = session.exec(select(Unit.id).where(Unit.path.startswith(unit.path)))  # type: ignore[call-overload,union-attr]
+    rows = session.execute(select(col(Unit.id)).where(col(Unit.path).startswith(unit.path)))
     return [row[0] for row in rows]
 
 
@@ -46,4 +46,4 @@ def is_within(unit: Unit, ancestor: Unit) -> bool:
 
 
 def list_units(session: Session) -> Sequence[Unit]:
-    return session.exec(select(Unit).order_by(Unit.path)).scalars().all()  # type: ignore[call-overload]
+    return session.execute(select(Unit).order_by(col(Unit.path))).scalars().all()

@@ -20,7 +20,7 @@ from functools import cache
 
 from pwdlib import PasswordHash
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
 from huifang.domain.models import ApiToken, AuditEvent, Unit, User
@@ -102,7 +102,7 @@ def create_user(
         raise ValueError("unit_id: a supervisor belongs to a unit")
     if unit_id is not None and session.get(Unit, unit_id) is None:
         raise NotFound(f"unit {unit_id} does not exist")
-    if session.exec(select(User.id).where(User.username == username)).first():  # type: ignore[call-overload]
+    if session.execute(select(col(User.id)).where(col(User.username) == username)).first():
         raise Conflict(f"username: {username!r} is taken")
     user = User(
         username=username,
@@ -144,7 +144,7 @@ def login(session: Session, username: str, password: str, now: datetime) -> User
     if len(failures) >= LOGIN_MAX_FAILURES:
         retry_after = failures[LOGIN_MAX_FAILURES - 1] + LOGIN_FAILURE_WINDOW - now
         raise LoginRateLimited(max(retry_after, timedelta(seconds=1)))
-    user = session.exec(select(User).where(User.username == username)).scalars().first()  # type: ignore[call-overload]
+    user = session.execute(select(User).where(col(User.username) == username)).scalars().first()
     if user is None:
         _hasher().verify(password, _dummy_hash())
     if user is None or not user.active or not verify_password(user, password):
@@ -163,12 +163,12 @@ def login(session: Session, username: str, password: str, now: datetime) -> User
 
 def _recent_failures(session: Session, username: str, now: datetime) -> list[datetime]:
     """Times of this username's failed logins inside the window, newest first."""
-    rows = session.exec(
-        select(AuditEvent.at)  # type: ignore[call-overload]
-        .where(AuditEvent.action == "login.failed")
-        .where(AuditEvent.target_id == username[:64])
-        .where(AuditEvent.at > now - LOGIN_FAILURE_WINDOW)
-        .order_by(AuditEvent.at.desc())  # type: ignore[attr-defined]
+    rows = session.execute(
+        select(col(AuditEvent.at))
+        .where(col(AuditEvent.action) == "login.failed")
+        .where(col(AuditEvent.target_id) == username[:64])
+        .where(col(AuditEvent.at) > now - LOGIN_FAILURE_WINDOW)
+        .order_by(col(AuditEvent.at).desc())
         .limit(LOGIN_MAX_FAILURES)
     )
     return [row[0] for row in rows]
@@ -181,7 +181,7 @@ def _token_hash(token: str) -> str:
 def create_api_token(session: Session, user: User, name: str, now: datetime) -> str:
     """A new API token for `user`, returned once; only its sha256 is kept."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=name[:64], token_hash=_token_hash(token), created_at=now)
+    row = ApiToken(user_id=user.id, name=name[:64], token_hash=_token_hash(token), created_at=now)  # type: ignore[arg-type]  # a stored row: its id is set
     session.add(row)
     session.flush()
     record_audit(
@@ -199,7 +199,7 @@ def create_api_token(session: Session, user: User, name: str, now: datetime) -> 
 def user_for_token(session: Session, token: str, now: datetime) -> User | None:
     """The active user owning this token, or None. Marks the token used (at most hourly)."""
     row = (
-        session.exec(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))  # type: ignore[call-overload]
+        session.execute(select(ApiToken).where(col(ApiToken.token_hash) == _token_hash(token)))
         .scalars()
         .first()
     )
@@ -215,4 +215,4 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
 
 
 def list_users(session: Session) -> Sequence[User]:
-    return session.exec(select(User).order_by(User.username)).scalars().all()  # type: ignore[call-overload]
+    return session.execute(select(User).order_by(col(User.username))).scalars().all()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlmodel import col
 
 from huifang.settings import Settings
 
@@ -64,8 +65,10 @@ def create(
         with session_scope(runtime.engine) as session:
             unit_id: int | None = None
             if unit:
-                match = session.exec(
-                    select(Unit.id).where((Unit.code == unit) | (Unit.id == _as_int(unit)))  # type: ignore[call-overload]
+                match = session.execute(
+                    select(col(Unit.id)).where(
+                        (col(Unit.code) == unit) | (col(Unit.id) == _as_int(unit))
+                    )
                 ).first()
                 if match is None:
                     raise _fail(f"--unit: no unit with code or id {unit!r}")
@@ -103,7 +106,11 @@ def token(
     runtime = build_runtime(Settings())
     try:
         with session_scope(runtime.engine) as session:
-            user = session.exec(select(User).where(User.username == username)).scalars().first()  # type: ignore[call-overload]
+            user = (
+                session.execute(select(User).where(col(User.username) == username))
+                .scalars()
+                .first()
+            )
             if user is None:
                 raise _fail(f"no user {username!r}")
             typer.echo(create_api_token(session, user, name, runtime.clock.now()))
