@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.models import AuditEvent
 
@@ -27,17 +27,17 @@ def search_audit(
         needle = f"%{text.strip()}%"
         query = query.where(
             or_(
-                AuditEvent.actor.like(needle),  # type: ignore[attr-defined]
-                AuditEvent.action.like(needle),  # type: ignore[attr-defined]
-                AuditEvent.target_type.like(needle),  # type: ignore[attr-defined]
-                AuditEvent.target_id.like(needle),  # type: ignore[attr-defined]
+                col(AuditEvent.actor).like(needle),
+                col(AuditEvent.action).like(needle),
+                col(AuditEvent.target_type).like(needle),
+                col(AuditEvent.target_id).like(needle),
             )
         )
     if action.strip():
-        query = query.where(AuditEvent.action.startswith(action.strip()))  # type: ignore[attr-defined]
+        query = query.where(col(AuditEvent.action).startswith(action.strip()))
     if since is not None:
-        query = query.where(AuditEvent.at >= since)
+        query = query.where(col(AuditEvent.at) >= since)
     if until is not None:
-        query = query.where(AuditEvent.at < until)
-    query = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)  # type: ignore[attr-defined,union-attr]
-    return session.exec(query).scalars().all()  # type: ignore[call-overload,no-any-return]
+        query = query.where(col(AuditEvent.at) < until)
+    query = query.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc()).limit(limit)
+    return session.execute(query).scalars().all()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlmodel import col
 
 from huifang.stats.periods import Period
 
@@ -47,7 +48,7 @@ def summary_command(
         with session_scope(runtime.engine) as session:
             unit_id = None
             if unit:
-                found = session.exec(select(Unit.id).where(Unit.code == unit)).first()  # type: ignore[call-overload]
+                found = session.execute(select(col(Unit.id)).where(col(Unit.code) == unit)).first()
                 if found is None:
                     raise typer.BadParameter(f"no unit with code {unit!r}", param_hint="--unit")
                 unit_id = found[0]

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.bootstrap import Runtime
 from huifang.clock import Clock
@@ -45,23 +45,27 @@ class DatabaseCollector(Collector):
             connection = session.connection()
             by_state = dict(
                 connection.execute(
-                    select(CallAttempt.state, func.count()).group_by(CallAttempt.state)
-                ).all()
+                    select(col(CallAttempt.state), func.count()).group_by(col(CallAttempt.state))
+                )
+                .tuples()
+                .all()
             )
             escalations = dict(
                 connection.execute(
-                    select(Escalation.state, func.count())
-                    .where(Escalation.state != EscalationState.resolved.value)
-                    .group_by(Escalation.state)
-                ).all()
+                    select(col(Escalation.state), func.count())
+                    .where(col(Escalation.state) != EscalationState.resolved.value)
+                    .group_by(col(Escalation.state))
+                )
+                .tuples()
+                .all()
             )
             due_contacts = connection.execute(
                 select(func.count())
                 .select_from(Contact)
-                .join(Campaign, Campaign.id == Contact.campaign_id)  # type: ignore[arg-type]
-                .where(Campaign.state == CampaignState.running.value)
+                .join(Campaign, col(Campaign.id) == col(Contact.campaign_id))
+                .where(col(Campaign.state) == CampaignState.running.value)
                 .where(
-                    Contact.state.in_(  # type: ignore[attr-defined]
+                    col(Contact.state).in_(
                         (ContactState.pending.value, ContactState.in_progress.value)
                     )
                 )
@@ -69,10 +73,10 @@ class DatabaseCollector(Collector):
             open_tickets = [s.value for s in OPEN_TICKET_STATES]
             oldest, open_count, overdue = connection.execute(
                 select(
-                    func.min(Ticket.issued_at),
+                    func.min(col(Ticket.issued_at)),
                     func.count(),
-                    func.count().filter(Ticket.deadline_at < now),
-                ).where(Ticket.state.in_(open_tickets))  # type: ignore[attr-defined]
+                    func.count().filter(col(Ticket.deadline_at) < now),
+                ).where(col(Ticket.state).in_(open_tickets))
             ).one()
 
         in_flight = GaugeMetricFamily(
@@ -137,7 +141,7 @@ def metrics_registry(runtime: Runtime) -> CollectorRegistry:
             registry=registry,
         )
         runtime.services[_REGISTRY_KEY] = registry
-    return registry  # type: ignore[no-any-return]
+    return registry
 
 
 def recognizer_latency(runtime: Runtime) -> Histogram:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.sql import Select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.domain.models import Answer, Contact, Escalation, Incident, Ticket, Unit
 from huifang.domain.states import ContactState
@@ -56,8 +56,15 @@ def _rows(session: Session, query: Select[Any]) -> Sequence[Any]:
 
 
 def load_units(session: Session) -> list[UnitRef]:
-    query = select(Unit.id, Unit.code, Unit.name, Unit.level, Unit.path, Unit.parent_id)
-    return [UnitRef(*row) for row in _rows(session, query.order_by(Unit.path))]  # type: ignore[arg-type]
+    query = select(
+        col(Unit.id),
+        col(Unit.code),
+        col(Unit.name),
+        col(Unit.level),
+        col(Unit.path),
+        col(Unit.parent_id),
+    )
+    return [UnitRef(*row) for row in _rows(session, query.order_by(col(Unit.path)))]
 
 
 def own_figures(
@@ -68,32 +75,32 @@ def own_figures(
     counts: dict[int, dict[str, Any]] = defaultdict(dict)
 
     incidents = (
-        select(Incident.unit_id, func.count())
-        .where(Incident.handled_at >= start, Incident.handled_at < end)
-        .group_by(Incident.unit_id)
+        select(col(Incident.unit_id), func.count())
+        .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
+        .group_by(col(Incident.unit_id))
     )
     for unit_id, n in _rows(session, incidents):
         counts[unit_id]["incidents"] = n
 
     surveyed = (
-        select(Incident.unit_id, func.count())
+        select(col(Incident.unit_id), func.count())
         .select_from(Incident)
-        .join(Contact, Contact.incident_id == Incident.id)  # type: ignore[arg-type]
-        .where(Incident.handled_at >= start, Incident.handled_at < end)
-        .where(Contact.state.not_in(_NOT_SURVEYED))  # type: ignore[attr-defined]
-        .group_by(Incident.unit_id)
+        .join(Contact, col(Contact.incident_id) == col(Incident.id))
+        .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
+        .where(col(Contact.state).not_in(_NOT_SURVEYED))
+        .group_by(col(Incident.unit_id))
     )
     for unit_id, n in _rows(session, surveyed):
         counts[unit_id]["surveyed"] = n
 
     grades: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     answers = (
-        select(Incident.unit_id, Answer.dimension, Answer.outcome, func.count())
+        select(col(Incident.unit_id), col(Answer.dimension), col(Answer.outcome), func.count())
         .select_from(Incident)
-        .join(Answer, Answer.incident_id == Incident.id)  # type: ignore[arg-type]
-        .where(Incident.handled_at >= start, Incident.handled_at < end)
-        .where(Answer.dimension.in_(REPORTED_DIMENSIONS))  # type: ignore[attr-defined]
-        .group_by(Incident.unit_id, Answer.dimension, Answer.outcome)
+        .join(Answer, col(Answer.incident_id) == col(Incident.id))
+        .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
+        .where(col(Answer.dimension).in_(REPORTED_DIMENSIONS))
+        .group_by(col(Incident.unit_id), col(Answer.dimension), col(Answer.outcome))
     )
     for unit_id, dimension, outcome, n in _rows(session, answers):
         grades[unit_id][dimension][outcome or ""] = n
@@ -102,37 +109,40 @@ def own_figures(
             counts[unit_id][dimension] = Grades.from_counts(by_outcome)
         counts[unit_id]["answered"] = sum(by_dimension.get("overall", {}).values())
 
-    categories_text = cast(Escalation.categories, String)
+    categories_text = cast(col(Escalation.categories), String)
     category_sums = [
         func.sum(case((categories_text.like(f'%"{name}"%'), 1), else_=0)) for name in CATEGORIES
     ]
     escalations = (
-        select(Incident.unit_id, *category_sums)
+        select(col(Incident.unit_id), *category_sums)
         .select_from(Incident)
-        .join(Escalation, Escalation.incident_id == Incident.id)  # type: ignore[arg-type]
-        .where(Incident.handled_at >= start, Incident.handled_at < end)
-        .group_by(Incident.unit_id)
+        .join(Escalation, col(Escalation.incident_id) == col(Incident.id))
+        .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
+        .group_by(col(Incident.unit_id))
     )
     for unit_id, *sums in _rows(session, escalations):
         counts[unit_id]["categories"] = {
             name: int(n) for name, n in zip(CATEGORIES, sums, strict=True) if n
         }
 
-    rectified = Ticket.rectified_at.is_not(None)  # type: ignore[union-attr]
+    rectified = col(Ticket.rectified_at).is_not(None)
     tickets = (
         select(
-            Ticket.unit_id,
+            col(Ticket.unit_id),
             func.count(),
             func.sum(case((rectified, 1), else_=0)),
             func.sum(
-                case((and_(rectified, Ticket.rectified_at <= Ticket.deadline_at), 1), else_=0)
-            ),  # type: ignore[operator]
+                case(
+                    (and_(rectified, col(Ticket.rectified_at) <= col(Ticket.deadline_at)), 1),
+                    else_=0,
+                )
+            ),
             func.sum(
                 case(
                     (
                         or_(
-                            Ticket.rectified_at > Ticket.deadline_at,  # type: ignore[operator]
-                            and_(Ticket.rectified_at.is_(None), Ticket.deadline_at < now),  # type: ignore[union-attr]
+                            col(Ticket.rectified_at) > col(Ticket.deadline_at),
+                            and_(col(Ticket.rectified_at).is_(None), col(Ticket.deadline_at) < now),
                         ),
                         1,
                     ),
@@ -140,8 +150,8 @@ def own_figures(
                 )
             ),
         )
-        .where(Ticket.issued_at >= start, Ticket.issued_at < end)
-        .group_by(Ticket.unit_id)
+        .where(col(Ticket.issued_at) >= start, col(Ticket.issued_at) < end)
+        .group_by(col(Ticket.unit_id))
     )
     for unit_id, issued, done, on_time, overdue in _rows(session, tickets):
         counts[unit_id].update(
@@ -217,15 +227,15 @@ def trend(
     for period in periods:
         start, end = period.bounds(tz)
         query = (
-            select(Answer.outcome, func.count())
+            select(col(Answer.outcome), func.count())
             .select_from(Incident)
-            .join(Answer, Answer.incident_id == Incident.id)  # type: ignore[arg-type]
-            .where(Incident.handled_at >= start, Incident.handled_at < end)
-            .where(Answer.dimension == "overall")
-            .group_by(Answer.outcome)
+            .join(Answer, col(Answer.incident_id) == col(Incident.id))
+            .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
+            .where(col(Answer.dimension) == "overall")
+            .group_by(col(Answer.outcome))
         )
         if subtree is not None:
-            query = query.where(Incident.unit_id.in_(subtree))  # type: ignore[attr-defined]
+            query = query.where(col(Incident.unit_id).in_(subtree))
         counts = {outcome or "": n for outcome, n in _rows(session, query)}
         points.append(TrendPoint(period.label(), sum(counts.values()), Grades.from_counts(counts)))
     return points
