@@ -55,7 +55,7 @@ def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
         secret = runtime.settings.session_secret.get_secret_value() or _process_secret()
         serializer = URLSafeTimedSerializer(secret, salt="huifang-session")
         runtime.services[_SERIALIZER_KEY] = serializer
-    return serializer  # type: ignore[no-any-return]
+    return serializer
 
 
 def start_session(response: Response, runtime: Runtime, user: User) -> str:

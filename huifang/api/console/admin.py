@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
@@ -50,20 +50,22 @@ def scripts_page(request: Request, session: SessionDep, user: Admin) -> HTMLResp
 def _script_versions(session: Session) -> Sequence[ScriptVersion]:
     """Every published version, by script name, newest version first."""
     return (
-        session.exec(
-            select(ScriptVersion).order_by(ScriptVersion.name, ScriptVersion.version.desc())  # type: ignore[attr-defined]
+        session.execute(
+            select(ScriptVersion).order_by(
+                col(ScriptVersion.name), col(ScriptVersion.version).desc()
+            )
         )
         .scalars()
         .all()
-    )  # type: ignore[call-overload]
+    )
 
 
 def _latest_source(session: Session, name: str) -> str:
-    row = session.exec(
-        select(ScriptVersion.source_yaml)
-        .where(ScriptVersion.name == name)
-        .order_by(ScriptVersion.version.desc())  # type: ignore[attr-defined]
-    ).first()  # type: ignore[call-overload]
+    row = session.execute(
+        select(col(ScriptVersion.source_yaml))
+        .where(col(ScriptVersion.name) == name)
+        .order_by(col(ScriptVersion.version).desc())
+    ).first()
     if row:
         return str(row[0])
     builtin = builtin_scripts_dir() / f"{name}.yaml"
@@ -170,11 +172,11 @@ def _progress(session: Session, campaign_ids: list[int]) -> dict[int, dict[str, 
     """Contacts per state of each campaign: one GROUP BY."""
     progress: dict[int, dict[str, int]] = {i: {} for i in campaign_ids}
     if campaign_ids:
-        rows = session.exec(
-            select(Contact.campaign_id, Contact.state, func.count())
-            .where(Contact.campaign_id.in_(campaign_ids))  # type: ignore[attr-defined]
-            .group_by(Contact.campaign_id, Contact.state)
-        ).all()  # type: ignore[call-overload]
+        rows = session.execute(
+            select(col(Contact.campaign_id), col(Contact.state), func.count())
+            .where(col(Contact.campaign_id).in_(campaign_ids))
+            .group_by(col(Contact.campaign_id), col(Contact.state))
+        ).all()
         for campaign_id, state, count in rows:
             progress[campaign_id][state] = count
     return progress
@@ -184,7 +186,7 @@ def _progress(session: Session, campaign_ids: list[int]) -> dict[int, dict[str, 
 def campaigns_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: Admin
 ) -> HTMLResponse:
-    rows = session.exec(select(Campaign).order_by(Campaign.id.desc())).scalars().all()  # type: ignore[attr-defined,call-overload]
+    rows = session.execute(select(Campaign).order_by(col(Campaign.id).desc())).scalars().all()
     versions = _script_versions(session)
     return render(
         request, "campaigns.html", user, campaigns=rows, versions=versions,
@@ -196,7 +198,7 @@ def campaigns_page(
 @router.get("/campaigns/progress")
 def campaigns_progress(request: Request, session: SessionDep, user: Admin) -> HTMLResponse:
     """The progress rows alone, polled by htmx while the page is open."""
-    rows = session.exec(select(Campaign).order_by(Campaign.id.desc())).scalars().all()  # type: ignore[attr-defined,call-overload]
+    rows = session.execute(select(Campaign).order_by(col(Campaign.id).desc())).scalars().all()
     return render(
         request, "campaign_rows.html", user, campaigns=rows,
         progress=_progress(session, [c.id for c in rows]),

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
@@ -69,7 +69,7 @@ def case_page(
 
 
 def _ticket_of(session: Session, escalation_id: int) -> Ticket | None:
-    row = session.exec(select(Ticket).where(Ticket.escalation_id == escalation_id)).first()  # type: ignore[call-overload]
+    row = session.execute(select(Ticket).where(col(Ticket.escalation_id) == escalation_id)).first()
     return row[0] if row else None
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlmodel import col
 
 from huifang.api.auth import require_roles
 from huifang.api.deps import SessionDep
@@ -48,17 +49,17 @@ def list_endpoint(
     """Newest first."""
     query = select(AuditEvent)
     if action:
-        query = query.where(AuditEvent.action == action)
+        query = query.where(col(AuditEvent.action) == action)
     if actor_id is not None:
-        query = query.where(AuditEvent.actor_id == actor_id)
+        query = query.where(col(AuditEvent.actor_id) == actor_id)
     if target_type:
-        query = query.where(AuditEvent.target_type == target_type)
+        query = query.where(col(AuditEvent.target_type) == target_type)
     if target_id:
-        query = query.where(AuditEvent.target_id == target_id)
+        query = query.where(col(AuditEvent.target_id) == target_id)
     if since is not None:
-        query = query.where(AuditEvent.at >= since)
-    query = query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)  # type: ignore[union-attr]
+        query = query.where(col(AuditEvent.at) >= since)
+    query = query.order_by(col(AuditEvent.id).desc()).limit(limit).offset(offset)
     return [
         AuditEventPublic.model_validate(e, from_attributes=True)
-        for e in session.exec(query).scalars()  # type: ignore[call-overload]
+        for e in session.execute(query).scalars()
     ]

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.api.auth import CurrentUser
 from huifang.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
@@ -156,7 +156,7 @@ def _publics(session: Session, escalations: Sequence[Escalation]) -> list[Escala
     ids = {e.incident_id for e in escalations}
     incidents = {
         i.id: i
-        for i in session.exec(select(Incident).where(Incident.id.in_(ids))).scalars()  # type: ignore[call-overload,union-attr]
+        for i in session.execute(select(Incident).where(col(Incident.id).in_(ids))).scalars()
     }
     return [EscalationPublic.of(e, incidents[e.incident_id]) for e in escalations]
 

@@ -12,5 +12,5 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(session: SessionDep) -> dict[str, str]:
-    session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    session.execute(text("SELECT 1"))
     return {"status": "ok"}

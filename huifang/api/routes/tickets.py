@@ -242,7 +242,7 @@ def notice_endpoint(
     """The month's tickets of a unit and its subtree, as a page to print (抄告); audited."""
     unit = get_unit(session, unit_id)
     _check_notice_access(session, user, unit_id)
-    html = notice_batch(session, unit.id, month, tz=settings.tz)  # type: ignore[arg-type]
+    html = notice_batch(session, unit.id, month, tz=settings.tz)  # type: ignore[arg-type]  # a stored row: its id is set
     record_audit(
         session, at=clock.now(), actor=user, action="notice.export", target_type="unit",
         target_id=unit_id, detail={"month": month},

@@ -416,7 +416,9 @@ def _recording_language(runtime: Runtime, attempt_id: int, path: Path) -> str | 
 
 
 def _recording_query(attempt_id: int, path: Path) -> Any:
-    return select(Recording).where(Recording.attempt_id == attempt_id, Recording.path == str(path))
+    return select(Recording).where(
+        col(Recording.attempt_id) == attempt_id, col(Recording.path) == str(path)
+    )
 
 
 def _apply_transcript(
@@ -443,7 +445,9 @@ def _apply_transcript(
             .where(col(Answer.recording_id) == row.id)
             .values(transcript=transcript.text, categories=categories)
         )
-        escalation = db.exec(select(Escalation).where(Escalation.attempt_id == attempt_id)).first()
+        escalation = db.exec(
+            select(Escalation).where(col(Escalation.attempt_id) == attempt_id)
+        ).first()
         if escalation is not None and transcript.text:
             escalation.summary = transcript.text
             escalation.categories = list(dict.fromkeys([*escalation.categories, *categories]))
@@ -496,7 +500,7 @@ async def sms_webhook(
 
 
 # receipts are on every turn's path: plain Core statements, no ORM unit of work
-_RECEIPTS = WebhookReceipt.__table__  # type: ignore[attr-defined]
+_RECEIPTS = WebhookReceipt.__table__  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
 
 
 def _has_receipt(runtime: Runtime, key: str) -> bool:
