@@ -84,7 +84,8 @@ def match_phrase(text: str, choices: Sequence[Choice]) -> Choice | None:
 
 
 class Classified(Protocol):
-    label: str
+    @property
+    def label(self) -> str: ...
 
 
 def classifier_matcher(classify: Callable[[str, str], Classified], language: str) -> SpeechMatcher:

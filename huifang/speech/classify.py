@@ -173,8 +173,8 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
         phrase, role = fields[0], fields[1]
         category = ComplaintCategory(fields[2]) if len(fields) == 3 and fields[2] else None
         if role.startswith("="):
-            units = [u for u in unit_pattern.findall(_normalize(phrase)) if _MEANINGFUL.match(u)]
-            whole[_key(units, joiner)] = Satisfaction(role[1:])
+            found = [u for u in unit_pattern.findall(_normalize(phrase)) if _MEANINGFUL.match(u)]
+            whole[_key(found, joiner)] = Satisfaction(role[1:])
         elif phrase.startswith("re:"):
             patterns.append((re.compile(phrase[3:]), _Entry(Role(role), category)))
         else:
@@ -182,8 +182,8 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
             phrases[key] = _Entry(Role(role), category)
     starting: dict[str, set[int]] = {}
     for key in phrases:
-        units = unit_pattern.findall(key)
-        starting.setdefault(units[0], set()).add(len(units))
+        found = unit_pattern.findall(key)
+        starting.setdefault(found[0], set()).add(len(found))
     lengths = {unit: tuple(sorted(sizes, reverse=True)) for unit, sizes in starting.items()}
     reply = re.compile(
         rf"^(?:回复|回|选择?|我选择?|答|reply|option|choice)?[\s:：]*([1-3])\1*(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
@@ -243,6 +243,7 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
     joined = _key(units, lexicon.joiner)
     hits: list[_Hit] = []
     taken = [False] * len(units)
+    entry: _Entry | None
     if lexicon.patterns:
         starts = []
         offset = 0
@@ -335,6 +336,7 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
     """
     result: list[_Hit] = []
     used: set[int] = set()
+    role: Role  # not the narrowed literal type of the first `hit.role` it takes
     for index, hit in enumerate(hits):
         if hit.role in _MODIFIERS or hit.role is Role.neutral:
             continue

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from huifang.errors import HuifangError
 
@@ -46,7 +46,7 @@ class Transcript:
     def is_empty(self) -> bool:
         return not self.text
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "confidence": round(self.confidence, 4),
