@@ -109,7 +109,7 @@ def import_incidents_command(
             task = progress.add_task("import", total=total, rows=0)
 
             def on_progress(rows: int) -> None:
-                progress.update(task, completed=stream.buffer.tell(), rows=rows)  # type: ignore[attr-defined]
+                progress.update(task, completed=stream.buffer.tell(), rows=rows)
 
             report = import_incidents(
                 session, stream, fmt=fmt or detect_format(file), tz=settings.tz,

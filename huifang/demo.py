@@ -18,12 +18,13 @@ import asyncio
 import hashlib
 import heapq
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from huifang.bootstrap import Runtime, build_runtime
 from huifang.clock import FakeClock
@@ -247,9 +248,10 @@ async def _run_campaign(
         start_campaign(db, campaign_id, now=clock.now())
         pending = list(
             db.execute(
-                select(Contact.id).where(
-                    Contact.campaign_id == campaign_id, Contact.state == ContactState.pending
-                )  # type: ignore[arg-type]
+                select(col(Contact.id)).where(
+                    col(Contact.campaign_id) == campaign_id,
+                    col(Contact.state) == ContactState.pending,
+                )
             ).scalars()
         )
     for contact_id in pending:
@@ -288,9 +290,9 @@ async def _deliver(runtime: Runtime, gateway: SimSmsGateway, reply: _Reply) -> N
 def _next_due(runtime: Runtime, campaign_id: int) -> datetime | None:
     with Session(runtime.engine) as db:
         return db.execute(
-            select(func.min(CallAttempt.due_at)).where(
-                CallAttempt.campaign_id == campaign_id,  # type: ignore[arg-type]
-                CallAttempt.state == "queued",  # type: ignore[arg-type]
+            select(func.min(col(CallAttempt.due_at))).where(
+                col(CallAttempt.campaign_id) == campaign_id,
+                col(CallAttempt.state) == "queued",
             )
         ).scalar_one()
 
@@ -301,34 +303,34 @@ def _next_due(runtime: Runtime, campaign_id: int) -> datetime | None:
 def _summary(runtime: Runtime, campaign_id: int) -> dict[str, Any]:
     with Session(runtime.engine) as db:
         contacts = db.execute(
-            select(Contact.id, Contact.sms_sent_at, Contact.attempts, Unit.name)
-            .join(Incident, Incident.id == Contact.incident_id)  # type: ignore[arg-type]
-            .join(Unit, Unit.id == Incident.unit_id)  # type: ignore[arg-type]
-            .where(Contact.campaign_id == campaign_id)  # type: ignore[arg-type]
+            select(col(Contact.id), col(Contact.sms_sent_at), col(Contact.attempts), col(Unit.name))
+            .join(Incident, col(Incident.id) == col(Contact.incident_id))
+            .join(Unit, col(Unit.id) == col(Incident.unit_id))
+            .where(col(Contact.campaign_id) == campaign_id)
         ).all()
         ids = [c.id for c in contacts]
         verdicts = _verdicts(db, ids)
         replied = set(
             db.execute(
-                select(SmsMessage.contact_id).where(
-                    SmsMessage.direction == "in",
-                    SmsMessage.contact_id.in_(ids),  # type: ignore[arg-type,union-attr]
+                select(col(SmsMessage.contact_id)).where(
+                    col(SmsMessage.direction) == "in",
+                    col(SmsMessage.contact_id).in_(ids),
                 )
             ).scalars()
         )
         retries = db.execute(
             select(func.count()).where(
-                CallAttempt.campaign_id == campaign_id,  # type: ignore[arg-type]
-                CallAttempt.number > 1,  # type: ignore[arg-type]
-                CallAttempt.dialed_at.is_not(None),  # type: ignore[union-attr]
+                col(CallAttempt.campaign_id) == campaign_id,
+                col(CallAttempt.number) > 1,
+                col(CallAttempt.dialed_at).is_not(None),
             )
         ).scalar_one()
         escalated = db.execute(
-            select(func.count()).where(Escalation.contact_id.in_(ids))  # type: ignore[union-attr]
+            select(func.count()).where(col(Escalation.contact_id).in_(ids))
         ).scalar_one()
         opted_out = db.execute(select(func.count()).select_from(OptOut)).scalar_one()
 
-    def tally(rows: list[Any]) -> dict[str, Any]:
+    def tally(rows: Sequence[Any]) -> dict[str, Any]:
         counts = {g: sum(1 for r in rows if verdicts.get(r.id) == g) for g in _GRADES}
         answered = sum(counts.values())
         good = counts[Satisfaction.satisfied] + counts[Satisfaction.basically_satisfied]
@@ -365,10 +367,10 @@ def _summary(runtime: Runtime, campaign_id: int) -> dict[str, Any]:
 def _verdicts(db: Session, contact_ids: list[int]) -> dict[int, Satisfaction]:
     """Each contact's verdict: its `overall` answer (call or SMS), else its worst grade."""
     rows = db.execute(
-        select(Answer.contact_id, Answer.dimension, Answer.outcome)
-        .where(Answer.contact_id.in_(contact_ids))  # type: ignore[attr-defined]
-        .where(Answer.outcome.in_([str(g) for g in _GRADES]))  # type: ignore[union-attr]
-        .order_by(Answer.id)  # type: ignore[arg-type]
+        select(col(Answer.contact_id), col(Answer.dimension), col(Answer.outcome))
+        .where(col(Answer.contact_id).in_(contact_ids))
+        .where(col(Answer.outcome).in_([str(g) for g in _GRADES]))
+        .order_by(col(Answer.id))
     ).all()
     overall: dict[int, Satisfaction] = {}
     worst: dict[int, Satisfaction] = {}

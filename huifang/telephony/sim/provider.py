@@ -95,7 +95,7 @@ class SimProvider:
         task.add_done_callback(self._tasks.discard)
         return call_id
 
-    async def events(self) -> AsyncIterator[CallEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[CallEvent]:
         while True:
             yield await self._events.get()
 

@@ -253,6 +253,8 @@ def timed_http_client(seconds: float) -> AsyncHttpClient:
     from twilio.http.async_http_client import AsyncTwilioHttpClient
 
     class TimedAsyncHttpClient(AsyncTwilioHttpClient):
+        session: ClientSession | None
+
         async def request(
             self,
             method: str,
