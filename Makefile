@@ -35,6 +35,7 @@ test: $(TEST_STAMP)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check huifang tests bench
 	$(BIN)/ruff format --check huifang tests bench
+	$(BIN)/mypy huifang
 
 bench: $(TEST_STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
