@@ -30,7 +30,7 @@ serve: $(STAMP)
 
 test: $(TEST_STAMP)
 	@scripts/install-system-packages $(DEBIAN_PACKAGES)
-	@. scripts/test-postgres && $(BIN)/ruff check huifang tests bench && $(BIN)/pytest
+	@. scripts/test-postgres && $(BIN)/ruff check huifang tests bench && $(BIN)/mypy huifang && $(BIN)/pytest
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check huifang tests bench

@@ -262,15 +262,15 @@ def handle_inbound_sms(
         return InboundOutcome(message_id=None, label=None, duplicate=True)
 
     if label is Satisfaction.opt_out:
-        reply = _queue_reply(session, phone, contact, _reply(language, "opt_out"), now)
+        confirmation = _queue_reply(session, phone, contact, _reply(language, "opt_out"), now)
         opt_out(session, phone=phone, source="sms", note=body, now=now)
         return InboundOutcome(
             message_id=inbound.id,
             label=label,
             contact_id=contact.id if contact else None,
             opted_out=True,
-            reply_sms_id=reply.id,
-            reply_text=reply.body,
+            reply_sms_id=confirmation.id,
+            reply_text=confirmation.body,
         )
     if contact is None or contact.id is None:
         return InboundOutcome(message_id=inbound.id, label=label)
