@@ -187,13 +187,43 @@ def sample_incidents(
 def serve(
     host: str = typer.Option("", help="address to listen on (default HUIFANG_HOST, 127.0.0.1)"),
     port: int = typer.Option(0, help="port (default HUIFANG_PORT, 8000)"),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="processes sharing the port, to use more cores (PostgreSQL only: SQLite lets "
+        "one process write at a time)",
+    ),
 ) -> None:
     """Serve the REST API, the webhooks and the web console."""
+    import os
+    import secrets
+
     import uvicorn
 
     from huifang.api.app import create_app
     from huifang.bootstrap import build_runtime
 
     settings = Settings()
-    runtime = build_runtime(settings)
-    uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port)
+    if workers > 1 and settings.effective_database_url.startswith("sqlite"):
+        raise typer.BadParameter(
+            "several workers need PostgreSQL (set HUIFANG_DATABASE_URL): on SQLite they would "
+            "queue on its single write lock",
+            param_hint="--workers",
+        )
+    runtime = build_runtime(settings)  # migrates once, before any worker starts
+    host, port = host or settings.host, port or settings.port
+    if workers == 1:
+        uvicorn.run(create_app(runtime), host=host, port=port)
+        return
+    runtime.close()
+    if not settings.session_secret.get_secret_value():
+        # one secret for all workers, or a console login on one would be unknown to the others
+        os.environ["HUIFANG_SESSION_SECRET"] = secrets.token_urlsafe(32)
+        typer.echo(
+            "HUIFANG_SESSION_SECRET is not set: the workers share a secret made for this run, "
+            "so console sessions end when the server restarts",
+            err=True,
+        )
+    uvicorn.run(
+        "huifang.api.app:app_from_environment", factory=True, workers=workers, host=host, port=port
+    )

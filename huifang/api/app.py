@@ -25,7 +25,8 @@ from huifang.api.routes import (
 )
 from huifang.api.webhooks import sms_http as sms_http_webhooks
 from huifang.api.webhooks import twilio as twilio_webhooks
-from huifang.bootstrap import Runtime
+from huifang.bootstrap import Runtime, build_runtime
+from huifang.settings import Settings
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -54,3 +55,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(console.router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `huifang serve --workers N` process: settings from the environment the
+    parent passed on, the database already migrated by the parent."""
+    return create_app(build_runtime(Settings(), migrate=False))

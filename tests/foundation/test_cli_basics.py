@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -81,3 +83,41 @@ def test_a_refused_import_exits_non_zero_and_names_the_bad_row(data_dir: Path) -
     assert result.exit_code == 1
     assert "line 2, column caller_phone" in result.output
     assert "nothing was written" in result.output
+
+
+def test_several_workers_on_sqlite_are_refused_naming_the_setting(data_dir: Path) -> None:
+    result = runner.invoke(app, ["serve", "--workers", "2"])
+    assert result.exit_code == 2
+    assert "HUIFANG_DATABASE_URL" in result.output and "--workers" in result.output
+
+
+@pytest.mark.postgres
+def test_several_workers_serve_the_app_factory_with_one_session_secret(
+    data_dir: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: dict[str, Any] = {}
+    monkeypatch.setenv("HUIFANG_DATABASE_URL", postgres_url)
+    monkeypatch.delenv("HUIFANG_SESSION_SECRET", raising=False)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, **options))
+    result = runner.invoke(app, ["serve", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    assert (started["app"], started["factory"], started["workers"]) == (
+        "huifang.api.app:app_from_environment",
+        True,
+        3,
+    )
+    assert os.environ["HUIFANG_SESSION_SECRET"]  # the workers inherit one secret
+
+
+def test_a_worker_process_builds_its_app_from_the_environment(data_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from huifang.api.app import app_from_environment
+    from huifang.bootstrap import build_runtime
+    from huifang.settings import Settings
+
+    build_runtime(Settings()).close()  # the parent migrates before the workers start
+    with TestClient(app_from_environment()) as client:
+        assert client.get("/healthz").status_code == 200
