@@ -17,7 +17,7 @@ The latency of each request (send to full TwiML received) is measured; the figur
 requests per second and p50/p99 latency.
 
     .venv/bin/python bench/webhooks.py [--calls 200] [--ramp-s 10] [--speech-rate 4.5]
-                                       [--think-ms T] [--database-url URL]
+                                       [--think-ms T] [--database-url URL] [--workers N]
 
 Target: p99 ≤ 25 ms at 200 concurrent calls.
 """
@@ -27,15 +27,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import random
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from pydantic import SecretStr
@@ -117,6 +121,26 @@ def serve(settings: Settings, port: int) -> None:
     runtime = build_runtime(settings, migrate=False)
     uvicorn.run(
         create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+
+
+def serve_workers(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """`huifang serve --workers N`, as a deployment runs it, with the settings in its
+    environment."""
+    environment = {
+        **os.environ,
+        "HUIFANG_DATA_DIR": str(settings.data_dir),
+        "HUIFANG_DATABASE_URL": settings.effective_database_url,
+        "HUIFANG_TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+        "HUIFANG_TWILIO_AUTH_TOKEN": TOKEN,
+        "HUIFANG_PUBLIC_BASE_URL": settings.public_base_url,
+    }
+    command = [str(Path(sys.executable).with_name("huifang")), "serve", "--port", str(port)]
+    return subprocess.Popen(
+        [*command, "--workers", str(workers)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -235,6 +259,12 @@ def main() -> None:
     parser.add_argument(
         "--database-url", default="", help="default: SQLite in a temporary directory"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes, as `huifang serve --workers N` (PostgreSQL only)",
+    )
     args = parser.parse_args()
     think = args.think_ms / 1000 if args.think_ms is not None else None
     pace = Pace(speech_rate=args.speech_rate, think=think)
@@ -242,10 +272,13 @@ def main() -> None:
         port = free_port()
         settings = bench_settings(Path(tmp), port, args.database_url)
         attempt_ids = seed(settings, args.calls + 1)
-        server = multiprocessing.get_context("spawn").Process(
-            target=serve, args=(settings, port), daemon=True
-        )
-        server.start()
+        if args.workers == 1:
+            server: Any = multiprocessing.get_context("spawn").Process(
+                target=serve, args=(settings, port), daemon=True
+            )
+            server.start()
+        else:
+            server = serve_workers(settings, port, args.workers)
         try:
             wait_until_listening(port)
             latencies, turns, elapsed = asyncio.run(
@@ -253,7 +286,10 @@ def main() -> None:
             )
         finally:
             server.terminate()
-            server.join()
+            if args.workers == 1:
+                server.join()
+            else:
+                server.wait()
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     paced = (
@@ -264,7 +300,7 @@ def main() -> None:
     database = settings.effective_database_url.split(":")[0]
     print(
         f"voice webhook: {args.calls} concurrent calls answered over {args.ramp_s:.0f} s, "
-        f"{turns} turns, {paced}, {database}"
+        f"{turns} turns, {paced}, {database}, {args.workers} server process(es)"
     )
     print(f"  {turns / elapsed:.0f} requests/s over {elapsed:.1f} s")
     print(
