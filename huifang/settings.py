@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     )
     session_secret: SecretStr = SecretStr("")
     session_cookie_secure: bool = False
+    login_address_max_failures: int = Field(
+        default=30,
+        ge=1,
+        description="failed logins from one client address within login_address_window_seconds "
+        "before further logins from it are refused (429) until the window has room; the "
+        "address is what uvicorn reports as the client: behind a reverse proxy, its "
+        "proxy-headers setting (--proxy-headers, --forwarded-allow-ips) decides whether that "
+        "is the proxy or the address in X-Forwarded-For; counted per process (per worker)",
+    )
+    login_address_window_seconds: float = Field(
+        default=600.0, gt=0, description="the sliding window of login_address_max_failures"
+    )
 
     # --- providers
     telephony_provider: Literal["sim", "asterisk", "twilio"] = "sim"

@@ -7,6 +7,9 @@ Rules kept here:
   the `X-CSRF-Token` header or a `csrf_token` form field; bearer requests need none, since a
   browser never attaches a bearer token on its own;
 - the cookie is HttpOnly, SameSite=Lax, and Secure when `session_cookie_secure` is set;
+- cookies are signed with the runtime's clock, so tests move time as they like;
+- failed logins are also counted per client address (`AddressLoginLimit`, on the runtime):
+  an address over the limit is refused before its password is checked;
 - with no `session_secret` configured, a random per-process secret signs cookies (sessions
   end at restart and do not cross replicas) and a warning says so.
 """
@@ -17,17 +20,19 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response, status
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.bootstrap import Runtime
+from huifang.clock import Clock
+from huifang.domain.login_limit import AddressLoginLimit
 from huifang.domain.models import User
-from huifang.domain.users import Role, user_for_token
+from huifang.domain.users import LoginRateLimited, Role, user_for_token
 
 SESSION_COOKIE = "huifang_session"
 SESSION_MAX_AGE = timedelta(hours=12)
@@ -36,6 +41,7 @@ CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SERIALIZER_KEY = "session_serializer"
+_ADDRESS_LIMIT_KEY = "login_address_limit"
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +55,27 @@ def _process_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+class _ClockSigner(TimestampSigner):
+    """Signs with the runtime's clock, so signing times compare with the stored ones."""
+
+    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self.clock.now().timestamp())
+
+
 def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
     serializer = runtime.services.get(_SERIALIZER_KEY)
     if serializer is None:
         secret = runtime.settings.session_secret.get_secret_value() or _process_secret()
-        serializer = URLSafeTimedSerializer(secret, salt="huifang-session")
+        serializer = URLSafeTimedSerializer(
+            secret,
+            salt="huifang-session",
+            signer=_ClockSigner,
+            signer_kwargs={"clock": runtime.clock},
+        )
         runtime.services[_SERIALIZER_KEY] = serializer
     return serializer
 
@@ -78,23 +100,58 @@ def end_session(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
-def _session_payload(request: Request, runtime: Runtime) -> dict[str, Any] | None:
+def _session_payload(request: Request, runtime: Runtime) -> tuple[dict[str, Any], datetime] | None:
+    """The session cookie's payload and the time it was signed (whole seconds, UTC)."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
     try:
-        payload = _serializer(runtime).loads(cookie, max_age=int(SESSION_MAX_AGE.total_seconds()))
+        payload, signed_at = _serializer(runtime).loads(
+            cookie, max_age=int(SESSION_MAX_AGE.total_seconds()), return_timestamp=True
+        )
     except BadSignature:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("uid"), int):
         return None
-    return payload
+    return payload, signed_at
 
 
 def csrf_token(request: Request) -> str:
     """The CSRF token of the request's console session ("" without one), for templates."""
-    payload = _session_payload(request, request.app.state.runtime)
-    return str(payload.get("csrf", "")) if payload else ""
+    found = _session_payload(request, request.app.state.runtime)
+    return str(found[0].get("csrf", "")) if found else ""
+
+
+def _address_limit(runtime: Runtime) -> AddressLoginLimit:
+    limit = runtime.services.get(_ADDRESS_LIMIT_KEY)
+    if limit is None:
+        settings = runtime.settings
+        limit = AddressLoginLimit(
+            settings.login_address_max_failures,
+            timedelta(seconds=settings.login_address_window_seconds),
+        )
+        runtime.services[_ADDRESS_LIMIT_KEY] = limit
+    return limit
+
+
+def _client_address(request: Request) -> str:
+    """The client as uvicorn reports it (behind a proxy: see its proxy-headers setting)."""
+    return request.client.host if request.client else "unknown"
+
+
+def refuse_limited_address(request: Request, runtime: Runtime) -> None:
+    """Raise LoginRateLimited when the request's address has too many recent failed logins.
+
+    Called before the password is checked, so a refused try costs no hash verification.
+    """
+    retry_after = _address_limit(runtime).retry_after(_client_address(request), runtime.clock.now())
+    if retry_after is not None:
+        raise LoginRateLimited(retry_after)
+
+
+def count_failed_login(request: Request, runtime: Runtime) -> None:
+    """Count a failed login (wrong credentials) against the request's address."""
+    _address_limit(runtime).record_failure(_client_address(request), runtime.clock.now())
 
 
 async def _submitted_csrf(request: Request) -> str:
@@ -131,9 +188,10 @@ def get_current_user(
         if user is None:
             raise _unauthorized("the API token is unknown, revoked or its user inactive")
         return user
-    payload = _session_payload(request, runtime)
-    if payload is None:
+    found = _session_payload(request, runtime)
+    if found is None:
         raise _unauthorized("not logged in")
+    payload, _signed_at = found
     user = session.get(User, payload["uid"])
     if user is None or not user.active:
         raise _unauthorized("the session's user no longer exists or is inactive")

@@ -62,6 +62,18 @@ def test_wrong_password_shows_the_message_in_chinese(client: TestClient) -> None
     assert "用户名或密码错误" in reply.text
 
 
+def test_an_address_with_too_many_failed_logins_gets_the_login_page_with_the_refusal(
+    client: TestClient, settings: Settings
+) -> None:
+    settings.login_address_max_failures = 2  # read when the first login is counted
+    for username in ("nobody", "somebody"):
+        client.post("/login", data={"username": username, "password": "wrong-password"})
+    reply = client.post("/login", data={"username": "agent", "password": PASSWORD})
+    assert reply.status_code == 429
+    assert "too many failed logins" in reply.text
+    assert 'name="password"' in reply.text
+
+
 def test_login_lands_on_the_roles_home_page(client: TestClient) -> None:
     reply = client.post("/login", data={"username": "agent", "password": PASSWORD})
     assert reply.headers["location"] == "/queue"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
-from huifang.api.auth import CurrentUser, end_session, start_session
+from huifang.api.auth import (
+    CurrentUser,
+    count_failed_login,
+    end_session,
+    refuse_limited_address,
+    start_session,
+)
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.api.routes.users import UserPublic
 from huifang.domain.users import LoginRateLimited, LoginRefused, login
@@ -29,9 +35,17 @@ class LoginResult(BaseModel):
     responses={401: {"description": "wrong credentials"}, 429: {"description": "rate limited"}},
 )
 def login_endpoint(
-    body: Credentials, response: Response, session: SessionDep, runtime: RuntimeDep
+    body: Credentials,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> LoginResult:
+    """Log in with a password. 429 with Retry-After when the account or the client address
+    has too many recent failed logins (the address is refused before its password is
+    checked)."""
     try:
+        refuse_limited_address(request, runtime)
         user = login(session, body.username, body.password, runtime.clock.now())
     except LoginRateLimited as exc:
         raise HTTPException(
@@ -40,8 +54,9 @@ def login_endpoint(
             headers={"Retry-After": str(int(exc.retry_after.total_seconds()))},
         ) from None
     except LoginRefused as exc:
-        # the failure must be kept: the rate limit counts it
+        # the failure must be kept: the rate limits count it
         session.commit()
+        count_failed_login(request, runtime)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(exc)) from None
     csrf = start_session(response, runtime, user)
     return LoginResult(user=UserPublic.of(user), csrf_token=csrf)
