@@ -7,7 +7,10 @@ Rules kept here:
   the `X-CSRF-Token` header or a `csrf_token` form field; bearer requests need none, since a
   browser never attaches a bearer token on its own;
 - the cookie is HttpOnly, SameSite=Lax, and Secure when `session_cookie_secure` is set;
-- cookies are signed with the runtime's clock, so tests move time as they like;
+- a session ends early when its user's `sessions_valid_from` is at or after the second the
+  cookie was signed (logout everywhere, an admin's revocation); cookies are signed with the
+  runtime's clock, so tests move time as they like; API tokens are not sessions: they end
+  when deleted;
 - failed logins are also counted per client address (`AddressLoginLimit`, on the runtime):
   an address over the limit is refused before its password is checked;
 - with no `session_secret` configured, a random per-process secret signs cookies (sessions
@@ -116,6 +119,16 @@ def _session_payload(request: Request, runtime: Runtime) -> tuple[dict[str, Any]
     return payload, signed_at
 
 
+def session_revoked(user: User, signed_at: datetime) -> bool:
+    """True when the user's sessions were ended at or after the second this cookie was signed.
+
+    A cookie knows its signing time to the second only: one signed in the very second of a
+    revocation is refused too (revoking must never leave a session alive).
+    """
+    valid_from = user.sessions_valid_from
+    return valid_from is not None and signed_at.timestamp() <= valid_from.timestamp()
+
+
 def csrf_token(request: Request) -> str:
     """The CSRF token of the request's console session ("" without one), for templates."""
     found = _session_payload(request, request.app.state.runtime)
@@ -191,10 +204,12 @@ def get_current_user(
     found = _session_payload(request, runtime)
     if found is None:
         raise _unauthorized("not logged in")
-    payload, _signed_at = found
+    payload, signed_at = found
     user = session.get(User, payload["uid"])
     if user is None or not user.active:
         raise _unauthorized("the session's user no longer exists or is inactive")
+    if session_revoked(user, signed_at):
+        raise _unauthorized("the session has been ended: log in again")
     expected = str(payload.get("csrf", ""))
     if request.method in UNSAFE_METHODS and not hmac.compare_digest(
         submitted_csrf.encode(), expected.encode()

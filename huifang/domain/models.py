@@ -331,6 +331,8 @@ class User(SQLModel, table=True):
     phone: str = Field(default="", sa_type=String(20))
     active: bool = True
     created_at: datetime = Field(sa_type=UTCDateTime)
+    #: console sessions signed before this are refused (ended early); API tokens are unaffected
+    sessions_valid_from: datetime | None = _time()
 
 
 class ApiToken(SQLModel, table=True):

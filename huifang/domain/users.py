@@ -24,7 +24,7 @@ from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
 from huifang.domain.models import ApiToken, AuditEvent, Unit, User
-from huifang.errors import Conflict, HuifangError, NotFound
+from huifang.errors import Conflict, Forbidden, HuifangError, NotFound
 
 #: failed logins for one username within the window before further tries are refused
 LOGIN_MAX_FAILURES = 5
@@ -172,6 +172,27 @@ def _recent_failures(session: Session, username: str, now: datetime) -> list[dat
         .limit(LOGIN_MAX_FAILURES)
     )
     return [row[0] for row in rows]
+
+
+def end_sessions(session: Session, user: User, now: datetime, *, actor: User) -> None:
+    """End every console session of `user` signed up to now (API tokens are unaffected).
+
+    Call it in the same transaction as any change that must log the user out: deactivation,
+    a role change, a password reset. `actor` is the user themselves (logout everywhere) or
+    an admin.
+    """
+    if actor.id != user.id and actor.role != Role.admin:
+        raise Forbidden("only an admin ends another user's sessions")
+    user.sessions_valid_from = now
+    session.add(user)
+    record_audit(
+        session,
+        at=now,
+        actor=actor,
+        action="user.sessions_end",
+        target_type="user",
+        target_id=user.id,
+    )
 
 
 def _token_hash(token: str) -> str:

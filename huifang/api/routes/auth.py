@@ -14,7 +14,7 @@ from huifang.api.auth import (
 )
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.api.routes.users import UserPublic
-from huifang.domain.users import LoginRateLimited, LoginRefused, login
+from huifang.domain.users import LoginRateLimited, LoginRefused, end_sessions, login
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -64,6 +64,16 @@ def login_endpoint(
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout_endpoint(response: Response, _user: CurrentUser) -> None:
+    end_session(response)
+
+
+@router.post("/logout-everywhere", status_code=status.HTTP_204_NO_CONTENT)
+def logout_everywhere_endpoint(
+    response: Response, session: SessionDep, runtime: RuntimeDep, user: CurrentUser
+) -> None:
+    """End all of the current user's console sessions, this one included (API tokens are
+    not sessions: they stay valid until deleted)."""
+    end_sessions(session, user, runtime.clock.now(), actor=user)
     end_session(response)
 
 

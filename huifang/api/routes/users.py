@@ -12,7 +12,14 @@ from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep
 from huifang.api.routes.common import MAX_ID, DomainRoute, RecordId
 from huifang.domain.models import User
-from huifang.domain.users import Role, create_api_token, create_user, get_user, list_users
+from huifang.domain.users import (
+    Role,
+    create_api_token,
+    create_user,
+    end_sessions,
+    get_user,
+    list_users,
+)
 from huifang.errors import Forbidden
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=DomainRoute)
@@ -93,3 +100,11 @@ def create_token_endpoint(
         raise Forbidden("only an admin creates tokens for another user")
     owner = get_user(session, user_id)
     return TokenCreated(token=create_api_token(session, owner, body.name, clock.now()))
+
+
+@router.post("/{user_id}/sessions/revoke", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_sessions_endpoint(
+    user_id: RecordId, session: SessionDep, clock: ClockDep, admin: Admin
+) -> None:
+    """End all console sessions of a user (admins only; audited). API tokens are unaffected."""
+    end_sessions(session, get_user(session, user_id), clock.now(), actor=admin)

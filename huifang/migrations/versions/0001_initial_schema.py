@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 00:21:28.472591
+Create Date: 2026-11-29 00:23:26.018228
 """
 
 from collections.abc import Sequence
@@ -99,6 +99,9 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=20), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "sessions_valid_from", huifang.domain.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["unit_id"],
             ["units.id"],
