@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
+from typing import Any
 
 from pwdlib import PasswordHash
 from sqlalchemy import select
@@ -81,6 +82,21 @@ def verify_password(user: User, password: str) -> bool:
     return _hasher().verify(password, user.password_hash)
 
 
+def _checked_role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise ValueError(f"role: {role!r} is not one of {', '.join(Role)}") from None
+
+
+def _check_unit(session: Session, role: Role, unit_id: int | None) -> None:
+    """An account's unit: a supervisor needs one; a unit given must exist (any role)."""
+    if role is Role.supervisor and unit_id is None:
+        raise ValueError("unit_id: a supervisor belongs to a unit")
+    if unit_id is not None and session.get(Unit, unit_id) is None:
+        raise ValueError(f"unit_id: unit {unit_id} does not exist")
+
+
 def create_user(
     session: Session,
     *,
@@ -94,14 +110,11 @@ def create_user(
     actor: User | None = None,
 ) -> User:
     """A new account. Supervisors need a unit; `password=None` makes a token-only account."""
-    role = Role(role)
+    role = _checked_role(role)
     username = username.strip()
     if not username or len(username) > 64:
         raise ValueError("username: 1 to 64 characters")
-    if role is Role.supervisor and unit_id is None:
-        raise ValueError("unit_id: a supervisor belongs to a unit")
-    if unit_id is not None and session.get(Unit, unit_id) is None:
-        raise NotFound(f"unit {unit_id} does not exist")
+    _check_unit(session, role, unit_id)
     if session.execute(select(col(User.id)).where(col(User.username) == username)).first():
         raise Conflict(f"username: {username!r} is taken")
     user = User(
@@ -131,6 +144,70 @@ def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def update_user(
+    session: Session,
+    user_id: int,
+    *,
+    actor: User,
+    now: datetime,
+    role: Role | str | None = None,
+    unit_id: int | None = None,
+    display_name: str | None = None,
+    phone: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> User:
+    """An admin edits an account; `None` leaves a field as it is (so a unit is never cleared).
+
+    The role and unit follow create_user's rules. An admin cannot deactivate themselves or
+    give up their own admin role. Only changed fields are written, audited once as
+    `user.update` (a password as "reset", never its value); a role change, a deactivation or
+    a password reset ends the user's console sessions in the same transaction.
+    """
+    if actor.role != Role.admin:
+        raise Forbidden("only an admin edits a user")
+    user = get_user(session, user_id)
+    changes: dict[str, Any] = {}
+    new_role = _checked_role(role) if role is not None else Role(user.role)
+    if new_role != user.role:
+        changes["role"] = new_role.value
+    if unit_id is not None and unit_id != user.unit_id:
+        changes["unit_id"] = unit_id
+    if display_name is not None and display_name != user.display_name:
+        changes["display_name"] = display_name
+    if phone is not None and phone != user.phone:
+        changes["phone"] = phone
+    if active is not None and active != user.active:
+        changes["active"] = active
+    if user.id == actor.id and changes.get("active") is False:
+        raise ValueError("active: an admin cannot deactivate their own account")
+    if user.id == actor.id and "role" in changes:
+        raise ValueError("role: an admin cannot remove their own admin role")
+    if "role" in changes or "unit_id" in changes:
+        _check_unit(session, new_role, unit_id if unit_id is not None else user.unit_id)
+    password_hash = hash_password(password) if password is not None else None
+    if not changes and password_hash is None:
+        return user
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if password_hash is not None:
+        user.password_hash = password_hash
+        changes["password"] = "reset"
+    session.add(user)
+    record_audit(
+        session,
+        at=now,
+        actor=actor,
+        action="user.update",
+        target_type="user",
+        target_id=user.id,
+        detail=changes,
+    )
+    if {"role", "password"} & changes.keys() or changes.get("active") is False:
+        end_sessions(session, user, now, actor=actor)
     return user
 
 

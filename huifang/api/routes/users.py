@@ -1,4 +1,5 @@
-"""Accounts over HTTP: admins create users and API tokens; everyone may read themselves."""
+"""Accounts over HTTP: admins create and edit users and API tokens; everyone may read
+themselves."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from huifang.domain.users import (
     end_sessions,
     get_user,
     list_users,
+    update_user,
 )
 from huifang.errors import Forbidden
 
@@ -60,6 +62,19 @@ class UserCreate(BaseModel):
     phone: str = Field(default="", max_length=20, description="the agent's own phone (E.164)")
 
 
+class UserUpdate(BaseModel):
+    """The fields to change; an omitted (or null) field stays as it is."""
+
+    role: Role | None = None
+    unit_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    display_name: str | None = Field(default=None, max_length=128)
+    phone: str | None = Field(default=None, max_length=20)
+    active: bool | None = None
+    password: str | None = Field(
+        default=None, min_length=8, max_length=256, description="a new password (a reset)"
+    )
+
+
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64)
 
@@ -88,6 +103,16 @@ def create_user_endpoint(
         now=clock.now(),
         actor=admin,
     )
+    return UserPublic.of(user)
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+def update_user_endpoint(
+    user_id: RecordId, body: UserUpdate, session: SessionDep, clock: ClockDep, admin: Admin
+) -> UserPublic:
+    """Edit a user (admins only; audited). A role change, a deactivation or a new password
+    ends the user's console sessions."""
+    user = update_user(session, user_id, actor=admin, now=clock.now(), **body.model_dump())
     return UserPublic.of(user)
 
 
