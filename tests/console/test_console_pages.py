@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
 
 from huifang.api.app import create_app
 from huifang.bootstrap import Runtime
@@ -207,3 +207,54 @@ def test_the_api_keeps_answering_errors_in_json_even_to_a_browser(client: TestCl
     reply = client.get("/api/v1/tickets/1", headers={"accept": "text/html"})
     assert reply.status_code == 401
     assert reply.headers["content-type"] == "application/json"
+
+
+def _agent_id(engine: Engine) -> int:
+    with Session(engine) as session:
+        agent = session.execute(select(User).where(col(User.username) == "agent")).scalar_one()
+        assert agent.id is not None
+        return agent.id
+
+
+def test_the_users_page_has_an_edit_form_per_user_with_the_csrf_token(
+    client: TestClient, logged_in: Callable[[str], str], sqlite_engine: Engine
+) -> None:
+    token = logged_in("admin")
+    page = client.get("/users").text
+    form = page.split(f'action="/users/{_agent_id(sqlite_engine)}"', 1)[1].split("</form>", 1)[0]
+    assert f'name="csrf_token" value="{token}"' in form
+    assert 'name="active" value="true" checked' in form
+
+
+def test_the_edit_form_edits_the_user(
+    client: TestClient, logged_in: Callable[[str], str], sqlite_engine: Engine
+) -> None:
+    token = logged_in("admin")
+    agent_id = _agent_id(sqlite_engine)
+    form = {"csrf_token": token, "role": "inspector", "display_name": "李四", "phone": ""}
+    reply = client.post(f"/users/{agent_id}", data=form)  # "active" unticked: deactivated
+    assert reply.status_code == 303
+    with Session(sqlite_engine) as session:
+        agent = session.get(User, agent_id)
+        assert agent is not None
+        assert (agent.role, agent.display_name, agent.active) == ("inspector", "李四", False)
+
+
+def test_the_edit_form_shows_a_refusal_as_the_create_form_does(
+    client: TestClient, logged_in: Callable[[str], str], sqlite_engine: Engine
+) -> None:
+    token = logged_in("admin")
+    form = {"csrf_token": token, "role": "supervisor", "active": "true"}
+    assert client.post(f"/users/{_agent_id(sqlite_engine)}", data=form).status_code == 303
+    assert "unit_id: a supervisor belongs to a unit" in client.get("/users").text
+    with Session(sqlite_engine) as session:
+        agent = session.get(User, _agent_id(sqlite_engine))
+        assert agent is not None and agent.role == "agent"
+
+
+def test_the_edit_form_needs_the_csrf_token(
+    client: TestClient, logged_in: Callable[[str], str], sqlite_engine: Engine
+) -> None:
+    logged_in("admin")
+    reply = client.post(f"/users/{_agent_id(sqlite_engine)}", data={"role": "inspector"})
+    assert reply.status_code == 403

@@ -21,13 +21,14 @@ from sqlmodel import Session, col
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import RecordId
 from huifang.dialer.policy import DialRules
 from huifang.domain import campaigns as campaign_service
 from huifang.domain.models import Campaign, Contact, ScriptVersion, User
 from huifang.domain.scripts import publish_script
 from huifang.domain.states import ContactState
 from huifang.domain.units import create_unit, get_unit, list_units
-from huifang.domain.users import Role, create_user, list_users
+from huifang.domain.users import Role, create_user, list_users, update_user
 from huifang.ivr.script import ScriptInvalid, builtin_scripts_dir, validate_script_text
 
 router = APIRouter(include_in_schema=False)
@@ -304,3 +305,23 @@ def user_create(
             actor=admin,
         )  # fmt: skip
     return redirect("/users", refused[0] if refused else f"{username} ✓")
+
+
+@router.post("/users/{user_id}")
+def user_update(
+    session: SessionDep, clock: ClockDep, admin: Admin, user_id: RecordId,
+    role: Annotated[str, Form()], display_name: Annotated[str, Form()] = "",
+    unit_id: Annotated[str, Form()] = "", phone: Annotated[str, Form()] = "",
+    active: Annotated[bool, Form()] = False, password: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """The edit form of one user: an unticked "active" deactivates, an empty password keeps
+    the old one, "—" as the unit keeps the user's unit."""
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        user = update_user(
+            session, user_id, actor=admin, now=clock.now(), role=role,
+            unit_id=int(unit_id) if unit_id else None, display_name=display_name, phone=phone,
+            active=active, password=password or None,
+        )  # fmt: skip
+        return redirect("/users", f"{user.username} ✓")
+    return redirect("/users", refused[0])
