@@ -29,13 +29,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response, status
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from sqlmodel import Session
 
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.bootstrap import Runtime
 from huifang.clock import Clock
 from huifang.domain.login_limit import AddressLoginLimit
 from huifang.domain.models import User
-from huifang.domain.users import LoginRateLimited, Role, user_for_token
+from huifang.domain.users import LoginRateLimited, LoginRefused, Role, login, user_for_token
 
 SESSION_COOKIE = "huifang_session"
 SESSION_MAX_AGE = timedelta(hours=12)
@@ -152,19 +153,24 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def refuse_limited_address(request: Request, runtime: Runtime) -> None:
-    """Raise LoginRateLimited when the request's address has too many recent failed logins.
-
-    Called before the password is checked, so a refused try costs no hash verification.
-    """
-    retry_after = _address_limit(runtime).retry_after(_client_address(request), runtime.clock.now())
+def password_login(
+    request: Request, session: Session, runtime: Runtime, username: str, password: str
+) -> User:
+    """`users.login`, also limited per client address: an address over its limit is refused
+    (LoginRateLimited) before the password is checked, so a refused try costs no hash; a
+    wrong password (LoginRefused) is committed and counted against the address, for both
+    limits to see it."""
+    address = _client_address(request)
+    limit = _address_limit(runtime)
+    retry_after = limit.retry_after(address, runtime.clock.now())
     if retry_after is not None:
         raise LoginRateLimited(retry_after)
-
-
-def count_failed_login(request: Request, runtime: Runtime) -> None:
-    """Count a failed login (wrong credentials) against the request's address."""
-    _address_limit(runtime).record_failure(_client_address(request), runtime.clock.now())
+    try:
+        return login(session, username, password, runtime.clock.now())
+    except LoginRefused:
+        session.commit()
+        limit.record_failure(address, runtime.clock.now())
+        raise
 
 
 async def _submitted_csrf(request: Request) -> str:

@@ -28,17 +28,16 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from huifang.api.auth import (
-    count_failed_login,
     csrf_token,
     end_session,
     get_current_user,
-    refuse_limited_address,
+    password_login,
     start_session,
 )
 from huifang.api.console.i18n import LANG_COOKIE, pick_language, translate
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.domain.models import User
-from huifang.domain.users import LoginRateLimited, LoginRefused, Role, login
+from huifang.domain.users import LoginRateLimited, LoginRefused, Role
 from huifang.errors import HuifangError
 
 API_DIR = Path(__file__).resolve().parent.parent
@@ -196,13 +195,10 @@ def login_submit(
     next: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     try:
-        refuse_limited_address(request, runtime)
-        user = login(session, username, password, runtime.clock.now())
+        user = password_login(request, session, runtime, username, password)
     except LoginRateLimited as exc:
         return render(request, "login.html", None, 429, next=next, error=str(exc))
     except LoginRefused:
-        session.commit()  # the failure is kept: the rate limits count it
-        count_failed_login(request, runtime)
         lang = language(request)
         return render(
             request, "login.html", None, 401, next=next, error=translate("login_failed", lang)

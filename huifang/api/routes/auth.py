@@ -5,16 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
-from huifang.api.auth import (
-    CurrentUser,
-    count_failed_login,
-    end_session,
-    refuse_limited_address,
-    start_session,
-)
+from huifang.api.auth import CurrentUser, end_session, password_login, start_session
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.api.routes.users import UserPublic
-from huifang.domain.users import LoginRateLimited, LoginRefused, end_sessions, login
+from huifang.domain.users import LoginRateLimited, LoginRefused, end_sessions
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -45,8 +39,7 @@ def login_endpoint(
     has too many recent failed logins (the address is refused before its password is
     checked)."""
     try:
-        refuse_limited_address(request, runtime)
-        user = login(session, body.username, body.password, runtime.clock.now())
+        user = password_login(request, session, runtime, body.username, body.password)
     except LoginRateLimited as exc:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -54,9 +47,6 @@ def login_endpoint(
             headers={"Retry-After": str(int(exc.retry_after.total_seconds()))},
         ) from None
     except LoginRefused as exc:
-        # the failure must be kept: the rate limits count it
-        session.commit()
-        count_failed_login(request, runtime)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(exc)) from None
     csrf = start_session(response, runtime, user)
     return LoginResult(user=UserPublic.of(user), csrf_token=csrf)
