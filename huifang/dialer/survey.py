@@ -6,7 +6,10 @@
 on another replica, a restarted worker).
 
 Rules kept here:
-- each `feed` is one transaction: the event joins the log, every new answer is stored as
+- each `feed` is one transaction, tried again after a transient database error (a dropped
+  connection, a serialization failure, SQLite busy: `db.retry_transient`), so such an error
+  never ends an answered call; a try whose commit landed before its connection dropped is
+  found in the log and not applied twice. The event joins the log, every new answer is stored as
   it comes (one per attempt and question: a question asked again keeps its first), a recording
   is stored (and transcribed when a model for the script's language is installed);
 - the log is appended under a check of its length: two processes feeding the same call
@@ -28,6 +31,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -40,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from huifang.bootstrap import Runtime
-from huifang.db import session_scope
+from huifang.db import retry_transient, session_scope
 from huifang.dialer import claims
 from huifang.dialer.policy import DialRules
 from huifang.domain.campaigns import exclude_contact, opt_out
@@ -61,7 +65,7 @@ from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.errors import AlreadyApplied, Conflict, NotFound
 from huifang.followup.escalations import escalate
 from huifang.followup.second_callback import PURPOSE as SECOND_CALLBACK
-from huifang.followup.second_callback import ticket_awaiting_second_callback
+from huifang.followup.second_callback import open_round_for_contact
 from huifang.followup.tickets import record_second_callback_result
 from huifang.ivr import result as ivr
 from huifang.ivr.actions import Action
@@ -70,6 +74,7 @@ from huifang.ivr.events import CallStarted, Event, RecordingFinished
 from huifang.ivr.interpreter import Session as IvrSession
 from huifang.ivr.interpreter import classifier_matcher
 from huifang.ivr.script import Script, parse_script
+from huifang.ivr.template import TemplateError, render_template
 from huifang.speech.recognizer import Transcript
 from huifang.telephony.base import SurveyCall, SurveyCallFactory
 
@@ -85,6 +90,8 @@ class Transcriber(Protocol):
 #: complaint text → categories (attitude, arrival_time, handling, other)
 Tagger = Callable[[str, str], Iterable[str]]
 _GRADED = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.unsatisfied)
+#: the dimension of the second-callback script's question whose answer settles the ticket
+_VERDICT = "second_callback"
 
 # the statements of every step, built once: values come as parameters, so each executes
 # from SQLAlchemy's compiled cache without a statement being rebuilt and keyed per step
@@ -215,7 +222,10 @@ class DbSurveyCall:
         new_answers = _first_answers(result.answers, answers_before)
         step = _Step(event, entry, new_answers, result, idempotency_key)
         try:
-            await self._runtime.run_db(self._persist, step)
+            await self._runtime.run_db(
+                retry_transient, functools.partial(self._persist, step),
+                what=f"call attempt {self._context.attempt_id}: survey step",
+            )  # fmt: skip
         except BaseException:
             # the DB refused the step: the in-memory session is ahead of the log now
             self._session.finished = True
@@ -246,11 +256,13 @@ class DbSurveyCall:
 
     # --- one transaction per event --------------------------------------------------------
 
-    def _persist(self, step: _Step) -> None:
+    def _persist(self, step: _Step, try_number: int = 1) -> None:
         now = self._runtime.clock.now()
         ctx = self._context
         with session_scope(self._runtime.engine) as db:
             connection = db.connection()
+            if try_number > 1 and self._landed(connection, step):
+                return  # the last try committed before its connection dropped
             if step.idempotency_key is not None:
                 _claim_receipt(connection, step.idempotency_key, now)
             self._append_log(connection, step.entry)
@@ -263,6 +275,13 @@ class DbSurveyCall:
                 self._store_answer(connection, answer, recording_id, now)
             if self._session.finished:
                 self._finish(db, step.result, now)
+
+    def _landed(self, connection: Connection, step: _Step) -> bool:
+        """Whether the stored log already ends with this step, one past the log we hold."""
+        stored = connection.execute(
+            select(_ATTEMPTS.c.ivr_log).where(_ATTEMPTS.c.id == self._context.attempt_id)
+        ).scalar_one()
+        return len(stored) == len(self._log) + 1 and stored[-1] == step.entry
 
     def _append_log(self, connection: Connection, entry: dict[str, Any]) -> None:
         """Append under compare-and-set on the log's length: of two processes (or threads)
@@ -353,15 +372,31 @@ class DbSurveyCall:
 
     def _settle_ticket(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
         """The second callback's verdict: satisfied (or basically) closes the ticket, still
-        unsatisfied reopens it; an unclear or missing answer leaves it to an agent."""
-        if result.outcome not in _GRADED:
+        unsatisfied reopens it with the citizen's words; an unclear or missing answer leaves
+        the round open, for an agent once the calls are done."""
+        verdict = next((a for a in result.answers if a.dimension == _VERDICT), None)
+        if verdict is None or verdict.outcome is None or verdict.outcome not in _GRADED:
             return
-        ticket = ticket_awaiting_second_callback(db, self._context.attempt_id)
-        if ticket is None or ticket.id is None:
-            return  # settled already (a replayed ending) or by an agent meanwhile
-        satisfied = result.outcome != Satisfaction.unsatisfied
-        note = f"second callback, attempt {self._context.attempt_id}: {result.outcome}"
-        record_second_callback_result(db, ticket.id, satisfied, now, None, note=note)
+        current = open_round_for_contact(db, self._context.contact_id)
+        if current is None:
+            return  # settled already (a replayed ending), by an agent, or the report went back
+        record_second_callback_result(
+            db, current.ticket_id, verdict.outcome, now, None,
+            question=self._question_text(verdict.question_id, result.variables),
+            words=" / ".join(a.transcript for a in result.answers if a.transcript),
+            attempt_id=self._context.attempt_id,
+        )  # fmt: skip
+
+    def _question_text(self, question_id: str, variables: dict[str, str]) -> str:
+        script = self._context.script
+        for question in script.questions:
+            if question.id == question_id:
+                text = question.prompt.text_for(script.language) or ""
+                try:
+                    return render_template(text, variables)
+                except TemplateError:
+                    return text
+        return ""
 
     def _escalate(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
         ctx = self._context
@@ -418,7 +453,10 @@ def make_survey_call_factory(
         return context, variables, list(attempt.ivr_log)
 
     async def factory(attempt_id: int) -> SurveyCall:
-        context, variables, logged = await runtime.run_db(load, attempt_id)
+        context, variables, logged = await runtime.run_db(
+            retry_transient, lambda _try: load(attempt_id),
+            what=f"call attempt {attempt_id}: survey start",
+        )  # fmt: skip
         from huifang.speech.classify import classify
 
         matcher = classifier_matcher(classify, context.script.language)
