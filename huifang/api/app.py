@@ -14,10 +14,12 @@ from huifang.api.errors import install_error_handlers
 from huifang.api.routes import (
     audit,
     auth,
+    campaigns,
     escalations,
     health,
     incidents,
     metrics,
+    second_callbacks,
     stats,
     tickets,
     units,
@@ -50,6 +52,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(escalations.recordings_router, prefix="/api/v1")
     app.include_router(tickets.router, prefix="/api/v1")
     app.include_router(tickets.notices_router, prefix="/api/v1")
+    app.include_router(second_callbacks.router, prefix="/api/v1")
+    app.include_router(campaigns.router, prefix="/api/v1")
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)

@@ -74,8 +74,17 @@ class IncidentSelection:
     @classmethod
     def handled_on(cls, day: date, tz: ZoneInfo, **narrowing: Any) -> IncidentSelection:
         """Everything handled on the local `day` (e.g. yesterday)."""
-        start = datetime.combine(day, time(0), tz)
-        return cls(start, datetime.combine(day + timedelta(days=1), time(0), tz), **narrowing)
+        return cls.handled_between(day, day, tz, **narrowing)
+
+    @classmethod
+    def handled_between(
+        cls, first: date, last: date, tz: ZoneInfo, **narrowing: Any
+    ) -> IncidentSelection:
+        """Everything handled from the local day `first` to the local day `last`, both included."""
+        if last < first:
+            raise ValueError(f"handled_to: {last} is before handled_from {first}")
+        start = datetime.combine(first, time(0), tz)
+        return cls(start, datetime.combine(last + timedelta(days=1), time(0), tz), **narrowing)
 
     def as_json(self) -> dict[str, Any]:
         raw = asdict(self)

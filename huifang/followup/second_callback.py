@@ -309,7 +309,19 @@ class RoundStatus:
     created_at: datetime
     settled_at: datetime | None
 
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for the citizen's answer (pending, calling or unreachable)."""
+        return self.progress in _OPEN_PROGRESS
 
+
+_OPEN_PROGRESS = frozenset(
+    {
+        SecondCallbackProgress.pending,
+        SecondCallbackProgress.calling,
+        SecondCallbackProgress.unreachable,
+    }
+)
 _STATUS_COLUMNS = (
     SecondCallback,
     col(Contact.state),

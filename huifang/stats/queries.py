@@ -88,6 +88,7 @@ def own_figures(
         .join(Contact, col(Contact.incident_id) == col(Incident.id))
         .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
         .where(col(Contact.state).not_in(_NOT_SURVEYED))
+        .where(col(Contact.purpose) == "survey")  # a second callback is not a survey
         .group_by(col(Incident.unit_id))
     )
     for unit_id, n in _rows(session, surveyed):

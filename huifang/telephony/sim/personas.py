@@ -60,6 +60,13 @@ PERSONAS: dict[str, Persona] = {
             keys=GRADES_3,
             complaint="民警态度很差，到场太慢了，问题也没有解决。",
         ),
+        # complains, and after the unit's rectification is still unsatisfied (3 on the
+        # second callback); not in the realistic mix: assign it to the phones that need it
+        Persona(
+            "stays_unsatisfied",
+            keys={**GRADES_3, "second_callback": "3"},
+            complaint="民警态度很差，问题到现在还是没有解决。",
+        ),
         Persona("busy_then_satisfied", pickups=(BUSY, ANSWER)),
         Persona("never_answers", pickups=(NO_ANSWER,)),
         Persona("hangs_up", hang_up_at="arrival_time"),
