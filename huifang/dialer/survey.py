@@ -181,6 +181,7 @@ class DbSurveyCall:
         logged: list[dict[str, Any]],
         last_actions: list[Action],
         *,
+        variables: dict[str, str],
         speech: Transcriber | None,
         tagger: Tagger,
     ) -> None:
@@ -190,6 +191,8 @@ class DbSurveyCall:
         #: the stored IVR log as this copy knows it (it extends it only under a length check)
         self._log = logged
         self._last_actions = last_actions
+        #: what the script's prompts are filled with (the incident's date, unit …)
+        self._variables = variables
         self._speech = speech
         self._tagger = tagger
         #: why complaints were not transcribed, for the operator (empty when they were)
@@ -382,18 +385,19 @@ class DbSurveyCall:
             return  # settled already (a replayed ending), by an agent, or the report went back
         record_second_callback_result(
             db, current.ticket_id, verdict.outcome, now, None,
-            question=self._question_text(verdict.question_id, result.variables),
+            question=self._question_text(verdict.question_id),
             words=" / ".join(a.transcript for a in result.answers if a.transcript),
             attempt_id=self._context.attempt_id,
         )  # fmt: skip
 
-    def _question_text(self, question_id: str, variables: dict[str, str]) -> str:
+    def _question_text(self, question_id: str) -> str:
+        """The question as the citizen heard it."""
         script = self._context.script
         for question in script.questions:
             if question.id == question_id:
                 text = question.prompt.text_for(script.language) or ""
                 try:
-                    return render_template(text, variables)
+                    return render_template(text, self._variables)
                 except TemplateError:
                     return text
         return ""
@@ -462,7 +466,8 @@ def make_survey_call_factory(
         matcher = classifier_matcher(classify, context.script.language)
         session, actions = replay(context.script, variables, logged, speech_matcher=matcher)
         return DbSurveyCall(
-            runtime, context, session, logged, actions, speech=speech, tagger=tagger
-        )
+            runtime, context, session, logged, actions, variables=variables, speech=speech,
+            tagger=tagger,
+        )  # fmt: skip
 
     return factory
