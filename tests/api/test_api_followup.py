@@ -72,7 +72,9 @@ def test_lifecycle_to_a_closed_ticket(
     assert reply.json()["state"] == "rectified"
     with Session(engine) as session:
         assert session.exec(select(CallAttempt.purpose)).all()[0][0] == "second_callback"  # type: ignore[call-overload]
-    closed = agent.post(f"/api/v1/tickets/{ticket['id']}/second-callback", json={"outcome": "satisfied"})
+    closed = agent.post(
+        f"/api/v1/tickets/{ticket['id']}/second-callback", json={"outcome": "satisfied"}
+    )
     assert closed.json()["state"] == "closed"
     detail = login_as("inspector").get(f"/api/v1/tickets/{ticket['id']}").json()
     assert [c["event"] for c in detail["changes"]] == [

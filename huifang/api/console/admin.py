@@ -284,6 +284,7 @@ def campaign_create(
     refused: list[str] = []
     with refusals_as_flash(session, refused):
         created = new_campaign(session, form.plan(settings), settings, now=clock.now(), by=user)
+        session.commit()  # before the redirect: the next page lists it
         assert created.campaign is not None
         summary = contacts_summary(created.contacts, language(request))
         return redirect("/campaigns", f"{created.campaign.name} ✓ {summary}")

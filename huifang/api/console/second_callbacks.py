@@ -44,6 +44,7 @@ def reveal(
 ) -> HTMLResponse:
     """The full number in place of the masked one (htmx); audited."""
     phone = reveal_phone(session, round_id, agent=user, now=clock.now())
+    session.commit()  # the number leaves only with its audit entry stored
     return render(request, "revealed_phone.html", user, phone=phone)
 
 
@@ -60,5 +61,6 @@ def record_result(
             session, ticket_id, Satisfaction(outcome), clock.now(), user,
             policy=DeadlinePolicy.from_settings(settings), note=note, words=words,
         )  # fmt: skip
+        session.commit()  # before the redirect: the next page shows the result
         return redirect(f"/tickets/{ticket_id}", f"{ticket.number} ✓")
     return redirect(f"/tickets/{ticket_id}", refused[0])

@@ -65,6 +65,6 @@ def reveal_endpoint(
     second_callback_id: RecordId, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> RevealedPhone:
     """The citizen's full number, for an agent (or admin) who calls them; audited."""
-    return RevealedPhone(
-        phone=reveal_phone(session, second_callback_id, agent=user, now=clock.now())
-    )
+    phone = reveal_phone(session, second_callback_id, agent=user, now=clock.now())
+    session.commit()  # the number leaves only with its audit entry stored
+    return RevealedPhone(phone=phone)
