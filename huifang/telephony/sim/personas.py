@@ -65,6 +65,7 @@ PERSONAS: dict[str, Persona] = {
         Persona(
             "stays_unsatisfied",
             keys={**GRADES_3, "second_callback": "3"},
+            speech={"second_callback": ("还是不满意，问题一直没有解决", 0.9)},
             complaint="民警态度很差，问题到现在还是没有解决。",
         ),
         Persona("busy_then_satisfied", pickups=(BUSY, ANSWER)),
