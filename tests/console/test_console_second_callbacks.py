@@ -23,7 +23,6 @@ from huifang.followup.tickets import (
     record_second_callback_result,
     report_rectification,
 )
-from tests.console.test_console_pages import client, logged_in  # noqa: F401  (fixtures)
 from tests.factories import make_escalation, make_incident, make_unit, make_user
 
 LoggedIn = Callable[[str], str]
@@ -55,7 +54,7 @@ def test_the_worklist_shows_the_rounds_waiting_for_an_agent(
     client: TestClient,
     logged_in: LoggedIn,
     sqlite_engine: Engine,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     waiting = reported_ticket(sqlite_engine, clock, opted_out=True)
     dialing = reported_ticket(sqlite_engine, clock)
@@ -70,7 +69,7 @@ def test_an_agent_reveals_the_number_in_place_and_it_is_audited(
     client: TestClient,
     logged_in: LoggedIn,
     sqlite_engine: Engine,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     reported_ticket(sqlite_engine, clock, opted_out=True)
     token = logged_in("agent")
@@ -87,7 +86,7 @@ def test_a_ticket_shows_its_second_callback_and_the_agent_records_the_result(
     client: TestClient,
     logged_in: LoggedIn,
     sqlite_engine: Engine,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     ticket = reported_ticket(sqlite_engine, clock)
     token = logged_in("agent")
@@ -108,7 +107,7 @@ def test_a_refused_result_is_shown_as_a_message(
     client: TestClient,
     logged_in: LoggedIn,
     sqlite_engine: Engine,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     ticket = reported_ticket(sqlite_engine, clock)
     token = logged_in("agent")
@@ -122,7 +121,7 @@ def test_a_reopened_ticket_shows_what_the_citizen_said(
     client: TestClient,
     logged_in: LoggedIn,
     sqlite_engine: Engine,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     ticket = reported_ticket(sqlite_engine, clock)
     with Session(sqlite_engine) as session:
@@ -152,7 +151,7 @@ def test_the_campaign_form_previews_what_it_adds_and_leaves_out(
     client: TestClient,
     logged_in: LoggedIn,
     sqlite_engine: Engine,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     with Session(sqlite_engine) as session:
         unit = make_unit(session)
