@@ -24,6 +24,7 @@ from huifang.ivr.events import DigitsReceived
 from huifang.telephony.base import CallEvent, CallProgress, OriginateRequest
 from huifang.telephony.sim.personas import PersonaBook
 from huifang.telephony.sim.provider import SimProvider
+from tests.db_faults import before_first_answer
 from tests.dialer.conftest import InFlightFactory, db_session
 
 QUESTIONS = {"confirm", "attitude", "arrival_time", "handling", "overall"}
@@ -49,16 +50,10 @@ def stored(runtime: Runtime, attempt_id: int) -> tuple[str, list[str], int]:
 @pytest.fixture
 def fault_once(engine: Engine) -> Iterator[dict[str, Any]]:
     """`fault["on"]` is called once, just before the first statement inserting an answer."""
-    fault: dict[str, Any] = {"on": None, "done": False}
-
-    def before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not fault["done"] and statement.lstrip().upper().startswith("INSERT INTO ANSWERS"):
-            fault["done"] = True
-            fault["on"](conn)
-
-    event.listen(engine, "before_cursor_execute", before)
-    yield fault
-    event.remove(engine, "before_cursor_execute", before)
+    fault: dict[str, Any] = {"on": None}
+    with before_first_answer(engine, lambda conn: fault["on"](conn)) as happened:
+        fault["happened"] = happened
+        yield fault
 
 
 @pytest.mark.postgres
@@ -80,7 +75,7 @@ async def test_a_connection_killed_by_the_server_mid_step_is_replaced_and_the_ca
     finally:
         killer.dispose()
     state, questions, log_length = stored(runtime, attempt_id)
-    assert fault_once["done"]
+    assert fault_once["happened"]["done"]
     assert state == "completed"
     assert questions == sorted(QUESTIONS)  # each once
     assert log_length == 1 + len(QUESTIONS)
@@ -128,7 +123,7 @@ async def test_a_step_that_landed_before_its_connection_dropped_is_not_applied_t
     finally:
         event.remove(engine, "commit", commit_then_drop)
     state, questions, log_length = stored(runtime, attempt_id)
-    assert fault_once["done"] and not lost_reply["armed"]
+    assert fault_once["happened"]["done"] and not lost_reply["armed"]
     assert (state, questions, log_length) == ("completed", sorted(QUESTIONS), 1 + len(QUESTIONS))
 
 

@@ -24,6 +24,8 @@ from huifang.domain.enums import Satisfaction
 from huifang.domain.models import CallAttempt, Contact, SecondCallback, Ticket
 from huifang.domain.states import (
     LIVE_ATTEMPT_STATES,
+    AttemptEvent,
+    AttemptState,
     ContactState,
     EscalationResolution,
     SecondCallbackState,
@@ -109,11 +111,26 @@ class TicketWithSecondCallbacks(RuleBasedStateMachine):
             request_more(self.session, self.ticket_id, actor=self.inspector, note="",
                          now=self.clock.now())  # fmt: skip
 
-    @rule(outcome=st.sampled_from(GRADED), by_agent=st.booleans())
-    def citizen_answers(self, outcome: Satisfaction, by_agent: bool) -> None:
+    @rule(outcome=st.sampled_from(GRADED))
+    def citizen_answers_an_agents_call(self, outcome: Satisfaction) -> None:
         with self.step():
-            record_second_callback_result(self.session, self.ticket_id, outcome,
-                                          self.clock.now(), self.agent if by_agent else None)  # fmt: skip
+            record_second_callback_result(
+                self.session, self.ticket_id, outcome, self.clock.now(), self.agent
+            )
+
+    @rule(outcome=st.sampled_from(GRADED))
+    def citizen_answers_the_dialers_call(self, outcome: Satisfaction) -> None:
+        """The queued call is placed and answered; the citizen's answer settles the round as
+        the survey's last step does, in the transaction that ends the call."""
+        lease, now = timedelta(minutes=2), self.clock.now()
+        with self.step():
+            for c in claims.claim_due(self.session, worker="w", now=now + timedelta(days=30), lease=lease, limit=10):  # fmt: skip
+                claims.start_dialing(self.session, [c], worker="w", now=now, lease=lease)
+                claims.note_progress(self.session, c.attempt_id, AttemptEvent.answer, now=now)
+                claims.end_attempt(self.session, c.attempt_id, AttemptState.completed, now=now,
+                                   rules_for=lambda _campaign: RULES)  # fmt: skip
+                record_second_callback_result(self.session, self.ticket_id, outcome, now, None,
+                                              attempt_id=c.attempt_id)  # fmt: skip
 
     @rule()
     def dialer_misses_the_citizen(self) -> None:
