@@ -55,6 +55,8 @@ from huifang.domain.types import UTCDateTime
 from huifang.errors import Conflict, NotFound
 
 CHANNELS = ("sms", "voice", "sms_then_voice")
+#: the kind of the campaign that asks tickets' citizens again (`huifang.followup.second_callback`)
+SECOND_CALLBACK_KIND = "second_callback"
 OPT_OUT_SOURCES = ("sms", "call", "agent", "do_not_call")
 #: contacts written per statement when a campaign is created
 _BATCH = 1000
@@ -319,7 +321,9 @@ def resume_campaign(session: Session, campaign_id: int) -> Campaign:
 
 
 def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Campaign:
-    """Stop a campaign for good: its queued calls are cancelled."""
+    """Stop a campaign for good: its queued calls are cancelled. A second-callback
+    campaign's contacts still being tried are excluded too: their rounds go to the agents
+    instead of waiting for calls that will not come."""
     campaign = _transition(session, campaign_id, CampaignEvent.finish)
     session.execute(
         update(CallAttempt)
@@ -327,6 +331,11 @@ def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Cam
         .where(col(CallAttempt.state) == AttemptState.queued)
         .values(state=AttemptState.cancelled, cause="campaign_finished", ended_at=now)
     )
+    if campaign.kind == SECOND_CALLBACK_KIND:
+        still_tried = (col(Contact.campaign_id) == campaign_id) & col(Contact.state).in_(
+            [ContactState.pending, ContactState.in_progress]
+        )
+        _stop_contacts(session, still_tried, reason="campaign_finished", now=now)
     return campaign
 
 

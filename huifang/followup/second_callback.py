@@ -14,7 +14,8 @@ Rules kept here:
   is settled once, by a guarded `UPDATE … WHERE state = 'open'` (by the call's answer or by an
   agent's call), and a report sent back cancels the open round and its queued call;
 - an open round the calls are done with (tries exhausted, contact excluded, answered without
-  a grade) is `unreachable`: on the agents' worklist (`huifang.followup.worklist`);
+  a grade, its campaign finished) is `unreachable`: on the agents' worklist
+  (`huifang.followup.worklist`);
 - the settled rounds are the facts behind 二次回访满意率: `settled_rounds` returns them.
 """
 
@@ -28,7 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from huifang.domain.campaigns import exclude_contact, is_opted_out
+from huifang.domain.campaigns import SECOND_CALLBACK_KIND, exclude_contact, is_opted_out
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import (
     CallAttempt,
@@ -58,7 +59,7 @@ from huifang.errors import Conflict
 from huifang.ivr.script import builtin_scripts_dir
 
 #: the campaign kind, contact purpose and attempt purpose of second callbacks
-PURPOSE = "second_callback"
+PURPOSE = SECOND_CALLBACK_KIND
 #: how a round was settled
 VIA_CALL, VIA_AGENT = "call", "agent"
 GRADED = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.unsatisfied)

@@ -100,6 +100,15 @@ def test_a_finished_second_callback_campaign_is_followed_by_a_new_one(
     assert round_contact(session, reported(session, staff, clock)).campaign_id != first
 
 
+def test_finishing_the_second_callback_campaign_leaves_its_open_rounds_to_the_agents(
+    session: Session, staff, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    ticket = reported(session, staff, clock)
+    finish_campaign(session, round_contact(session, ticket).campaign_id, now=clock.now())
+    [item] = worklist(session, actor=staff.agent)
+    assert (item.round.ticket_id, item.round.contact_outcome) == (ticket.id, "campaign_finished")
+
+
 def test_an_imported_complaints_citizen_is_called_again_too(
     session: Session, staff, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]

@@ -173,6 +173,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "call_opted_out": ("已退订", "opted out"),
     "call_not_the_caller": ("非本人", "not the caller"),
     "call_report_sent_back": ("整改被退回", "report sent back"),
+    "call_campaign_finished": ("任务已结束", "campaign finished"),
     "call_satisfied": ("满意", "satisfied"),
     "call_basically_satisfied": ("基本满意", "basically satisfied"),
     "call_unsatisfied": ("不满意", "unsatisfied"),
