@@ -70,6 +70,10 @@ class Figures:
     tickets_rectified: int = 0
     tickets_on_time: int = 0
     tickets_overdue: int = 0
+    #: closed after a satisfied second callback (the only way a ticket closes)
+    tickets_closed: int = 0
+    #: reopened at least once by an unsatisfied second callback
+    tickets_reopened: int = 0
 
     @property
     def answer_rate(self) -> float | None:
@@ -102,6 +106,8 @@ class Figures:
                 "rectified": self.tickets_rectified,
                 "on_time": self.tickets_on_time,
                 "overdue": self.tickets_overdue,
+                "closed_by_second_callback": self.tickets_closed,
+                "reopened": self.tickets_reopened,
                 "rectification_rate": self.rectification_rate,
                 "on_time_rate": self.on_time_rate,
             },

@@ -7,6 +7,12 @@ Rules kept here:
   surveyed contacts, answers and complaint categories all hang on `incidents.handled_at`,
   so the rate of a month is the verdict on that month's work, and an answer given on
   1 December about a 30 November case counts for November; tickets count by `issued_at`;
+- every citizen counts once: one answer per incident and dimension, from the latest
+  completed survey of the incident's citizen (`domain.answers` marks it `counted_at`) — a
+  call cut short after the first question and retried counts that question once, a citizen
+  surveyed again counts once, with the latest survey; a survey never completed (cut short
+  for good, an answering machine) counts nowhere; "surveyed" and complaint categories count
+  incidents, not contacts or escalations;
 - every query starts from the period's incidents (index on `handled_at`) and reaches
   contacts and answers through covering indexes on `incident_id`, so its cost follows the
   period's size, not the table's;
@@ -24,12 +30,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, cast, func, or_, select
+from sqlalchemy import String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
 from huifang.domain.models import Answer, Contact, Escalation, Incident, Ticket, Unit
-from huifang.domain.states import ContactState
+from huifang.domain.states import ContactState, TicketState
 from huifang.domain.units import subtree_ids
 from huifang.errors import NotFound
 from huifang.stats.figures import (
@@ -49,6 +55,8 @@ from huifang.stats.periods import Period
 #: answer dimensions the reports read; others (confirm, reason) are not graded
 REPORTED_DIMENSIONS = ("overall", "attitude", "arrival_time", "handling", "second_callback")
 _NOT_SURVEYED = (ContactState.pending.value, ContactState.excluded.value)
+#: the one answer per incident and dimension the figures count (see `domain.answers`)
+_COUNTED = col(Answer.counted_at).is_not(None)
 
 
 def _rows(session: Session, query: Select[Any]) -> Sequence[Any]:
@@ -82,12 +90,13 @@ def own_figures(
     for unit_id, n in _rows(session, incidents):
         counts[unit_id]["incidents"] = n
 
+    reached = exists().where(
+        col(Contact.incident_id) == col(Incident.id), col(Contact.state).not_in(_NOT_SURVEYED)
+    )
     surveyed = (
         select(col(Incident.unit_id), func.count())
-        .select_from(Incident)
-        .join(Contact, col(Contact.incident_id) == col(Incident.id))
         .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
-        .where(col(Contact.state).not_in(_NOT_SURVEYED))
+        .where(reached)
         .group_by(col(Incident.unit_id))
     )
     for unit_id, n in _rows(session, surveyed):
@@ -99,7 +108,7 @@ def own_figures(
         .select_from(Incident)
         .join(Answer, col(Answer.incident_id) == col(Incident.id))
         .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
-        .where(col(Answer.dimension).in_(REPORTED_DIMENSIONS))
+        .where(col(Answer.dimension).in_(REPORTED_DIMENSIONS), _COUNTED)
         .group_by(col(Incident.unit_id), col(Answer.dimension), col(Answer.outcome))
     )
     for unit_id, dimension, outcome, n in _rows(session, answers):
@@ -110,8 +119,10 @@ def own_figures(
         counts[unit_id]["answered"] = sum(by_dimension.get("overall", {}).values())
 
     categories_text = cast(col(Escalation.categories), String)
+    # incidents whose escalations name the category (a citizen surveyed again may have two)
     category_sums = [
-        func.sum(case((categories_text.like(f'%"{name}"%'), 1), else_=0)) for name in CATEGORIES
+        func.count(func.distinct(case((categories_text.like(f'%"{name}"%'), col(Incident.id)))))
+        for name in CATEGORIES
     ]
     escalations = (
         select(col(Incident.unit_id), *category_sums)
@@ -130,6 +141,9 @@ def own_figures(
         select(
             col(Ticket.unit_id),
             func.count(),
+            # verified by a satisfied second callback: the only way a ticket is closed
+            func.sum(case((col(Ticket.state) == TicketState.closed.value, 1), else_=0)),
+            func.sum(case((col(Ticket.reopen_count) > 0, 1), else_=0)),
             func.sum(case((rectified, 1), else_=0)),
             func.sum(
                 case(
@@ -153,9 +167,11 @@ def own_figures(
         .where(col(Ticket.issued_at) >= start, col(Ticket.issued_at) < end)
         .group_by(col(Ticket.unit_id))
     )
-    for unit_id, issued, done, on_time, overdue in _rows(session, tickets):
+    for unit_id, issued, closed, reopened, done, on_time, overdue in _rows(session, tickets):
         counts[unit_id].update(
             tickets_issued=issued,
+            tickets_closed=int(closed),
+            tickets_reopened=int(reopened),
             tickets_rectified=int(done),
             tickets_on_time=int(on_time),
             tickets_overdue=int(overdue),
@@ -231,7 +247,7 @@ def trend(
             .select_from(Incident)
             .join(Answer, col(Answer.incident_id) == col(Incident.id))
             .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
-            .where(col(Answer.dimension) == "overall")
+            .where(col(Answer.dimension) == "overall", _COUNTED)
             .group_by(col(Answer.outcome))
         )
         if subtree is not None:
