@@ -48,7 +48,7 @@ def count_survey(
     session.execute(
         select(col(Incident.id)).where(col(Incident.id) == incident_id).with_for_update()
     )
-    session.execute(
+    session.exec(
         update(Answer)
         .where(col(Answer.incident_id) == incident_id)
         .where(col(Answer.dimension).in_(sorted({a.dimension for a in answers})))
@@ -64,7 +64,7 @@ def count_survey(
         col(later.counted_at).is_not(None),
         col(later.id) > col(Answer.id),
     )
-    counted = session.execute(
+    counted = session.exec(
         update(Answer)
         .where(of_survey)
         .where(col(Answer.counted_at).is_(None))
