@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from huifang.domain.enums import ComplaintCategory
+from huifang.stats.periods import Period
 
 #: the three dimensions the reference deployment measures, in report order
 DIMENSIONS = ("attitude", "arrival_time", "handling")
@@ -140,6 +141,12 @@ class UnitFigures:
     unit: UnitRef
     figures: Figures
 
+    def as_dict(self) -> dict[str, Any]:
+        """The unit and its figures as plain JSON values (a ranking's or a report's row)."""
+        unit = {"id": self.unit.id, "code": self.unit.code, "name": self.unit.name,
+                "level": self.unit.level}  # fmt: skip
+        return {"unit": unit, **self.figures.as_dict()}
+
 
 @dataclass(frozen=True, slots=True)
 class TrendPoint:
@@ -163,6 +170,18 @@ class Comparison:
     @property
     def year_on_year(self) -> float | None:
         return _change(self.current.overall.rate, self.year_ago.overall.rate)
+
+    def as_dict(self, period: Period) -> dict[str, Any]:
+        """`period`'s figures beside the two compared periods, as plain JSON values: what
+        `huifang stats summary`, `GET /api/v1/stats/summary` and the demo's summary print."""
+        return {
+            "period": period.label(),
+            "figures": self.current.as_dict(),
+            "previous": {"period": period.previous().label(), **self.previous.as_dict()},
+            "year_ago": {"period": period.year_ago().label(), **self.year_ago.as_dict()},
+            "month_on_month": self.month_on_month,
+            "year_on_year": self.year_on_year,
+        }
 
 
 def _change(now: float | None, then: float | None) -> float | None:

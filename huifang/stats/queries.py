@@ -34,8 +34,18 @@ from sqlalchemy import String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
-from huifang.domain.models import Answer, Contact, Escalation, Incident, Ticket, Unit
-from huifang.domain.states import ContactState, TicketState
+from huifang.domain.models import (
+    Answer,
+    CallAttempt,
+    Contact,
+    Escalation,
+    Incident,
+    SmsMessage,
+    Ticket,
+    TicketChange,
+    Unit,
+)
+from huifang.domain.states import ContactState, TicketEvent, TicketState
 from huifang.domain.units import subtree_ids
 from huifang.errors import NotFound
 from huifang.stats.figures import (
@@ -57,6 +67,8 @@ REPORTED_DIMENSIONS = ("overall", "attitude", "arrival_time", "handling", "secon
 _NOT_SURVEYED = (ContactState.pending.value, ContactState.excluded.value)
 #: the one answer per incident and dimension the figures count (see `domain.answers`)
 _COUNTED = col(Answer.counted_at).is_not(None)
+#: the ticket events a second callback's verdict makes
+_SECOND_CALLBACK_VERDICTS = (TicketEvent.verify.value, TicketEvent.reopen.value)
 
 
 def _rows(session: Session, query: Select[Any]) -> Sequence[Any]:
@@ -255,3 +267,54 @@ def trend(
         counts = {outcome or "": n for outcome, n in _rows(session, query)}
         points.append(TrendPoint(period.label(), sum(counts.values()), Grades.from_counts(counts)))
     return points
+
+
+def campaign_activity(session: Session, campaign_ids: Sequence[int]) -> dict[str, int]:
+    """What campaigns did, counted per contact or call: survey SMS sent and replied to,
+    survey calls placed (retries among them), opt-outs, escalations."""
+    ids = list(campaign_ids)
+    of_campaigns = col(Contact.campaign_id).in_(ids)
+    survey_calls = (
+        select(func.count(), func.sum(case((col(CallAttempt.number) > 1, 1), else_=0)))
+        .where(col(CallAttempt.campaign_id).in_(ids), col(CallAttempt.purpose) == "survey")
+        .where(col(CallAttempt.dialed_at).is_not(None))
+    )
+    calls, retries = _rows(session, survey_calls)[0]
+    replied = (
+        select(func.count(func.distinct(col(SmsMessage.contact_id))))
+        .join(Contact, col(Contact.id) == col(SmsMessage.contact_id))
+        .where(of_campaigns, col(SmsMessage.direction) == "in")
+    )
+    contacts = select(
+        func.count(),
+        func.sum(case((col(Contact.sms_sent_at).is_not(None), 1), else_=0)),
+        func.sum(case((col(Contact.outcome) == "opted_out", 1), else_=0)),
+    ).where(of_campaigns)
+    total, sms_sent, opted_out = _rows(session, contacts)[0]
+    escalated = select(func.count()).select_from(Escalation).join(Contact).where(of_campaigns)
+    return {
+        "contacts": total,
+        "sms_sent": int(sms_sent or 0),
+        "sms_replied": _rows(session, replied)[0][0],
+        "calls": calls,
+        "retries": int(retries or 0),
+        "opted_out": int(opted_out or 0),
+        "escalated": _rows(session, escalated)[0][0],
+    }
+
+
+def second_callbacks(session: Session, period: Period, *, tz: ZoneInfo) -> dict[str, int]:
+    """The second callbacks that settled the period's tickets (closed or reopened them): by
+    the phone line (the IVR) and by agents who called and recorded the answer themselves."""
+    start, end = period.bounds(tz)
+    settled = (
+        select(
+            func.sum(case((col(TicketChange.actor_id).is_(None), 1), else_=0)),
+            func.sum(case((col(TicketChange.actor_id).is_not(None), 1), else_=0)),
+        )
+        .join(Ticket, col(Ticket.id) == col(TicketChange.ticket_id))
+        .where(col(Ticket.issued_at) >= start, col(Ticket.issued_at) < end)
+        .where(col(TicketChange.event).in_(_SECOND_CALLBACK_VERDICTS))
+    )
+    by_line, by_agents = _rows(session, settled)[0]
+    return {"by_phone_line": int(by_line or 0), "by_agents": int(by_agents or 0)}
