@@ -2,18 +2,20 @@
 count: campaigns, the dialer worker on the simulated line, SMS replies, a citizen surveyed
 again by a later campaign, a complaint's ticket and its second callbacks.
 
-Seven citizens, one incident each, handled on 23 November 2026 (Shanghai) at one station
+Eight citizens, one incident each, handled on 23 November 2026 (Shanghai) at one station
 (the one surveyed again has a station of its own, so the second campaign selects only it):
 
-| phone      | first campaign (SMS, then a call)          | later                          |
-|------------|--------------------------------------------|--------------------------------|
-| RESURVEYED | call: satisfied throughout                 | 2nd campaign: basically (all)  |
-| RETRIED    | call cut short after attitude (unsatisfied)| retry to the end: satisfied    |
-| COMPLAINS  | call: unsatisfied (3 3 1 3)                 | ticket; 2nd callbacks: 3, then 1|
-| MACHINE    | three calls, nobody presses a key          | —                              |
-| BASIC      | call: basically satisfied throughout       | —                              |
-| SMS        | SMS reply "1": never called                | —                              |
-| LATE_SMS   | call: satisfied throughout                 | SMS reply "3 …" after the call |
+| phone      | first campaign (SMS, then a call)           | later                             |
+|------------|---------------------------------------------|-----------------------------------|
+| RESURVEYED | call: satisfied throughout                  | 2nd campaign: basically (all)     |
+| RETRIED    | call cut short after attitude (unsatisfied) | retry to the end: satisfied       |
+| COMPLAINS  | call: unsatisfied (3 3 1 3)                  | ticket; 2nd callbacks: 3, then 1  |
+| MACHINE    | three calls, nobody presses a key           | —                                 |
+| BASIC      | call: basically satisfied throughout        | —                                 |
+| SMS        | SMS reply "1": never called                 | —                                 |
+| LATE_SMS   | call: satisfied throughout                  | SMS "3 …" after the call; ticket  |
+|            |                                             | reported late; 2nd callback: 1    |
+| DO_NOT_CALL| on the do-not-call list: excluded           | —                                 |
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from huifang.domain.campaigns import (
     CampaignPlan,
     IncidentSelection,
     create_campaign,
+    import_do_not_call,
     start_campaign,
 )
 from huifang.domain.models import CallAttempt, Contact, Escalation, Ticket, Unit, User
@@ -51,8 +54,8 @@ from huifang.telephony.sim.provider import SimProvider
 from tests.factories import make_incident, make_unit, make_user
 from tests.stats.stats_dataset import local
 
-RESURVEYED, RETRIED, COMPLAINS, MACHINE, BASIC, SMS, LATE_SMS = (
-    f"+8613700000{n:03d}" for n in range(1, 8)
+RESURVEYED, RETRIED, COMPLAINS, MACHINE, BASIC, SMS, LATE_SMS, DO_NOT_CALL = (
+    f"+8613700000{n:03d}" for n in range(1, 9)
 )
 FIRST_PERSONAS = {
     RESURVEYED: "satisfied",
@@ -62,6 +65,7 @@ FIRST_PERSONAS = {
     BASIC: "basically_satisfied",
     SMS: "satisfied",
     LATE_SMS: "satisfied",
+    DO_NOT_CALL: "satisfied",
 }
 HANDLED = date(2026, 11, 23)
 #: the reported period: answers count for the month their incident was handled in, the
@@ -74,7 +78,8 @@ SURVEY_YAML = (builtin_scripts_dir() / "survey-110.zh-CN.yaml").read_text(encodi
 class History:
     station: Unit
     resurveyed_station: Unit
-    ticket_id: int
+    #: COMPLAINS' ticket (reopened, then closed) and LATE_SMS' (reported late, closed)
+    ticket_ids: tuple[int, int]
 
 
 class _Line:
@@ -190,6 +195,7 @@ async def build_history(runtime: Runtime, clock: FakeClock, recordings: Path) ->
                           occurred_at=local("2026-11-23 14:00"))  # fmt: skip
         agent = make_user(db, role="agent", username="history-agent")
         supervisor = make_user(db, role="supervisor", unit=branch, username="history-chief")
+        import_do_not_call(db, [DO_NOT_CALL], now=clock.now())
         db.expunge_all()
 
     # the first campaign: the survey SMS to everyone, calls an hour later to who did not reply
@@ -205,10 +211,15 @@ async def build_history(runtime: Runtime, clock: FakeClock, recordings: Path) ->
 
     # the complaint's ticket, acknowledged and reported; the second callback finds the
     # citizen still unsatisfied (reopened), the next one satisfied (closed)
-    ticket_id = _issue_ticket(runtime, agent)
+    ticket_id = _issue_ticket(runtime, agent, COMPLAINS)
     for _ in range(2):
         _rectify(runtime, clock, supervisor, ticket_id)
         await line.place(_second_callback(runtime, ticket_id), COMPLAINS)
+    # the late SMS complaint's ticket is reported after its deadline, then closed
+    late_id = _issue_ticket(runtime, agent, LATE_SMS)
+    clock.advance(timedelta(days=4))
+    _rectify(runtime, clock, supervisor, late_id)
+    await line.place(_second_callback(runtime, late_id), LATE_SMS)
     await line.close()
 
     # a later campaign surveys one citizen again: now basically satisfied
@@ -217,16 +228,16 @@ async def build_history(runtime: Runtime, clock: FakeClock, recordings: Path) ->
     line = _Line(runtime, clock, {RESURVEYED: "basically_satisfied"}, recordings)
     await line.call_until_done(again)
     await line.close()
-    return History(station, resurveyed_station, ticket_id)
+    return History(station, resurveyed_station, (ticket_id, late_id))
 
 
-def _issue_ticket(runtime: Runtime, agent: User) -> int:
+def _issue_ticket(runtime: Runtime, agent: User, phone: str) -> int:
     clock = runtime.clock
     with session_scope(runtime.engine) as db:
         escalation_id = db.execute(
             select(col(Escalation.id))
             .join(Contact, col(Contact.id) == col(Escalation.contact_id))
-            .where(col(Contact.phone) == COMPLAINS)
+            .where(col(Contact.phone) == phone)
         ).scalar_one()
         queue.claim(db, escalation_id, agent=agent, now=clock.now(), lease_minutes=30)
         ticket = queue.resolve(

@@ -43,8 +43,9 @@ def test_every_citizen_surveyed_counts_once(
     runtime: Runtime, clock: FakeClock, history: History
 ) -> None:
     city = figures(runtime, clock.now())
-    # seven incidents; the one surveyed by two campaigns is one surveyed citizen
-    assert (city.incidents, city.surveyed) == (7, 7)
+    # eight incidents; the one surveyed by two campaigns is one surveyed citizen, the one on
+    # the do-not-call list none
+    assert (city.incidents, city.surveyed) == (8, 7)
 
 
 def test_answered_counts_completed_surveys_only(
@@ -93,9 +94,11 @@ def test_the_latest_second_callback_gives_the_second_callback_rate(
     runtime: Runtime, clock: FakeClock, history: History
 ) -> None:
     city = figures(runtime, clock.now())
-    # still unsatisfied at the first second callback (reopened), satisfied at the next
-    assert (city.second_callback, city.second_callback.rate) == (Grades(satisfied=1), 1.0)
-    assert (city.tickets_issued, city.tickets_reopened, city.tickets_closed) == (1, 1, 1)
+    # the complainer: still unsatisfied at the first second callback (reopened), satisfied
+    # at the next; the late SMS complainer satisfied at once
+    assert (city.second_callback, city.second_callback.rate) == (Grades(satisfied=2), 1.0)
+    assert (city.tickets_issued, city.tickets_reopened, city.tickets_closed) == (2, 1, 2)
+    assert (city.tickets_on_time, city.tickets_overdue) == (1, 1)
 
 
 def test_counting_a_survey_again_changes_nothing(
