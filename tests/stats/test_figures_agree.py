@@ -6,30 +6,27 @@ machine, a late SMS reply, a ticket reopened then closed and one reported late
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 from typer.testing import CliRunner
 
 from huifang.api.app import create_app
-from huifang.bootstrap import Runtime, build_runtime
+from huifang.bootstrap import Runtime
 from huifang.cli import app as cli
 from huifang.clock import FakeClock
 from huifang.demo import demo_summary
 from huifang.domain.models import Campaign, User
 from huifang.domain.users import create_api_token
-from huifang.settings import Settings
 from huifang.stats.figures import CATEGORIES, DIMENSIONS
 from tests.factories import make_user
-from tests.stats.survey_history import PERIOD, History, build_history
+from tests.stats.survey_history import PERIOD, History
 
 PASSWORD = "figures-agree-1"
 
@@ -82,18 +79,11 @@ def points(change: float | None) -> str:
 
 
 @pytest.fixture
-def runtime(engine: Engine, clock: FakeClock, tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(data_dir=tmp_path / "data", calls_per_second=1000)
-    yield build_runtime(settings, clock=clock, migrate=False, engine=engine)
-
-
-@pytest.fixture
-def history(runtime: Runtime, clock: FakeClock, tmp_path: Path) -> History:
-    history = asyncio.run(build_history(runtime, clock, tmp_path / "recordings"))
-    with Session(runtime.engine) as session:
-        make_user(session, role="admin", username="figures-admin", password=PASSWORD)
+def admin(runtime: Runtime, history: History) -> User:
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        user = make_user(session, role="admin", username="figures-admin", password=PASSWORD)
         session.commit()
-    return history
+    return user
 
 
 def cli_summary(runtime: Runtime, tmp_path: Path) -> dict[str, Any]:
@@ -105,11 +95,10 @@ def cli_summary(runtime: Runtime, tmp_path: Path) -> dict[str, Any]:
     return summary
 
 
-def api_summary(client: TestClient, runtime: Runtime, clock: FakeClock) -> dict[str, Any]:
+def api_summary(
+    client: TestClient, runtime: Runtime, clock: FakeClock, admin: User
+) -> dict[str, Any]:
     with Session(runtime.engine) as session:
-        admin = session.execute(
-            select(User).where(col(User.username) == "figures-admin")
-        ).scalar_one()
         token = create_api_token(session, admin, "figures", clock.now())
         session.commit()
     reply = client.get(
@@ -174,11 +163,11 @@ def unit_cells(row: dict[str, Any]) -> list[str]:
 
 
 def test_cli_api_console_and_demo_tell_the_same_figures(
-    runtime: Runtime, clock: FakeClock, history: History, tmp_path: Path
+    runtime: Runtime, clock: FakeClock, admin: User, tmp_path: Path
 ) -> None:
     client = TestClient(create_app(runtime))
     from_cli = cli_summary(runtime, tmp_path)
-    from_api = api_summary(client, runtime, clock)
+    from_api = api_summary(client, runtime, clock, admin)
     from_demo = the_demos(runtime, clock)
     page = dashboard(client)
 

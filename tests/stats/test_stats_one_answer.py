@@ -4,34 +4,19 @@ the figures of a survey history made by the real campaign, dialer, SMS and ticke
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from huifang.bootstrap import Runtime, build_runtime
+from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.answers import count_survey
 from huifang.domain.models import Answer, CallAttempt, Contact
-from huifang.settings import Settings
 from huifang.stats.figures import Figures, Grades
 from huifang.stats.queries import summary
-from tests.stats.survey_history import PERIOD, RETRIED, History, build_history
-
-
-@pytest.fixture
-def runtime(engine: Engine, clock: FakeClock, tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(data_dir=tmp_path / "data", calls_per_second=1000)
-    yield build_runtime(settings, clock=clock, migrate=False, engine=engine)
-
-
-@pytest.fixture
-def history(runtime: Runtime, clock: FakeClock, tmp_path: Path) -> History:
-    return asyncio.run(build_history(runtime, clock, tmp_path / "recordings"))
+from tests.stats.survey_history import PERIOD, RETRIED, History
 
 
 def figures(runtime: Runtime, now: datetime, unit_id: int | None = None) -> Figures:
