@@ -116,6 +116,11 @@ def demo_command(
     settings = demo_settings(base)
     host, port = host or base.host, port or base.port
     console = Console(stderr=as_json)
+    if serve_only and not (settings.data_dir / "huifang.db").is_file():
+        raise typer.BadParameter(
+            f"no demo database in {settings.data_dir}: run `huifang demo` first",
+            param_hint="--serve-only",
+        )
     listening = None
     if serve or serve_only:
         try:
@@ -123,12 +128,6 @@ def demo_command(
         except PortBusy as exc:
             raise typer.BadParameter(str(exc), param_hint="--port") from None
     if serve_only:
-        if not (settings.data_dir / "huifang.db").is_file():
-            listening.close()  # type: ignore[union-attr]  # reserved above
-            raise typer.BadParameter(
-                f"no demo database in {settings.data_dir}: run `huifang demo` first",
-                param_hint="--serve-only",
-            )
         _serve(settings, listening, host, port, console, period="")
         return
     options = DemoOptions(incidents=incidents, seed=seed, days=days)
