@@ -55,7 +55,7 @@ async def test_the_worker_calls_the_citizen_again_and_a_satisfied_answer_closes_
 ) -> None:
     (phone,) = phones(1)
     make_campaign([phone])
-    worker, provider = make_worker({phone: "complains"})  # presses 1 on the second callback
+    worker, provider = make_worker({phone: "complains_then_satisfied"})
     await worker.run_until_idle()
     ticket_id = report_the_complaint(runtime, clock)
     await worker.run_until_idle()

@@ -39,7 +39,7 @@ from tests.factories import make_user
 HUIFANG = Path(sys.executable).with_name("huifang")
 SATISFIED_AFTER, STILL_UNSATISFIED, CONTENT = "+8613911110001", "+8613911110002", "+8613911110003"
 PERSONAS = {
-    SATISFIED_AFTER: "complains",
+    SATISFIED_AFTER: "complains_then_satisfied",
     STILL_UNSATISFIED: "stays_unsatisfied",
     CONTENT: "satisfied",
 }
