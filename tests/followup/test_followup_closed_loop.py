@@ -3,7 +3,9 @@
 real `huifang worker` on the simulated line, and the follow-up worked over the API by an
 agent and the unit's supervisor. After the unit's report the worker calls the complainants
 again by itself: the one now satisfied has their ticket closed, the one still unsatisfied has
-it reopened with their words.
+it reopened with their words; `huifang stats summary`, the API and the console's dashboard
+show the second-callback rate (one of two: 50 %), and the facts behind it are the two
+settled rounds.
 
 The worker runs with its defaults, the database and data directory, and two facts of this
 test's world: the simulated citizens it calls (`HUIFANG_SIM_PERSONAS`), and a calling window
@@ -30,9 +32,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from huifang.api.app import create_app
+from huifang.api.auth import SESSION_COOKIE, _serializer
 from huifang.bootstrap import build_runtime
-from huifang.domain.models import CallAttempt, Escalation, Incident, Unit
+from huifang.domain.models import CallAttempt, Escalation, Incident, Unit, User
 from huifang.domain.users import create_api_token
+from huifang.followup.second_callback import settled_rounds
 from huifang.settings import Settings
 from tests.factories import make_user
 
@@ -121,6 +125,11 @@ def api_as(
     return {"Authorization": f"Bearer {token}"}
 
 
+def admin_id(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(User.id).where(User.role == "admin")).first()  # type: ignore[return-value]
+
+
 def escalation_phones(engine: Engine) -> dict[str, int]:
     with Session(engine) as session:
         rows = session.exec(select(Escalation.id, Incident.caller_phone).join(Incident)).all()  # type: ignore[call-overload]
@@ -181,6 +190,15 @@ def test_the_loop_closes_by_itself(
             return shown if done else None
 
         shown = wait_for("both second callbacks", settled, log)
+
+        # the figures: the console's dashboard, as an admin sees it
+        period = f"{day}..{datetime.now(TZ):%Y-%m-%d}"
+        admin = api_as(client, engine, "admin")
+        cookie = _serializer(runtime).dumps({"uid": admin_id(engine), "csrf": "x"})
+        client.cookies.set(SESSION_COOKIE, cookie)
+        dashboard = client.get(f"/dashboard?period={period}").text
+        client.cookies.clear()
+        api_figures = client.get(f"/api/v1/stats/summary?period={period}", headers=admin).json()
     runtime.close()
 
     closed, reopened = shown[SATISFIED_AFTER], shown[STILL_UNSATISFIED]
@@ -197,3 +215,16 @@ def test_the_loop_closes_by_itself(
         ("second_callback", "completed", ""), ("second_callback", "completed", "")]  # fmt: skip
     assert not [c for c in calls if c[2] == "contact_answered"]
     assert worker.poll() is None  # still working
+
+    # 二次回访满意率: one of the two citizens called again is satisfied, in every figure
+    cli = json.loads(huifang(deployment, "stats", "summary", "--period", period))["figures"]
+    assert cli == api_figures["figures"]
+    assert cli["second_callback"] == {
+        "satisfied": 1, "basically_satisfied": 0, "unsatisfied": 1, "rate": 0.5}  # fmt: skip
+    assert (cli["tickets"]["closed_by_second_callback"], cli["tickets"]["reopened"]) == (1, 1)
+    card = dashboard.split('data-figure="second_callback_rate">', 1)[1].split("<", 1)[0]
+    assert card == "50.0%"
+    with Session(engine) as session:
+        facts = settled_rounds(session, settled_from=datetime.now(TZ) - timedelta(days=1),
+                               settled_to=datetime.now(TZ) + timedelta(minutes=1))  # fmt: skip
+    assert sorted(f.outcome for f in facts) == ["satisfied", "unsatisfied"]
