@@ -1,4 +1,6 @@
-"""`huifang worker` and `huifang demo`: the dialer worker and the end-to-end demo.
+"""`huifang worker`, `huifang agi serve` and `huifang demo`: the processes that carry
+calls (the dialer worker, the FastAGI server that runs the survey of every call Asterisk
+answers) and the end-to-end demo. Each is wired here from settings.
 
 Heavy imports stay inside the commands so `huifang --help` stays fast.
 """
@@ -7,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from huifang.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def worker_command(
@@ -44,10 +50,8 @@ async def _work(runtime: Any, *, batch: int, poll: float, name: str | None) -> N
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    typer.echo(
-        f"worker {worker.name}: provider {provider.name}, {provider.max_channels} channels",
-        err=True,
-    )
+    log.info("worker %s: provider %s, %s channels", worker.name, provider.name,
+             provider.max_channels)  # fmt: skip
     try:
         await worker.run(stop, poll_seconds=poll)
     finally:
@@ -79,6 +83,75 @@ def _provider(runtime: Any) -> Any:
     )
 
 
+def agi_serve_command(
+    host: str | None = typer.Option(None, help="address to listen on (default: HUIFANG_AGI_HOST)"),
+    port: int | None = typer.Option(
+        None, help="port to listen on (default: HUIFANG_AGI_PORT, 4573)"
+    ),
+) -> None:
+    """Serve `AGI(agi://<host>:<port>/survey)` for Asterisk until interrupted.
+
+    Asterisk plays the prompts this server renders into HUIFANG_DATA_DIR/prompts and records
+    into HUIFANG_ASTERISK_RECORDINGS_DIR, which this server then reads: both must be at the
+    same absolute paths on Asterisk's host (a shared volume).
+    """
+    settings = Settings()
+    prompts, recordings = settings.prompts_dir.absolute(), settings.asterisk_recordings_dir.absolute()
+    if not recordings.is_dir():
+        typer.secho(
+            f"error: the recordings directory {recordings} does not exist: Asterisk records "
+            "complaints there and this server reads them. Mount Asterisk's recording "
+            "directory at that path, or set HUIFANG_ASTERISK_RECORDINGS_DIR to where it is.",
+            fg=typer.colors.RED, err=True,
+        )  # fmt: skip
+        raise typer.Exit(1)
+    prompts.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(
+            _serve_agi(settings, host or settings.agi_host, port or settings.agi_port, prompts, recordings)
+        )
+    except KeyboardInterrupt:
+        log.info("FastAGI server stopped")
+
+
+async def _serve_agi(
+    settings: Settings, host: str, port: int, prompts: Path, recordings: Path
+) -> None:
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.dialer.survey import make_survey_call_factory
+    from huifang.domain.installation import installation_key
+    from huifang.speech.models import ModelRegistry
+    from huifang.telephony.asterisk.agi_server import AgiServer
+    from huifang.telephony.asterisk.media import VoskAnswers, prompt_renderer
+
+    runtime = build_runtime(settings)
+
+    def key() -> str:
+        with session_scope(runtime.engine) as db:
+            return installation_key(db, now=runtime.clock.now())
+
+    pool = runtime.speech_pool()
+    server = AgiServer(
+        make_survey_call_factory(runtime, speech=pool),
+        prompt_renderer(prompts),
+        VoskAnswers(pool, ModelRegistry(settings.effective_models_dir)),
+        recordings,
+        recording_prefix=f"huifang-{await runtime.run_db(key)}-",
+    )
+    listener = await server.start(host, port)
+    log.info(
+        "FastAGI server on agi://%s:%s/survey; Asterisk must read the prompts in %s and "
+        "write the recordings in %s, at these same paths",
+        host, port, prompts, recordings,
+    )  # fmt: skip
+    try:
+        async with listener:
+            await listener.serve_forever()
+    finally:
+        runtime.close()  # closes the speech pool too
+
+
 def demo_command(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="serve the API and console after"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
@@ -98,6 +171,8 @@ def demo_command(
     from huifang.demo import DEMO_PASSWORD, DemoOptions, render_summary, run_demo
 
     base = Settings()
+    # the demo prints its own summary: one log line per simulated call would bury it
+    logging.getLogger("huifang").setLevel(max(logging.WARNING, logging.getLogger().level))
     console = Console(stderr=as_json)
     with console.status("running the campaign day on the simulated line…"):
         report = asyncio.run(run_demo(base, DemoOptions(incidents=incidents, seed=seed)))
@@ -128,9 +203,9 @@ def _serve(settings: Settings, host: str, port: int, console: Any) -> None:
     runtime = build_runtime(settings)
     console.print(f"API and console on http://{host}:{port}/ (Ctrl-C to stop)")
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port)
+        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None)  # our logging
     finally:
         runtime.close()
 
 
-__all__ = ["demo_command", "worker_command"]
+__all__ = ["agi_serve_command", "demo_command", "worker_command"]
