@@ -329,3 +329,87 @@ class HuifangProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+class TcpProxy:
+    """A TCP relay on `port` to `target_port`, in a thread of its own: the test's way to
+    take AMI away from a running worker (`cut` drops the connections, `close` stops
+    listening) and to give it back (`open`)."""
+
+    def __init__(self, target_port: int, port: int | None = None) -> None:
+        import asyncio
+        import threading
+
+        self.target_port = target_port
+        self.port = port or free_port()
+        self.connections = 0
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def _call(self, work: Callable[[], object]) -> object:
+        import asyncio
+
+        async def run() -> object:
+            result = work()
+            return await result if asyncio.iscoroutine(result) else result
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=10)
+
+    def open(self) -> None:
+        import asyncio
+
+        async def listen() -> None:
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+        self._call(listen)
+
+    def close(self) -> None:
+        def stop() -> None:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+
+        self._call(stop)
+        self.cut()
+
+    def cut(self) -> None:
+        """Drop every relayed connection at once (both ends see it closed)."""
+
+        def drop() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+        self._call(drop)
+
+    def shutdown(self) -> None:
+        self.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    async def _relay(self, reader: object, writer: object) -> None:
+        import asyncio
+
+        assert isinstance(reader, asyncio.StreamReader) and isinstance(writer, asyncio.StreamWriter)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}

@@ -170,3 +170,17 @@ def _amd_line(day: Installation, attempt_id: int) -> str:
     found = re.search(rf"UserEvent\(\"{re.escape(channel[1])}\", \"HuifangAMD,([^\"]*)\"", log)
     assert found, f"no AMD verdict for attempt {attempt_id}"
     return found[1]
+
+
+def test_without_a_speech_model_a_question_waits_for_keys_its_whole_timeout(
+    installation: Installation,
+) -> None:
+    """No model for the script's language: spoken answers cannot be heard, so a citizen who
+    thinks three seconds and presses a key is waited for (six seconds), not cut off."""
+    installation.campaign([THINKS])
+    agi = installation.agi_serve()
+    installation.worker()
+    installation.wait_until_ended([THINKS])
+    assert installation.first_attempt(THINKS).outcome == "completed"
+    assert "no_input" not in fed(installation, THINKS)
+    assert "no speech model for zh-CN" in agi.output()

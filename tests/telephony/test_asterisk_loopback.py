@@ -164,6 +164,20 @@ async def test_lookup_sees_a_live_channel(asterisk: FakeAmi) -> None:
     await provider.close()
 
 
+async def test_lookup_follows_a_ringing_call_placed_by_another_process(asterisk: FakeAmi) -> None:
+    """A restarted worker asks about a call its previous run placed: Asterisk still rings
+    it, so its outcome is reported when it comes, not guessed later."""
+    asterisk.live["huifang-47"] = "5"
+    provider = await started(asterisk)
+    found = await provider.lookup(47)
+    assert found is not None and found.progress is P.ringing
+    asterisk.emit(["Event: OriginateResponse", "Response: Failure", "Channel: Local/13800000004@citizens",
+                   "Reason: 3", "Uniqueid: huifang-47", ""])  # fmt: skip
+    (ended,) = await next_events(provider, 1)
+    assert (ended.attempt_id, ended.progress, ended.cause) == (47, P.no_answer, "no_answer")
+    await provider.close()
+
+
 async def test_a_dropped_connection_reconnects_and_logs_in_again(asterisk: FakeAmi) -> None:
     provider = await started(asterisk)
     client = provider._client
