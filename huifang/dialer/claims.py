@@ -146,7 +146,7 @@ def give_back(session: Session, claim: Claim, *, worker: str, now: datetime) -> 
     """A call the provider never sent: the attempt goes back to the queue as it was before
     `start_dialing` (not dialled, its contact's count and state restored), so it counts
     toward neither the attempts nor the caps."""
-    moved = session.execute(
+    moved = session.exec(
         update(A)
         .where(col(A.id) == claim.attempt_id)
         .where(col(A.state).in_(ATTEMPT.sources(AttemptEvent.not_sent)))

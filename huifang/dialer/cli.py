@@ -96,7 +96,10 @@ def agi_serve_command(
     same absolute paths on Asterisk's host (a shared volume).
     """
     settings = Settings()
-    prompts, recordings = settings.prompts_dir.absolute(), settings.asterisk_recordings_dir.absolute()
+    prompts, recordings = (
+        settings.prompts_dir.absolute(),
+        settings.asterisk_recordings_dir.absolute(),
+    )
     if not recordings.is_dir():
         typer.secho(
             f"error: the recordings directory {recordings} does not exist: Asterisk records "
@@ -108,7 +111,9 @@ def agi_serve_command(
     prompts.mkdir(parents=True, exist_ok=True)
     try:
         asyncio.run(
-            _serve_agi(settings, host or settings.agi_host, port or settings.agi_port, prompts, recordings)
+            _serve_agi(
+                settings, host or settings.agi_host, port or settings.agi_port, prompts, recordings
+            )
         )
     except KeyboardInterrupt:
         log.info("FastAGI server stopped")

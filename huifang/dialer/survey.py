@@ -374,7 +374,9 @@ class DbSurveyCall:
         categories: list[str] = []
         for reason in reasons:
             categories += self._tagger(reason.transcript, ctx.script.language)
-        categories += [a.dimension for a in unhappy if a.dimension in ("attitude", "arrival_time", "handling")]
+        categories += [
+            a.dimension for a in unhappy if a.dimension in ("attitude", "arrival_time", "handling")
+        ]
         summary = " / ".join(r.transcript for r in reasons) or unsatisfied_summary(
             ctx.script, [a.question_id for a in unhappy]
         )

@@ -255,7 +255,9 @@ class DialerWorker:
                     decision = type(decision)(Verdict.replan, now, "campaign_channels_busy")
                 if decision.verdict == Verdict.cancel:
                     if claims.cancel(db, claim, worker=self.name, reason=decision.reason, now=now):
-                        attempt_changed(log, claim.attempt_id, AttemptState.cancelled, decision.reason)
+                        attempt_changed(
+                            log, claim.attempt_id, AttemptState.cancelled, decision.reason
+                        )
                     self.stats.cancelled += 1
                 elif decision.verdict == Verdict.replan:
                     assert decision.at is not None

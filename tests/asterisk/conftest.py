@@ -9,7 +9,7 @@ Without the Asterisk source the tests are skipped, saying how to enable them; in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,7 +62,9 @@ def asterisk_build() -> Path:
 
 
 @pytest.fixture(scope="session")
-def asterisk(asterisk_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskLab]:
+def asterisk(
+    asterisk_build: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AsteriskLab]:
     """The session's Asterisk. A test that restarts or stops it starts it again."""
     root = tmp_path_factory.mktemp("asterisk")
     make_sounds(root / "sounds")
@@ -145,7 +147,11 @@ class Installation:
         return self.attempts(phone)[0]
 
     def live(self) -> int:
-        return len(self.rows("SELECT id FROM call_attempts WHERE state IN ('dialing', 'ringing', 'answered')"))
+        return len(
+            self.rows(
+                "SELECT id FROM call_attempts WHERE state IN ('dialing', 'ringing', 'answered')"
+            )
+        )
 
     def wait_until_ended(self, phones: list[str], timeout: float = 180) -> None:
         """Until every phone's first attempt has ended."""
@@ -201,7 +207,9 @@ def installation(
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     if report.when == "call":

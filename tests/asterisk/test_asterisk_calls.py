@@ -16,7 +16,9 @@ from conftest import Installation, citizen, new_installation, register_model_for
 pytestmark = pytest.mark.asterisk
 
 SATISFIED, COMPLAINS, BUSY, NO_ANSWER, CONGESTION = (citizen(n) for n in (1, 2, 3, 4, 5))
-HANGS_UP_AT_ONCE, MACHINE, SILENT, NOT_THE_CALLER, NEVER_CALL = (citizen(n) for n in (6, 7, 8, 9, 10))
+HANGS_UP_AT_ONCE, MACHINE, SILENT, NOT_THE_CALLER, NEVER_CALL = (
+    citizen(n) for n in (6, 7, 8, 9, 10)
+)
 HANGS_UP_MIDWAY, THINKS = citizen(11), citizen(12)
 EVERYONE = [SATISFIED, COMPLAINS, BUSY, NO_ANSWER, CONGESTION, HANGS_UP_AT_ONCE, MACHINE,
             SILENT, NOT_THE_CALLER, NEVER_CALL, HANGS_UP_MIDWAY, THINKS]  # fmt: skip
@@ -116,7 +118,7 @@ def test_a_citizen_who_hangs_up_at_once_is_an_abandoned_call(day: Installation) 
 def test_an_answering_machine_is_detected_and_not_surveyed(day: Installation) -> None:
     attempt = day.first_attempt(MACHINE)
     assert attempt.outcome == "machine"
-    assert f"AMDStatus: MACHINE" in _amd_line(day, attempt.id)
+    assert "AMDStatus: MACHINE" in _amd_line(day, attempt.id)
     assert fed(day, MACHINE) == []
 
 

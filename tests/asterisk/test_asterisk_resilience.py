@@ -37,16 +37,21 @@ def state(installation: Installation, phone: str) -> str:
 
 def answered(installation: Installation, phone: str) -> int:
     attempts = installation.attempts(phone)
-    return len(attempts and installation.rows("SELECT id FROM answers WHERE attempt_id = :a", a=attempts[0].id))
+    return len(
+        attempts
+        and installation.rows("SELECT id FROM answers WHERE attempt_id = :a", a=attempts[0].id)
+    )
 
 
 def mid_call(installation: Installation) -> None:
     """Until the satisfied citizen is half-way through the survey and the other phone
     still rings."""
     wait_for(
-        lambda: state(installation, SATISFIED) == "answered"
-        and answered(installation, SATISFIED) >= 2
-        and state(installation, NO_ANSWER) == "ringing",
+        lambda: (
+            state(installation, SATISFIED) == "answered"
+            and answered(installation, SATISFIED) >= 2
+            and state(installation, NO_ANSWER) == "ringing"
+        ),
         60,
         "one call in its survey and one ringing",
     )
@@ -66,7 +71,9 @@ def test_a_worker_started_while_asterisk_is_down_waits_and_uses_up_no_attempt(
     installation.campaign([BUSY])
     installation.agi_serve()
     worker = installation.worker()
-    wait_for(lambda: "waiting for the asterisk provider" in worker.output(), 60, "the worker to wait")
+    wait_for(
+        lambda: "waiting for the asterisk provider" in worker.output(), 60, "the worker to wait"
+    )
     assert worker.running()
     assert "waiting for Asterisk: AMI at 127.0.0.1" in worker.output()
     (attempt,) = installation.attempts(BUSY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import filecmp
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -357,8 +358,12 @@ async def test_a_prompt_asterisk_cannot_open_is_reported_and_ends_the_call(
     file (a relative path, a volume it does not see). Said loudly, not taken for a hang-up."""
     harness.script = [ASK]
     _, peer = await answer_with(
-        harness, ASK, {'STREAM FILE /tmp/astrun/prompt-q1 "12"': ["200 result=-1 endpos=0"],
-                       "WAIT FOR DIGIT 1": ["200 result=0"]},  # fmt: skip
+        harness,
+        ASK,
+        {
+            'STREAM FILE /tmp/astrun/prompt-q1 "12"': ["200 result=-1 endpos=0"],
+            "WAIT FOR DIGIT 1": ["200 result=0"],
+        },  # fmt: skip
     )
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any("cannot play /tmp/astrun/prompt-q1" in message for message in errors), errors
@@ -370,8 +375,12 @@ async def test_a_hang_up_as_a_prompt_starts_is_a_hang_up(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, peer = await answer_with(
-        harness, ASK, {'STREAM FILE /tmp/astrun/prompt-q1 "12"': ["200 result=-1 endpos=0"],
-                       "WAIT FOR DIGIT 1": ["511 Command Not Permitted on a dead channel"]},  # fmt: skip
+        harness,
+        ASK,
+        {
+            'STREAM FILE /tmp/astrun/prompt-q1 "12"': ["200 result=-1 endpos=0"],
+            "WAIT FOR DIGIT 1": ["511 Command Not Permitted on a dead channel"],
+        },  # fmt: skip
     )
     assert harness.surveys[0].fed == [CallStarted(), HungUp()]
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
@@ -397,8 +406,12 @@ async def test_a_pause_before_speaking_does_not_end_a_spoken_answer(
     peer = AgiReplayPeer(
         "agi-answered-dtmf1.log",
         extra_replies={'STREAM FILE /tmp/astrun/prompt-q1 ""': ["200 result=0 endpos=25760"]},
-        reply_sequences={"RECORD FILE": [["200 result=0 (timeout) endpos=8000"],
-                                         ["200 result=0 (timeout) endpos=30000"]]},  # fmt: skip
+        reply_sequences={
+            "RECORD FILE": [
+                ["200 result=0 (timeout) endpos=8000"],
+                ["200 result=0 (timeout) endpos=30000"],
+            ]
+        },  # fmt: skip
     )
     await harness.play(peer)
     fed = harness.surveys[0].fed
@@ -421,16 +434,24 @@ async def test_silence_until_asterisk_records_nothing_more_is_no_input(harness: 
 async def test_a_health_probe_of_the_port_is_logged_at_debug_only(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("DEBUG", logger="huifang.telephony.asterisk.agi_server")
+    noticed = asyncio.Event()
+
+    class Notice(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            noticed.set()
+
+    logger = logging.getLogger("huifang.telephony.asterisk.agi_server")
+    caplog.set_level("DEBUG", logger=logger.name)
+    logger.addHandler(notice := Notice())
     server = await harness.server.start("127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    _, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
     writer.close()
     async with asyncio.timeout(5):
-        while harness.server.active or not caplog.records:
-            await asyncio.sleep(0.01)
+        await noticed.wait()
+    logger.removeHandler(notice)
     server.close()
     assert [r.levelname for r in caplog.records] == ["DEBUG"]
+    assert "health probe" in caplog.records[0].getMessage()
     assert harness.surveys == []
 
 
@@ -441,11 +462,15 @@ async def test_recordings_are_named_with_the_installation(tmp_path: Path) -> Non
     harness.script = [COMPLAINT, [Hangup()]]
     peer = AgiReplayPeer(
         "agi-answered-dtmf1.log",
-        extra_replies={'STREAM FILE beep ""': ["200 result=0 endpos=3520"],
-                       "RECORD FILE": ["200 result=0 (timeout) endpos=16000"]},  # fmt: skip
+        extra_replies={
+            'STREAM FILE beep ""': ["200 result=0 endpos=3520"],
+            "RECORD FILE": ["200 result=0 (timeout) endpos=16000"],
+        },  # fmt: skip
     )
     await harness.play(peer)
-    assert peer.commands[2].startswith(f"RECORD FILE {tmp_path}/huifang-3fa9c2d1-1001-complaint wav")
+    assert peer.commands[2].startswith(
+        f"RECORD FILE {tmp_path}/huifang-3fa9c2d1-1001-complaint wav"
+    )
 
 
 async def test_an_empty_recording_is_removed(harness: Harness, tmp_path: Path) -> None:
@@ -456,8 +481,10 @@ async def test_an_empty_recording_is_removed(harness: Harness, tmp_path: Path) -
     harness.script = [COMPLAINT, [Hangup()]]
     peer = AgiReplayPeer(
         "agi-answered-dtmf1.log",
-        extra_replies={'STREAM FILE beep ""': ["200 result=0 endpos=3520"],
-                       "RECORD FILE": ["HANGUP", "200 result=-1 (hangup) endpos=0"]},  # fmt: skip
+        extra_replies={
+            'STREAM FILE beep ""': ["200 result=0 endpos=3520"],
+            "RECORD FILE": ["HANGUP", "200 result=-1 (hangup) endpos=0"],
+        },  # fmt: skip
         recording=empty,
     )
     await harness.play(peer)

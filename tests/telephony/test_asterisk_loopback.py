@@ -228,10 +228,8 @@ async def test_a_provider_started_while_asterisk_is_down_waits_for_it(
     assert not provider.ready
     assert any("waiting for Asterisk" in r.getMessage() for r in caplog.records)
     asterisk.server = await asyncio.start_server(asterisk._serve, "127.0.0.1", port)
-    async with asyncio.timeout(10):
-        while not provider.ready:
-            await asyncio.sleep(0.01)
-    assert asterisk.logins == 1
+    await reconnected(client)
+    assert provider.ready and asterisk.logins == 1
     await provider.close()
 
 

@@ -86,6 +86,7 @@ class SpokenAnswers(Protocol):
 class PromptUnplayable(HuifangError):
     """Asterisk could not open a prompt it was asked to play."""
 
+
 SAMPLE_RATE = 8000
 #: a `GET DATA` needs a file to play; one second of silence ships with Asterisk
 _SILENCE = "silence/1"
@@ -402,7 +403,9 @@ class _Session:
     def _recording_path(self, question_id: str) -> Path:
         """`<dir>/<prefix><attempt>-<question>`, then `-2`, `-3` when a question is asked
         again."""
-        stem = _UNSAFE_NAME.sub("_", f"{self.server.recording_prefix}{self.attempt_id}-{question_id}")
+        stem = _UNSAFE_NAME.sub(
+            "_", f"{self.server.recording_prefix}{self.attempt_id}-{question_id}"
+        )
         count = self._recordings[stem] = self._recordings.get(stem, 0) + 1
         return self.server.recordings_dir / (stem if count == 1 else f"{stem}-{count}")
 
