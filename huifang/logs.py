@@ -2,7 +2,9 @@
 human-readable by default and one JSON object per line with `HUIFANG_LOG_FORMAT=json`.
 
 Rules kept here:
-- set up once per process, by the command line, before any command runs;
+- set up once per process, by the command line, before any command runs; setting up again
+  replaces only the handler set up before (others' handlers, a test runner's, stay), and
+  the handler writes to whatever `sys.stderr` is at the time;
 - a call attempt's state change is one line (`attempt_changed`) carrying the attempt id,
   its new state (outcome) and the cause as fields: JSON keeps them as keys, the text
   format reads `attempt 12: no_answer (no_answer)`;
@@ -15,7 +17,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TextIO
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -43,12 +45,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _StandardError(logging.StreamHandler[TextIO]):
+    """Writes to the current `sys.stderr`, not the one there was at set-up."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def setup_logging(fmt: LogFormat = "text", level: str = "INFO") -> None:
     """Send every logger's records to standard error in `fmt`, from `level` up."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StandardError()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if isinstance(h, _StandardError)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -176,11 +176,15 @@ def demo_command(
     from huifang.demo import DEMO_PASSWORD, DemoOptions, render_summary, run_demo
 
     base = Settings()
-    # the demo prints its own summary: one log line per simulated call would bury it
-    logging.getLogger("huifang").setLevel(max(logging.WARNING, logging.getLogger().level))
     console = Console(stderr=as_json)
-    with console.status("running the campaign day on the simulated line…"):
-        report = asyncio.run(run_demo(base, DemoOptions(incidents=incidents, seed=seed)))
+    # the demo prints its own summary: a log line per simulated call would bury it
+    quiet, level = logging.getLogger("huifang"), logging.getLogger("huifang").level
+    quiet.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    try:
+        with console.status("running the campaign day on the simulated line…"):
+            report = asyncio.run(run_demo(base, DemoOptions(incidents=incidents, seed=seed)))
+    finally:
+        quiet.setLevel(level)
     if as_json:
         typer.echo(json.dumps(report.summary, ensure_ascii=False))
     else:

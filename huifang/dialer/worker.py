@@ -110,6 +110,7 @@ class DialerWorker:
         self._follower: asyncio.Task[None] | None = None
         self._next_sweep = 0.0
         self._waiting_said = False
+        self._reconciled = False
 
     # --- loops ---------------------------------------------------------------------------------
 
@@ -173,8 +174,6 @@ class DialerWorker:
         if self._follower is None:
             await self.provider.start()
             self._follower = asyncio.create_task(self._follow_events())
-            if self.provider.ready:
-                await self._reconcile_in_flight()
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -184,6 +183,9 @@ class DialerWorker:
             if self._live:
                 await asyncio.to_thread(self._renew)
             return 0
+        if not self._reconciled:
+            self._reconciled = True
+            await self._reconcile_in_flight()
         await self._recover()
         if self._live:
             await asyncio.to_thread(self._renew)
@@ -405,8 +407,8 @@ class DialerWorker:
             self.stats.recovered += 1
 
     async def _reconcile_in_flight(self) -> None:
-        """At start-up: the calls in flight that this worker did not place (a previous
-        run's, another worker's). The provider follows those it still carries, so their
+        """Once the provider is first ready: the calls in flight that this worker did not
+        place (a previous run's, another worker's). The provider follows those it still carries, so their
         end is recorded when it comes, and tells how those it knows ended, ended."""
         for attempt_id in await asyncio.to_thread(self._in_flight):
             known = await self.provider.lookup(attempt_id)

@@ -21,6 +21,7 @@ from asterisk_lab import (
     AsteriskUnavailable,
     HuifangProcess,
     asterisk_prefix,
+    free_port,
     huifang_environment,
     make_sounds,
     port_open,
@@ -97,6 +98,8 @@ class Installation:
     settings: Settings
     engine: Engine
     env: dict[str, str]
+    #: where this installation's `agi serve` listens (Asterisk is pointed there)
+    agi_port: int
     processes: list[HuifangProcess] = field(default_factory=list)
     log_offset: int = 0
 
@@ -124,7 +127,7 @@ class Installation:
 
     def agi_serve(self) -> HuifangProcess:
         process = self.start("agi", "agi", "serve")
-        wait_for(lambda: port_open(self.lab.agi_port) or not process.running(), 60, "agi serve")
+        wait_for(lambda: port_open(self.agi_port) or not process.running(), 60, "agi serve")
         assert process.running(), process.output()
         return process
 
@@ -175,15 +178,20 @@ class Installation:
 
 
 def new_installation(lab: AsteriskLab, workdir: Path, **settings: str) -> Installation:
-    """Huifang in `workdir`, with Asterisk's survey context pointed at the FastAGI port this
-    installation's `agi serve` listens on (each test runs its own)."""
+    """Huifang in `workdir`, with Asterisk's survey context pointed at the FastAGI port of
+    this installation's own `agi serve` (the installation made last gets the calls)."""
     if lab.process is None or lab.process.poll() is not None:
         lab.start()
-    lab.cli(f"dialplan set global HUIFANG_AGI agi://127.0.0.1:{lab.agi_port}")
+    agi_port = free_port()
+    lab.cli(f"dialplan set global HUIFANG_AGI agi://127.0.0.1:{agi_port}")
     runtime = build_runtime(Settings(data_dir=workdir / "var"))
     offset = lab.log.stat().st_size if lab.log.is_file() else 0
-    env = huifang_environment(lab, HUIFANG_RING_TIMEOUT_SECONDS="6", **settings)
-    return Installation(lab, workdir, runtime.settings, runtime.engine, env, log_offset=offset)
+    env = huifang_environment(
+        lab, HUIFANG_RING_TIMEOUT_SECONDS="6", HUIFANG_AGI_PORT=str(agi_port), **settings
+    )
+    made = Installation(lab, workdir, runtime.settings, runtime.engine, env, agi_port)
+    made.log_offset = offset
+    return made
 
 
 def report(made: Installation) -> None:

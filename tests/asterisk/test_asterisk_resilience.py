@@ -152,7 +152,7 @@ def test_a_worker_killed_mid_call_leaves_the_calls_to_end_as_they_really_do(
 def test_a_health_probe_of_the_fastagi_port_is_no_error(installation: Installation) -> None:
     installation.env["HUIFANG_LOG_LEVEL"] = "DEBUG"
     agi = installation.agi_serve()
-    with socket.create_connection(("127.0.0.1", installation.lab.agi_port)):
+    with socket.create_connection(("127.0.0.1", installation.agi_port)):
         pass
     wait_for(lambda: "health probe" in agi.output(), 30, "the probe to be noticed")
     assert "ERROR" not in agi.output() and "Traceback" not in agi.output()
