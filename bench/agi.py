@@ -10,8 +10,17 @@
 2. AMI: a scripted manager in a child process answers every `Originate` with
    `Originate successfully queued`; this process places calls through `AsteriskProvider`
    (validation, pacing disabled, ActionID pairing) and reports Originates per second.
+3. A real Asterisk 22 (built from ../shared/asterisk/src by scripts/build-asterisk, run
+   with the shipped config/asterisk/ as the test suite runs it): N calls at once to the
+   lab's satisfied citizen through `AsteriskProvider` and the FastAGI server in this
+   process, with a one-question scripted survey. Reports, per call, the time from the
+   Originate to the first prompt playing (its `STREAM FILE`) and its parts: Asterisk
+   answering, the dialplan up to the AGI request (AMD hears the citizen's "喂？" and the
+   pause after it), and Huifang's own AMI/AGI overhead (the Originate's round trip, the
+   AGI session up to the first prompt, and this process's CPU time per call).
 
     .venv/bin/python bench/agi.py [--sessions 500] [--questions 20] [--originates 5000]
+                                  [--asterisk-calls 20]
 
 Targets: p99 ≤ 5 ms added per AGI command at 500 sessions; ≥ 500 Originates/s.
 """
@@ -20,9 +29,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import multiprocessing
 import random
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +42,8 @@ from pathlib import Path
 from huifang.ivr.actions import Action, Collect, Hangup, Play, Prompt, SetVariable
 from huifang.ivr.events import Event, HungUp
 
+#: the test suite's lab (tests/asterisk): the same Asterisk build, configuration and citizens
+LAB = Path(__file__).resolve().parent.parent / "tests" / "asterisk"
 QUESTION = Prompt("q", "您对处警民警的服务满意吗？", "zh-CN")
 BYE = Prompt("bye", "再见。", "zh-CN")
 REPLIES = {
@@ -65,6 +79,21 @@ class _BenchSurvey:
         return [Play(QUESTION, "12"), Collect("q", "12", 1, (), "zh-CN", 5.0)]
 
 
+class _NoSpeech:
+    """Keys only: the bench's questions take no speech."""
+
+    def hears(self, language: str) -> bool:
+        return False
+
+    async def speech_in(self, path: Path, from_sample: int) -> bool:
+        return False
+
+    async def recognize(
+        self, path: Path, language: str, phrases: Sequence[str]
+    ) -> tuple[str, float]:
+        return "", 0.0
+
+
 def _agi_server_process(parent: multiprocessing.connection.Connection, questions: int) -> None:
     from huifang.telephony.asterisk.agi_server import AgiServer
 
@@ -74,11 +103,8 @@ def _agi_server_process(parent: multiprocessing.connection.Connection, questions
     async def prompt(p: Prompt) -> str:
         return f"/var/lib/huifang/prompts/{p.key}"
 
-    async def recognize(path: Path, language: str, phrases: Sequence[str]) -> tuple[str, float]:
-        return "", 0.0
-
     async def main() -> None:
-        server = AgiServer(survey, prompt, recognize, Path("/tmp"))
+        server = AgiServer(survey, prompt, _NoSpeech(), Path("/tmp"))
         listener = await server.start("127.0.0.1", 0)
         cpu_before = time.process_time()
         parent.send(listener.sockets[0].getsockname()[1])
@@ -227,6 +253,115 @@ async def bench_ami(originates: int, in_flight: int = 200) -> None:
     )
 
 
+def _ms(values: Sequence[float]) -> str:
+    return f"median {statistics.median(values) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
+
+
+async def bench_real_asterisk(calls: int) -> None:
+    sys.path.insert(0, str(LAB))
+    from asterisk_lab import (
+        AMI_SECRET,
+        AMI_USER,
+        AsteriskLab,
+        AsteriskUnavailable,
+        asterisk_prefix,
+        make_sounds,
+    )
+
+    from huifang.telephony.asterisk.agi_server import AgiServer
+    from huifang.telephony.asterisk.ami_client import AmiClient
+    from huifang.telephony.asterisk.provider import AsteriskProvider
+    from huifang.telephony.base import CallProgress, OriginateRequest
+
+    try:
+        prefix = asterisk_prefix()
+    except AsteriskUnavailable as exc:
+        print(f"real Asterisk: not measured ({exc})")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_sounds(root / "sounds")
+        lab = AsteriskLab(prefix, root / "pbx", root / "sounds")
+        lab.start()
+        try:
+            sent: dict[int, float] = {}
+            queued: dict[int, float] = {}
+            answered: dict[int, float] = {}
+            requested: dict[int, float] = {}
+            prompted: dict[int, float] = {}
+            accepted_at: contextvars.ContextVar[float] = contextvars.ContextVar("accepted_at")
+            prompt_path = str(root / "sounds" / "huifang-lab" / "machine")
+
+            class OneQuestion(_BenchSurvey):
+                def __init__(self, attempt_id: int) -> None:
+                    super().__init__(1)
+                    self.attempt_id = attempt_id
+
+                async def start(self) -> Sequence[Action]:
+                    prompted[self.attempt_id] = time.perf_counter()
+                    return await super().start()
+
+            async def survey(attempt_id: int) -> OneQuestion:
+                requested[attempt_id] = accepted_at.get()
+                return OneQuestion(attempt_id)
+
+            async def prompt(p: Prompt) -> str:
+                return prompt_path  # a long prompt the citizen presses 1 into
+
+            server = AgiServer(survey, prompt, _NoSpeech(), lab.recordings)
+            serve_one = server.handle
+
+            async def timed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                accepted_at.set(time.perf_counter())  # seen by `survey` in the same task
+                await serve_one(reader, writer)
+
+            server.handle = timed  # type: ignore[method-assign]
+            listener = await server.start("127.0.0.1", lab.agi_port)
+            client = AmiClient("127.0.0.1", lab.ami_port, AMI_USER, AMI_SECRET)
+            provider = AsteriskProvider(
+                client, channel_template="Local/{number}@citizens", calls_per_second=1000
+            )
+            await provider.start()
+
+            async def follow() -> None:
+                ended = 0
+                async for event in provider.events():
+                    if event.progress is CallProgress.answered:
+                        answered[event.attempt_id] = time.perf_counter()
+                    elif event.progress.is_final:
+                        ended += 1
+                        if ended == calls:
+                            return
+
+            async def place(attempt_id: int) -> None:
+                sent[attempt_id] = time.perf_counter()
+                await provider.originate(
+                    OriginateRequest(attempt_id, "+8613800000001", ring_timeout_seconds=10)
+                )
+                queued[attempt_id] = time.perf_counter()
+
+            cpu = time.process_time()
+            follower = asyncio.create_task(follow())
+            await asyncio.gather(*(place(i) for i in range(1, calls + 1)))
+            async with asyncio.timeout(120):
+                await follower
+            cpu = time.process_time() - cpu
+            await provider.close()
+            listener.close()
+        finally:
+            lab.stop()
+    ids = sorted(set(prompted) & set(answered))
+    print(
+        f"real Asterisk 22: {len(ids)} of {calls} calls at once to the lab's citizen, "
+        f"Originate to the first prompt playing: {_ms([prompted[i] - sent[i] for i in ids])}; "
+        f"of which Asterisk answering {_ms([answered[i] - sent[i] for i in ids])}, "
+        f"AMD and the dialplan to the AGI request {_ms([requested[i] - answered[i] for i in ids])}; "
+        f"Huifang's overhead: Originate round trip {_ms([queued[i] - sent[i] for i in ids])}, "
+        f"AGI request to the first prompt {_ms([prompted[i] - requested[i] for i in ids])}, "
+        f"CPU {cpu / calls * 1000:.1f} ms per call (AMI client, provider, FastAGI server)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=500)
@@ -238,9 +373,11 @@ def main() -> None:
         help="mean time Asterisk takes to reply (audio, keys)",
     )
     parser.add_argument("--originates", type=int, default=5000)
+    parser.add_argument("--asterisk-calls", type=int, default=20)
     args = parser.parse_args()
     asyncio.run(bench_agi(args.sessions, args.questions, args.media_ms / 1000))
     asyncio.run(bench_ami(args.originates))
+    asyncio.run(bench_real_asterisk(args.asterisk_calls))
 
 
 if __name__ == "__main__":

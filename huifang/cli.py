@@ -10,13 +10,13 @@ from pathlib import Path
 
 import typer
 
-from huifang.dialer.cli import campaign_app, demo_command, worker_command
+from huifang.dialer.cli import agi_serve_command, campaign_app, demo_command, worker_command
 from huifang.domain.users_cli import app as users_app
 from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
 from huifang.speech.cli import models_app, speech_app
 from huifang.stats.cli import app as stats_app
-from huifang.telephony.asterisk.cli import app as agi_app
+from huifang.telephony.asterisk.cli import app as asterisk_app
 
 app = typer.Typer(
     name="huifang",
@@ -31,6 +31,8 @@ import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
 sample_app = typer.Typer(
     help="Generate realistic sample data (demo, tests, benchmarks).", no_args_is_help=True
 )
+agi_app = typer.Typer(help="FastAGI server for Asterisk.", no_args_is_help=True)
+agi_app.command("serve")(agi_serve_command)
 app.add_typer(config_app, name="config")
 app.add_typer(script_app, name="script")
 app.add_typer(db_app, name="db")
@@ -38,12 +40,29 @@ app.add_typer(import_app, name="import")
 app.add_typer(sample_app, name="sample")
 app.add_typer(users_app, name="users")
 app.add_typer(agi_app, name="agi")
+app.add_typer(asterisk_app, name="asterisk")
 app.add_typer(speech_app, name="speech")
 app.add_typer(stats_app, name="stats")
 app.add_typer(models_app, name="models")
 app.add_typer(campaign_app, name="campaign")
 app.command("demo")(demo_command)
 app.command("worker")(worker_command)
+
+
+@app.callback()
+def _every_command() -> None:
+    # every process logs the same way (HUIFANG_LOG_FORMAT, HUIFANG_LOG_LEVEL); settings
+    # that do not validate fall back to the defaults here and are reported by the command
+    from pydantic import ValidationError
+
+    from huifang.logs import setup_logging
+
+    try:
+        settings = Settings()
+    except (ValidationError, FileNotFoundError):
+        setup_logging()
+        return
+    setup_logging(settings.log_format, settings.log_level)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -214,7 +233,7 @@ def serve(
     runtime = build_runtime(settings)  # migrates once, before any worker starts
     host, port = host or settings.host, port or settings.port
     if workers == 1:
-        uvicorn.run(create_app(runtime), host=host, port=port)
+        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None)  # our logging
         return
     runtime.close()
     if not settings.session_secret.get_secret_value():

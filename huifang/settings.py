@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         default=None, description="Vosk models; default data_dir/models"
     )
 
+    # --- logs (every process writes them to standard error)
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one readable line per event; json: one object"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     # --- locale
     timezone: str = "Asia/Shanghai"
     language: Literal["zh-CN", "en-US"] = "zh-CN"

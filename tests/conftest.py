@@ -1,7 +1,7 @@
 """Shared fixtures: settings in a temporary data directory, a fresh database per test on
 SQLite and on a real PostgreSQL server, a fake clock.
 
-In CI (CI=true) a test marked `postgres`, `speech` or `browser` that skips because its
+In CI (CI=true) a test marked `postgres`, `speech`, `browser` or `asterisk` that skips because its
 requirement is missing is reported as a failure: those suites must run there.
 """
 
@@ -24,7 +24,7 @@ from huifang.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
-MUST_RUN_IN_CI = ("postgres", "speech", "browser")
+MUST_RUN_IN_CI = ("postgres", "speech", "browser", "asterisk")
 
 
 @pytest.hookimpl(hookwrapper=True)

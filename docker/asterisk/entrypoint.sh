@@ -20,6 +20,9 @@ awk '/^HUIFANG_AGI *=/ { print "HUIFANG_AGI = " ENVIRON["HUIFANG_AGI_URL"]; next
   "$src/extensions.conf" > "$dst/extensions.conf"
 # your trunk: mount your own file over /etc/huifang-asterisk/pjsip.conf
 cp "$src/pjsip.conf" "$dst/pjsip.conf"
+# app_amd and app_queue load only with their configuration (AMD() tuned for Mandarin)
+cp "$src/amd.conf" "$dst/amd.conf"
+cp "$src/queues.conf" "$dst/queues.conf"
 mkdir -p /var/spool/asterisk/recording
 chown asterisk:asterisk /var/spool/asterisk/recording
 chmod 640 "$dst/manager.conf"

@@ -143,6 +143,35 @@ def start_dialing(
     return started
 
 
+def give_back(session: Session, claim: Claim, *, worker: str, now: datetime) -> bool:
+    """A call the provider never sent: the attempt goes back to the queue as it was before
+    `start_dialing` (not dialled, its contact's count and state restored), so it counts
+    toward neither the attempts nor the caps."""
+    moved = session.exec(
+        update(A)
+        .where(col(A.id) == claim.attempt_id)
+        .where(col(A.state).in_(ATTEMPT.sources(AttemptEvent.not_sent)))
+        .where(col(A.claimed_by) == worker)
+        .values(state=AttemptState.queued, dialed_at=None, claimed_by="", lease_until=None)
+    )
+    if moved.rowcount != 1:
+        return False
+    contact = update(Contact).where(col(Contact.id) == claim.contact_id)
+    session.execute(
+        contact.where(col(Contact.attempts) > 0).values(
+            attempts=col(Contact.attempts) - 1, updated_at=now
+        )
+    )
+    # `start_dialing` moved a contact nobody had reached yet to in_progress: undo that too
+    session.execute(
+        contact.where(col(Contact.attempts) == 0)
+        .where(col(Contact.sms_sent_at).is_(None))
+        .where(col(Contact.state) == ContactState.in_progress)
+        .values(state=ContactState.pending)
+    )
+    return True
+
+
 def replan(session: Session, claim: Claim, *, worker: str, at: datetime) -> bool:
     """Give a claimed attempt back to the queue, due at `at` (window closed, cap reached)."""
     moved = session.exec(
@@ -292,6 +321,18 @@ def renew_leases(
         .values(lease_until=until)
     )
     return int(result.rowcount or 0)
+
+
+def in_flight(session: Session, limit: int = 10_000) -> list[int]:
+    """Every attempt in flight, whoever placed it, oldest first."""
+    return list(
+        session.execute(
+            select(col(A.id))
+            .where(col(A.state).in_(IN_FLIGHT_ATTEMPT_STATES))
+            .order_by(col(A.id))
+            .limit(limit)
+        ).scalars()
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,7 @@
-"""`huifang worker`, `huifang campaign …` and `huifang demo`: the dialer worker, survey
-campaigns, and the end-to-end demo.
+"""`huifang worker`, `huifang agi serve`, `huifang campaign …` and `huifang demo`: the
+processes that carry calls (the dialer worker, the FastAGI server that runs the survey of
+every call Asterisk answers), survey campaigns, and the end-to-end demo. Each is wired here
+from settings.
 
 Heavy imports stay inside the commands so `huifang --help` stays fast.
 """
@@ -8,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from huifang.errors import HuifangError
 from huifang.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def worker_command(
@@ -47,10 +53,8 @@ async def _work(runtime: Any, *, batch: int, poll: float, name: str | None) -> N
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    typer.echo(
-        f"worker {worker.name}: provider {provider.name}, {provider.max_channels} channels",
-        err=True,
-    )
+    log.info("worker %s: provider %s, %s channels", worker.name, provider.name,
+             provider.max_channels)  # fmt: skip
     try:
         await worker.run(stop, poll_seconds=poll)
     finally:
@@ -225,6 +229,80 @@ def campaign_start_command(
     typer.echo(f"campaign #{campaign_id} started: {queued} calls queued")
 
 
+def agi_serve_command(
+    host: str | None = typer.Option(None, help="address to listen on (default: HUIFANG_AGI_HOST)"),
+    port: int | None = typer.Option(
+        None, help="port to listen on (default: HUIFANG_AGI_PORT, 4573)"
+    ),
+) -> None:
+    """Serve `AGI(agi://<host>:<port>/survey)` for Asterisk until interrupted.
+
+    Asterisk plays the prompts this server renders into HUIFANG_DATA_DIR/prompts and records
+    into HUIFANG_ASTERISK_RECORDINGS_DIR, which this server then reads: both must be at the
+    same absolute paths on Asterisk's host (a shared volume).
+    """
+    settings = Settings()
+    prompts, recordings = (
+        settings.prompts_dir.absolute(),
+        settings.asterisk_recordings_dir.absolute(),
+    )
+    if not recordings.is_dir():
+        typer.secho(
+            f"error: the recordings directory {recordings} does not exist: Asterisk records "
+            "complaints there and this server reads them. Mount Asterisk's recording "
+            "directory at that path, or set HUIFANG_ASTERISK_RECORDINGS_DIR to where it is.",
+            fg=typer.colors.RED, err=True,
+        )  # fmt: skip
+        raise typer.Exit(1)
+    prompts.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(
+            _serve_agi(
+                settings, host or settings.agi_host, port or settings.agi_port, prompts, recordings
+            )
+        )
+    except KeyboardInterrupt:
+        log.info("FastAGI server stopped")
+
+
+async def _serve_agi(
+    settings: Settings, host: str, port: int, prompts: Path, recordings: Path
+) -> None:
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.dialer.survey import make_survey_call_factory
+    from huifang.domain.installation import installation_key
+    from huifang.speech.models import ModelRegistry
+    from huifang.telephony.asterisk.agi_server import AgiServer
+    from huifang.telephony.asterisk.media import VoskAnswers, prompt_renderer
+
+    runtime = build_runtime(settings)
+
+    def key() -> str:
+        with session_scope(runtime.engine) as db:
+            return installation_key(db, now=runtime.clock.now())
+
+    pool = runtime.speech_pool()
+    server = AgiServer(
+        make_survey_call_factory(runtime, speech=pool),
+        prompt_renderer(prompts),
+        VoskAnswers(pool, ModelRegistry(settings.effective_models_dir)),
+        recordings,
+        recording_prefix=f"huifang-{await runtime.run_db(key)}-",
+    )
+    listener = await server.start(host, port)
+    log.info(
+        "FastAGI server on agi://%s:%s/survey; Asterisk must read the prompts in %s and "
+        "write the recordings in %s, at these same paths",
+        host, port, prompts, recordings,
+    )  # fmt: skip
+    try:
+        async with listener:
+            await listener.serve_forever()
+    finally:
+        runtime.close()  # closes the speech pool too
+
+
 def demo_command(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="serve the API and console after"),
     serve_only: bool = typer.Option(
@@ -277,8 +355,14 @@ def demo_command(
         _serve(settings, listening, host, port, console, period="")
         return
     options = DemoOptions(incidents=incidents, seed=seed, days=days)
-    with console.status("playing the days out on the simulated line…"):
-        report = asyncio.run(run_demo(base, options))
+    # the demo prints its own summary: a log line per simulated call would bury it
+    quiet, level = logging.getLogger("huifang"), logging.getLogger("huifang").level
+    quiet.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    try:
+        with console.status("playing the days out on the simulated line…"):
+            report = asyncio.run(run_demo(base, options))
+    finally:
+        quiet.setLevel(level)
     period = report.period.label()
     if as_json:
         typer.echo(json.dumps(report.summary, ensure_ascii=False))
@@ -319,10 +403,12 @@ def _serve(
     console.print(f"API and console on http://{shown}:{port}/ — the figures above: {dashboard}"
                   " (Ctrl-C to stop; `huifang demo --serve-only` serves them again later)")  # fmt: skip
     try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run(sockets=[listening])
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None)).run(
+            sockets=[listening]
+        )  # log_config=None: our logging
     finally:
         listening.close()
         runtime.close()
 
 
-__all__ = ["campaign_app", "demo_command", "worker_command"]
+__all__ = ["agi_serve_command", "campaign_app", "demo_command", "worker_command"]

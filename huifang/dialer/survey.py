@@ -74,7 +74,9 @@ from huifang.ivr.events import CallStarted, Event, RecordingFinished
 from huifang.ivr.interpreter import Session as IvrSession
 from huifang.ivr.interpreter import classifier_matcher
 from huifang.ivr.script import Script, parse_script
+from huifang.ivr.summary import unsatisfied_summary
 from huifang.ivr.template import TemplateError, render_template
+from huifang.logs import attempt_changed
 from huifang.speech.recognizer import Transcript
 from huifang.telephony.base import SurveyCall, SurveyCallFactory
 
@@ -358,7 +360,9 @@ class DbSurveyCall:
             db, ctx.attempt_id, outcome, now=now, rules_for=lambda _id: rules,
             contact_outcome=str(result.outcome) if outcome == AttemptState.completed else None,
         )  # fmt: skip
-        if not ended:
+        if ended:
+            attempt_changed(log, ctx.attempt_id, outcome)
+        else:
             log.info(
                 "attempt %s had been ended already; applying its answers' effects", ctx.attempt_id
             )
@@ -405,12 +409,16 @@ class DbSurveyCall:
     def _escalate(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
         ctx = self._context
         reasons = [a for a in result.answers if a.outcome is None and a.transcript]
-        unhappy = [a.dimension for a in result.answers if a.outcome == Satisfaction.unsatisfied]
+        unhappy = [a for a in result.answers if a.outcome == Satisfaction.unsatisfied]
         categories: list[str] = []
         for reason in reasons:
             categories += self._tagger(reason.transcript, ctx.script.language)
-        categories += [d for d in unhappy if d in ("attitude", "arrival_time", "handling")]
-        summary = " / ".join(r.transcript for r in reasons) or "不满意：" + "、".join(unhappy)
+        categories += [
+            a.dimension for a in unhappy if a.dimension in ("attitude", "arrival_time", "handling")
+        ]
+        summary = " / ".join(r.transcript for r in reasons) or unsatisfied_summary(
+            ctx.script, [a.question_id for a in unhappy]
+        )
         escalate(
             db,
             incident_id=ctx.incident_id,

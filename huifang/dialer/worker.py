@@ -13,7 +13,11 @@ Rules kept here:
   whose fate the provider cannot tell (`CallFateUnknown`) is left to recovery too;
 - recovery asks the provider (`lookup`) what became of an expired attempt: a call it knows
   ended is recorded with that outcome; one it does not know ends as failed and is retried
-  by the policy after the failure delay;
+  by the policy after the failure delay; at start-up the worker also asks about every call
+  in flight, so a call a previous run left ringing is followed to its real end at once;
+- a call the provider never sent (`CallNotPlaced`: AMI down) is not an attempt: it goes
+  back to the queue as it was; while the provider is not ready nothing is claimed;
+- every state change of an attempt is one log line (`logs.attempt_changed`);
 - every piece of database work is retried after a transient error (`db.retry_transient`):
   a dropped connection never loses a call's outcome nor stops the worker;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
@@ -41,11 +45,13 @@ from huifang.db import is_transient, retry_transient, session_scope
 from huifang.dialer import claims
 from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict, decide_dial
 from huifang.domain.campaigns import opted_out_among
-from huifang.domain.states import AttemptEvent, AttemptState
+from huifang.domain.states import ATTEMPT, AttemptEvent, AttemptState
 from huifang.followup.sweep import sweep
+from huifang.logs import attempt_changed
 from huifang.telephony.base import (
     CallEvent,
     CallFateUnknown,
+    CallNotPlaced,
     CallProgress,
     OriginateRequest,
     TelephonyProvider,
@@ -108,12 +114,14 @@ class DialerWorker:
         self._changed = asyncio.Event()
         self._follower: asyncio.Task[None] | None = None
         self._next_sweep = 0.0
+        self._waiting_said = False
+        self._reconciled = False
 
     # --- loops ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
         """Dial until `stop` is set, then let live calls finish."""
-        self._follow()
+        await self._start()
         while not stop.is_set():
             try:
                 await self.step()
@@ -156,7 +164,7 @@ class DialerWorker:
 
     async def run_until_idle(self) -> None:
         """Dial everything due now and wait for those calls to end (the demo's driver)."""
-        self._follow()
+        await self._start()
         while True:
             dialed = await self.step()
             await self.drain()
@@ -174,14 +182,22 @@ class DialerWorker:
             await asyncio.gather(self._follower, return_exceptions=True)
             self._follower = None
 
-    def _follow(self) -> None:
+    async def _start(self) -> None:
         if self._follower is None:
+            await self.provider.start()
             self._follower = asyncio.create_task(self._follow_events())
 
     # --- one pass ----------------------------------------------------------------------------
 
     async def step(self) -> int:
         """Recover expired leases, renew ours, and fill the free channels. Returns calls placed."""
+        if not self._provider_ready():
+            if self._live:
+                await self._db(self._renew)
+            return 0
+        if not self._reconciled:
+            self._reconciled = True
+            await self._reconcile_in_flight()
         await self._recover()
         if self._live:
             await self._db(self._renew)
@@ -199,6 +215,20 @@ class DialerWorker:
         return await asyncio.to_thread(
             retry_transient, lambda _try: work(*args), what=f"worker: {work.__name__}"
         )
+
+    def _provider_ready(self) -> bool:
+        """Whether calls may be placed; says once when they may not (and when again)."""
+        ready = self.provider.ready
+        if ready == self._waiting_said:
+            self._waiting_said = not ready
+            if ready:
+                log.info("the %s provider is ready: placing calls", self.provider.name)
+            else:
+                log.warning(
+                    "waiting for the %s provider: no call is placed until it is ready",
+                    self.provider.name,
+                )
+        return ready
 
     def _renew(self) -> None:
         with session_scope(self.runtime.engine) as db:
@@ -245,7 +275,10 @@ class DialerWorker:
                 if decision.verdict == Verdict.dial and taken >= free:
                     decision = type(decision)(Verdict.replan, now, "campaign_channels_busy")
                 if decision.verdict == Verdict.cancel:
-                    claims.cancel(db, claim, worker=self.name, reason=decision.reason, now=now)
+                    if claims.cancel(db, claim, worker=self.name, reason=decision.reason, now=now):
+                        attempt_changed(
+                            log, claim.attempt_id, AttemptState.cancelled, decision.reason
+                        )
                     self.stats.cancelled += 1
                 elif decision.verdict == Verdict.replan:
                     assert decision.at is not None
@@ -254,7 +287,10 @@ class DialerWorker:
                 else:
                     planned[claim.campaign_id] = taken + 1
                     to_dial.append(claim)
-            return claims.start_dialing(db, to_dial, worker=self.name, now=now, lease=self.lease)
+            started = claims.start_dialing(db, to_dial, worker=self.name, now=now, lease=self.lease)
+        for claim in started:
+            attempt_changed(log, claim.attempt_id, AttemptState.dialing)
+        return started
 
     async def _dial(self, claim: claims.Claim) -> None:
         self.limits.acquire(claim.campaign_id)
@@ -271,6 +307,12 @@ class DialerWorker:
         )
         try:
             await self.provider.originate(request)
+        except CallNotPlaced as exc:
+            await self._db(self._give_back, claim)
+            attempt_changed(log, claim.attempt_id, AttemptState.queued, f"not sent: {exc}",
+                            level=logging.WARNING)  # fmt: skip
+            self._forget(claim.attempt_id)
+            return
         except CallFateUnknown:
             log.warning(
                 "attempt %s: call fate unknown; lease recovery will settle it", claim.attempt_id
@@ -283,6 +325,10 @@ class DialerWorker:
             self._forget(claim.attempt_id)
             return
         self.stats.dialed += 1
+
+    def _give_back(self, claim: claims.Claim) -> None:
+        with session_scope(self.runtime.engine) as db:
+            claims.give_back(db, claim, worker=self.name, now=self.runtime.clock.now())
 
     # --- call events -----------------------------------------------------------------------
 
@@ -314,19 +360,20 @@ class DialerWorker:
         now = self.runtime.clock.now()
         with session_scope(self.runtime.engine) as db:
             connected_now = claims.note_progress(db, attempt_id, AttemptEvent.answer, now=now)
-            if connected_now or recovering:
-                claims.end_attempt(
-                    db, attempt_id, AttemptState.completed, now=now,
-                    rules_for=lambda cid: self._rules_for(db, cid), cause=cause,
-                )  # fmt: skip
+            if (connected_now or recovering) and claims.end_attempt(
+                db, attempt_id, AttemptState.completed, now=now,
+                rules_for=lambda cid: self._rules_for(db, cid), cause=cause,
+            ):  # fmt: skip
+                attempt_changed(log, attempt_id, AttemptState.completed, cause)
 
     def _note(self, attempt_id: int, event: AttemptEvent, call_id: str) -> None:
         """Ringing or answered; the provider's call id is recorded with the first of them."""
         with session_scope(self.runtime.engine) as db:
-            claims.note_progress(
+            if claims.note_progress(
                 db, attempt_id, event, now=self.runtime.clock.now(),
                 provider=self.provider.name, provider_call_id=call_id,
-            )  # fmt: skip
+            ):  # fmt: skip
+                attempt_changed(log, attempt_id, ATTEMPT.advance(AttemptState.dialing, event))
 
     def _end(self, attempt_id: int, outcome: AttemptState, cause: str) -> None:
         with session_scope(self.runtime.engine) as db:
@@ -334,6 +381,8 @@ class DialerWorker:
                 db, attempt_id, outcome, now=self.runtime.clock.now(),
                 rules_for=lambda cid: self._rules_for(db, cid), cause=cause,
             ):  # fmt: skip
+                level = logging.WARNING if outcome == AttemptState.failed else logging.INFO
+                attempt_changed(log, attempt_id, outcome, cause, level=level)
                 self.stats.ended += 1
                 self.stats.by_outcome[outcome] = self.stats.by_outcome.get(outcome, 0) + 1
 
@@ -373,6 +422,19 @@ class DialerWorker:
                 outcome, cause = AttemptState.failed, "lease_expired"
             await self._db(self._end, attempt.attempt_id, outcome, cause)
             self.stats.recovered += 1
+
+    async def _reconcile_in_flight(self) -> None:
+        """Once the provider is first ready: the calls in flight that this worker did not
+        place (a previous run's, another worker's). The provider follows those it still carries, so their
+        end is recorded when it comes, and tells how those it knows ended, ended."""
+        for attempt_id in await self._db(self._in_flight):
+            known = await self.provider.lookup(attempt_id)
+            if known is not None and known.progress.is_final:
+                await self.on_event(known)
+
+    def _in_flight(self) -> list[int]:
+        with session_scope(self.runtime.engine) as db:
+            return claims.in_flight(db)
 
     def _take_over(self) -> list[claims.Stale]:
         with session_scope(self.runtime.engine) as db:

@@ -432,3 +432,13 @@ class WebhookReceipt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(sa_type=String(160), unique=True)
     received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Installation(SQLModel, table=True):
+    """This database's identity: one row, made on first use. Its key names what must not
+    collide with another installation's, such as recording files in a shared directory."""
+
+    __tablename__ = "installation"
+    id: int = Field(default=1, primary_key=True)
+    key: str = Field(sa_type=String(16))
+    created_at: datetime = Field(sa_type=UTCDateTime)

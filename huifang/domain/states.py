@@ -46,6 +46,8 @@ class AttemptEvent(StrEnum):
     machine = "machine"
     hang_up_early = "hang_up_early"
     cancel = "cancel"
+    #: the provider handed nothing to the network (AMI down): not an attempt, back to queued
+    not_sent = "not_sent"
 
 
 class EscalationState(StrEnum):
@@ -159,7 +161,7 @@ _LIVE_ENDS = {AE.no_answer: A.no_answer, AE.busy: A.busy, AE.fail: A.failed, AE.
 
 ATTEMPT_TRANSITIONS: Mapping[AttemptState, Mapping[AttemptEvent, AttemptState]] = {
     A.queued: {AE.dial: A.dialing, AE.cancel: A.cancelled, AE.fail: A.failed},
-    A.dialing: {AE.ring: A.ringing, AE.answer: A.answered, **_LIVE_ENDS},
+    A.dialing: {AE.ring: A.ringing, AE.answer: A.answered, AE.not_sent: A.queued, **_LIVE_ENDS},
     A.ringing: {AE.answer: A.answered, **_LIVE_ENDS},
     A.answered: {
         AE.complete: A.completed,

@@ -55,6 +55,13 @@ class CallEvent:
     cause: str = ""
 
 
+class CallNotPlaced(Exception):
+    """The provider handed nothing to the network (it is not connected): no call was made.
+
+    The dialer gives the attempt back to the queue as it was: it is not an attempt.
+    """
+
+
 class CallFateUnknown(Exception):
     """The provider could not say whether a call was placed (timeout, disconnect).
 
@@ -68,8 +75,19 @@ class TelephonyProvider(Protocol):
     #: trunk channels available to this provider (concurrent calls)
     max_channels: int
 
+    @property
+    def ready(self) -> bool:
+        """Whether a call placed now would be handed to the network (e.g. AMI is up)."""
+        ...
+
+    async def start(self) -> None:
+        """Connect, or begin trying to: a network that does not answer yet is waited for
+        (`ready` says when it does); only bad configuration raises."""
+        ...
+
     async def originate(self, request: OriginateRequest) -> str:
-        """Queue a call; return the provider's call id. Raises CallFateUnknown when unsure."""
+        """Queue a call; return the provider's call id. Raises CallNotPlaced when nothing
+        was sent, CallFateUnknown when unsure."""
         ...
 
     def events(self) -> AsyncIterator[CallEvent]:
@@ -77,7 +95,8 @@ class TelephonyProvider(Protocol):
         ...
 
     async def lookup(self, attempt_id: int) -> CallEvent | None:
-        """Reconcile a call whose fate is unknown: its last known progress, or None."""
+        """Reconcile a call whose fate is unknown: its last known progress, or None. A call
+        the provider still carries is followed from then on: its end comes as an event."""
         ...
 
     async def close(self) -> None: ...

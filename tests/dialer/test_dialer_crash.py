@@ -50,9 +50,10 @@ def start_worker(url: str, data_dir: Path) -> subprocess.Popen[bytes]:
         "HUIFANG_LEASE_SECONDS": "3",
         "HUIFANG_CALLS_PER_SECOND": "500",
     }
+    # the worker logs a line per call: never into a pipe nobody reads (it fills and blocks)
     return subprocess.Popen(
         [sys.executable, "-m", "huifang", "worker", "--poll", "0.2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
 

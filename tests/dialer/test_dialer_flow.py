@@ -132,6 +132,26 @@ async def test_answering_machine_ends_as_machine(
     assert attempts_of(runtime, phone)[0].state == "machine"
 
 
+async def test_an_untranscribed_complaint_is_summarised_by_what_was_unsatisfactory(
+    runtime: Runtime, make_campaign: CampaignFactory, make_worker: WorkerFactory
+) -> None:
+    """No speech model: the escalation names what the citizen was unhappy with, in the
+    script's language (never a question id like `attitude`)."""
+    import yaml
+
+    from tests.dialer.conftest import SURVEY_YAML
+
+    script = yaml.safe_load(SURVEY_YAML)
+    script["questions"] = [q for q in script["questions"] if q["id"] != "reason"]
+    (phone,) = phones(1)
+    make_campaign([phone], script_yaml=yaml.safe_dump(script, allow_unicode=True))
+    worker, _ = make_worker({phone: "complains"})
+    await worker.run_until_idle()
+    with db_session(runtime) as db:
+        escalation = db.exec(select(Escalation)).one()
+    assert escalation.summary == "不满意：服务态度、到场时间、总体评价"
+
+
 class ScriptedTranscriber:
     """Stands in for a `SpeechPool` with a model installed: hears the same words every time."""
 

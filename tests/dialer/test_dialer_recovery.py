@@ -57,6 +57,22 @@ async def test_expired_attempt_the_provider_completed_is_recorded_not_redialed(
     assert (attempt.id, attempt.state, attempt.cause) == (attempt_id, "completed", "recovered")
 
 
+async def test_at_start_a_call_the_provider_saw_end_is_recorded_without_waiting_for_its_lease(
+    runtime: Runtime, clock: FakeClock, call_in_flight: InFlightFactory, make_worker: WorkerFactory
+) -> None:
+    phone, attempt_id = call_in_flight("ringing")
+    worker, provider = make_worker({phone: "satisfied"})
+
+    async def rang_out(asked: int) -> CallEvent | None:
+        return CallEvent(asked, CallProgress.no_answer, clock.now(), "sim-x", "no_answer")
+
+    provider.lookup = rang_out  # type: ignore[method-assign]
+    await worker.run_until_idle()
+    assert provider.placed == []
+    first = attempts(runtime)[0]
+    assert (first.id, first.state, first.cause) == (attempt_id, "no_answer", "no_answer")
+
+
 async def test_expired_attempt_unknown_to_the_provider_fails_and_is_retried_later(
     runtime: Runtime, clock: FakeClock, call_in_flight: InFlightFactory, make_worker: WorkerFactory
 ) -> None:

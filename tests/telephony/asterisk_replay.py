@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from huifang.ivr.actions import Action, Hangup, Prompt
 from huifang.ivr.events import CallStarted, Event, HungUp
@@ -220,6 +221,8 @@ class AgiReplayPeer:
     environment: dict[str, str] = field(default_factory=dict)
     seed: int = 0
     extra_replies: dict[str, list[str]] = field(default_factory=dict)
+    #: like `extra_replies`, one reply after the other for the commands of that prefix
+    reply_sequences: dict[str, list[list[str]]] = field(default_factory=dict)
     #: a WAV "Asterisk" writes where each RECORD FILE asks it to (the shared volume)
     recording: Path | None = None
     commands: list[str] = field(default_factory=list)
@@ -256,6 +259,9 @@ class AgiReplayPeer:
     def _reply_for(
         self, command: str, exchanges: list[tuple[str, list[str]]], dead: bool
     ) -> tuple[list[str], bool]:
+        for start, replies in self.reply_sequences.items():
+            if command.startswith(start) and replies:
+                return replies.pop(0), dead
         for start, reply in self.extra_replies.items():
             if command.startswith(start):
                 return reply, dead
@@ -449,15 +455,22 @@ class ScriptedSurvey:
 
 
 class Harness:
-    """The FastAGI server with scripted surveys and recognition, played against a peer."""
+    """The FastAGI server with scripted surveys and speech, played against a peer.
 
-    def __init__(self, recordings: Path) -> None:
+    It is the server's `SpokenAnswers` too: a model for every language unless `languages`
+    says otherwise, `heard` tells segment by segment whether a recording held speech
+    (default: it did), and recognition answers `speech`."""
+
+    def __init__(self, recordings: Path, **options: Any) -> None:
         self.script: list[list[Action]] = []
         self.surveys: list[ScriptedSurvey] = []
         self.recognized: list[tuple[Path, str, tuple[str, ...]]] = []
         self.speech = ("满意", 0.9)
+        self.languages: set[str] | None = None
+        self.heard: list[bool] = []
+        self.listened: list[tuple[str, int]] = []
         self.server = AgiServer(
-            self.survey, self.prompt, self.recognize, recordings, reply_timeout=5
+            self.survey, self.prompt, self, recordings, reply_timeout=5, **options
         )
 
     async def survey(self, attempt_id: int) -> ScriptedSurvey:
@@ -467,6 +480,13 @@ class Harness:
 
     async def prompt(self, prompt: Prompt) -> str:
         return {"closing": "vm-goodbye"}.get(prompt.key, "/tmp/astrun/prompt-q1")
+
+    def hears(self, language: str) -> bool:
+        return self.languages is None or language in self.languages
+
+    async def speech_in(self, path: Path, from_sample: int) -> bool:
+        self.listened.append((path.name, from_sample))
+        return self.heard.pop(0) if self.heard else True
 
     async def recognize(
         self, path: Path, language: str, phrases: Sequence[str]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import filecmp
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -204,7 +205,9 @@ async def test_spoken_answer_is_recognised_with_the_phrases(
     fed, peer = await speech_answer(harness, "200 result=0 (timeout) endpos=12000")
     assert fed[1] == SpeechRecognized("满意", 0.9)
     assert harness.recognized == [(tmp_path / "huifang-1001-q1.wav", "zh-CN", ("满意", "不满意"))]
-    assert peer.commands[2] == f'RECORD FILE {tmp_path}/huifang-1001-q1 wav "12" 5000 0 s=2'
+    # the keys stop the recording; it may run past the question's wait once speech began
+    assert peer.commands[2].startswith(f'RECORD FILE {tmp_path}/huifang-1001-q1 wav "12" 1')
+    assert peer.commands[2].endswith(" 0 s=2")
 
 
 async def test_a_key_during_a_spoken_answer_is_the_answer(harness: Harness) -> None:
@@ -343,3 +346,147 @@ async def test_the_builtin_110_script_runs_over_the_dtmf1_capture(harness: Harne
     result = session.result()
     assert [(a.question_id, a.value) for a in result.answers] == [("confirm", "1")]
     assert result.hung_up and not result.completed
+
+
+# --- what real calls on a real Asterisk showed (issue 15)
+
+
+async def test_a_prompt_asterisk_cannot_open_is_reported_and_ends_the_call(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`200 result=-1 endpos=0` with the channel still up: Asterisk could not open the
+    file (a relative path, a volume it does not see). Said loudly, not taken for a hang-up."""
+    harness.script = [ASK]
+    _, peer = await answer_with(
+        harness,
+        ASK,
+        {
+            'STREAM FILE /tmp/astrun/prompt-q1 "12"': ["200 result=-1 endpos=0"],
+            "WAIT FOR DIGIT 1": ["200 result=0"],
+        },  # fmt: skip
+    )
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("cannot play /tmp/astrun/prompt-q1" in message for message in errors), errors
+    assert harness.surveys[0].fed == [CallStarted(), HungUp()]
+    assert peer.commands[-2:] == ["WAIT FOR DIGIT 1", "HANGUP"]
+
+
+async def test_a_hang_up_as_a_prompt_starts_is_a_hang_up(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, peer = await answer_with(
+        harness,
+        ASK,
+        {
+            'STREAM FILE /tmp/astrun/prompt-q1 "12"': ["200 result=-1 endpos=0"],
+            "WAIT FOR DIGIT 1": ["511 Command Not Permitted on a dead channel"],
+        },  # fmt: skip
+    )
+    assert harness.surveys[0].fed == [CallStarted(), HungUp()]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_without_a_speech_model_a_spoken_question_waits_for_keys_its_whole_timeout(
+    harness: Harness,
+) -> None:
+    harness.languages = set()
+    fed, peer = await answer_with(harness, SPEECH_ASK, {"WAIT FOR DIGIT 5000": ["200 result=49"]})
+    assert fed[1] == DigitsReceived("1")
+    assert peer.commands[2] == "WAIT FOR DIGIT 5000"
+
+
+async def test_a_pause_before_speaking_does_not_end_a_spoken_answer(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Asterisk ends a recording after two seconds of silence, also before any word: the
+    recording goes on (appended at its end) until the citizen spoke or the question's
+    time is up."""
+    harness.heard = [False, True]
+    harness.script = [SPEECH_ASK, [Hangup()]]
+    peer = AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={'STREAM FILE /tmp/astrun/prompt-q1 ""': ["200 result=0 endpos=25760"]},
+        reply_sequences={
+            "RECORD FILE": [
+                ["200 result=0 (timeout) endpos=8000"],
+                ["200 result=0 (timeout) endpos=30000"],
+            ]
+        },  # fmt: skip
+    )
+    await harness.play(peer)
+    fed = harness.surveys[0].fed
+    assert fed[1] == SpeechRecognized("满意", 0.9)
+    records = [c for c in peer.commands if c.startswith("RECORD FILE")]
+    assert len(records) == 2
+    assert records[0].endswith(" 0 s=2") and records[1].endswith(" 8000 s=2")
+    assert harness.listened == [("huifang-1001-q1.wav", 0), ("huifang-1001-q1.wav", 8000)]
+    assert len(harness.recognized) == 1
+
+
+async def test_silence_until_asterisk_records_nothing_more_is_no_input(harness: Harness) -> None:
+    harness.heard = [False, False]
+    fed, peer = await speech_answer(harness, "200 result=0 (timeout) endpos=8000")
+    assert fed[1] == NoInput()
+    assert harness.recognized == []
+    assert len([c for c in peer.commands if c.startswith("RECORD FILE")]) == 2
+
+
+async def test_a_health_probe_of_the_port_is_logged_at_debug_only(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    noticed = asyncio.Event()
+
+    class Notice(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            noticed.set()
+
+    logger = logging.getLogger("huifang.telephony.asterisk.agi_server")
+    caplog.set_level("DEBUG", logger=logger.name)
+    logger.addHandler(notice := Notice())
+    server = await harness.server.start("127.0.0.1", 0)
+    _, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    writer.close()
+    async with asyncio.timeout(5):
+        await noticed.wait()
+    logger.removeHandler(notice)
+    server.close()
+    assert [r.levelname for r in caplog.records] == ["DEBUG"]
+    assert "health probe" in caplog.records[0].getMessage()
+    assert harness.surveys == []
+
+
+async def test_recordings_are_named_with_the_installation(tmp_path: Path) -> None:
+    """Two databases writing to one recording directory never collide: each installation's
+    files carry its own key."""
+    harness = Harness(tmp_path, recording_prefix="huifang-3fa9c2d1-")
+    harness.script = [COMPLAINT, [Hangup()]]
+    peer = AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={
+            'STREAM FILE beep ""': ["200 result=0 endpos=3520"],
+            "RECORD FILE": ["200 result=0 (timeout) endpos=16000"],
+        },  # fmt: skip
+    )
+    await harness.play(peer)
+    assert peer.commands[2].startswith(
+        f"RECORD FILE {tmp_path}/huifang-3fa9c2d1-1001-complaint wav"
+    )
+
+
+async def test_an_empty_recording_is_removed(harness: Harness, tmp_path: Path) -> None:
+    """Asterisk leaves a 44-byte WAV (a header, no sound) when the citizen hangs up at the
+    beep: it is not kept."""
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"RIFF" + bytes(40))
+    harness.script = [COMPLAINT, [Hangup()]]
+    peer = AgiReplayPeer(
+        "agi-answered-dtmf1.log",
+        extra_replies={
+            'STREAM FILE beep ""': ["200 result=0 endpos=3520"],
+            "RECORD FILE": ["HANGUP", "200 result=-1 (hangup) endpos=0"],
+        },  # fmt: skip
+        recording=empty,
+    )
+    await harness.play(peer)
+    assert harness.surveys[0].fed[-1] == HungUp()
+    assert not (tmp_path / "huifang-1001-complaint.wav").exists()

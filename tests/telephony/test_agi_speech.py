@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from asterisk_replay import AgiReplayPeer, Harness
 
@@ -17,7 +18,7 @@ from huifang.ivr.events import SpeechRecognized
 from huifang.speech import audio
 from huifang.speech.models import ModelMissing, ModelRegistry, korean_test_model_path
 from huifang.speech.vosk import SpeechPool
-from huifang.telephony.asterisk.cli import prompt_renderer, speech_recognizer
+from huifang.telephony.asterisk.media import VoskAnswers, prompt_renderer
 
 pytestmark = pytest.mark.speech
 ANSWERS = ("네", "아니요", "좋아요")
@@ -25,14 +26,19 @@ QUESTION = Prompt("q1", "만족하십니까?", "ko")
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechPool]:
+def models(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
     try:
         model = korean_test_model_path()
     except ModelMissing as exc:
         pytest.skip(str(exc))
     registry = ModelRegistry(tmp_path_factory.mktemp("models"))
     registry.add(model, "ko")
-    speech_pool = SpeechPool(registry, workers=1)
+    return registry
+
+
+@pytest.fixture(scope="module")
+def pool(models: ModelRegistry) -> Iterator[SpeechPool]:
+    speech_pool = SpeechPool(models, workers=1)
     yield speech_pool
     speech_pool.close()
 
@@ -49,9 +55,11 @@ def spoken(text: str, folder: Path) -> Path:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, pool: SpeechPool) -> AsyncIterator[Harness]:
+async def harness(
+    tmp_path: Path, pool: SpeechPool, models: ModelRegistry
+) -> AsyncIterator[Harness]:
     harness = Harness(tmp_path)
-    harness.server.recognize = speech_recognizer(pool)
+    harness.server.speech = VoskAnswers(pool, models)
     yield harness
 
 
@@ -82,3 +90,40 @@ async def test_prompts_are_rendered_where_asterisk_plays_them(tmp_path: Path) ->
     _, rate = await asyncio.to_thread(audio.read_wav, Path(f"{played}.wav"))
     assert rate == 8000
     assert await render(Prompt("greeting", "您好，这里是回访中心。", "zh-CN")) == played
+
+
+async def test_prompt_paths_are_absolute_when_the_data_directory_is_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's default data directory is `./var`: Asterisk, started elsewhere, must be
+    handed `/…/var/prompts/…`, never `var/prompts/…`."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    monkeypatch.chdir(tmp_path)
+    render = prompt_renderer(Path("var") / "prompts")
+    played = await render(Prompt("greeting", "您好。", "zh-CN"))
+    assert played == f"{tmp_path}/var/prompts/{Path(played).name}"
+
+
+async def test_a_language_is_heard_only_with_a_model_for_it(
+    pool: SpeechPool, models: ModelRegistry
+) -> None:
+    answers = VoskAnswers(pool, models)
+    assert answers.hears("ko") and not answers.hears("zh-CN")
+
+
+async def test_speech_is_found_after_the_offset_only(
+    pool: SpeechPool, models: ModelRegistry, tmp_path: Path
+) -> None:
+    """A recording continued after a silent stretch: speech in the new part, none before."""
+    answer = spoken("네", tmp_path)
+    pcm, rate = await asyncio.to_thread(audio.read_wav, answer)
+    silence = audio.read_slin(bytes(2 * rate))
+    recording = tmp_path / "continued.wav"
+    audio.write_wav(recording, np.concatenate([silence, pcm]), rate)
+    answers = VoskAnswers(pool, models)
+    assert await answers.speech_in(recording, 0)
+    assert await answers.speech_in(recording, rate // 2)
+    silent = tmp_path / "silent.wav"
+    audio.write_wav(silent, silence, rate)
+    assert not await answers.speech_in(silent, 0)

@@ -4,6 +4,7 @@ during an Originate, reconnects, half-open sockets, and many calls at once."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,7 +14,13 @@ from huifang.errors import ProtocolInjection
 from huifang.phones import normalize_phone
 from huifang.telephony.asterisk.ami_client import AmiClient, AmiNotConnected
 from huifang.telephony.asterisk.provider import AsteriskProvider
-from huifang.telephony.base import CallEvent, CallFateUnknown, CallProgress, OriginateRequest
+from huifang.telephony.base import (
+    CallEvent,
+    CallFateUnknown,
+    CallNotPlaced,
+    CallProgress,
+    OriginateRequest,
+)
 
 P = CallProgress
 FINAL_BY_NUMBER = {
@@ -51,6 +58,12 @@ async def started(
     )
     await provider.start()
     return provider
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def next_events(provider: AsteriskProvider, count: int) -> list[CallEvent]:
@@ -151,6 +164,20 @@ async def test_lookup_sees_a_live_channel(asterisk: FakeAmi) -> None:
     await provider.close()
 
 
+async def test_lookup_follows_a_ringing_call_placed_by_another_process(asterisk: FakeAmi) -> None:
+    """A restarted worker asks about a call its previous run placed: Asterisk still rings
+    it, so its outcome is reported when it comes, not guessed later."""
+    asterisk.live["huifang-47"] = "5"
+    provider = await started(asterisk)
+    found = await provider.lookup(47)
+    assert found is not None and found.progress is P.ringing
+    asterisk.emit(["Event: OriginateResponse", "Response: Failure", "Channel: Local/13800000004@citizens",
+                   "Reason: 3", "Uniqueid: huifang-47", ""])  # fmt: skip
+    (ended,) = await next_events(provider, 1)
+    assert (ended.attempt_id, ended.progress, ended.cause) == (47, P.no_answer, "no_answer")
+    await provider.close()
+
+
 async def test_a_dropped_connection_reconnects_and_logs_in_again(asterisk: FakeAmi) -> None:
     provider = await started(asterisk)
     client = provider._client
@@ -172,19 +199,37 @@ async def test_a_half_open_connection_is_found_by_ping_and_replaced(asterisk: Fa
     await provider.close()
 
 
-async def test_originate_while_down_is_reported_failed_without_sending(asterisk: FakeAmi) -> None:
+async def test_originate_while_down_is_not_placed_and_sends_nothing(asterisk: FakeAmi) -> None:
     provider = await started(asterisk)
     client = provider._client
     asterisk.secret = "rotated"  # every reconnect is refused: the client stays down
     asterisk.drop_all()
     async with asyncio.timeout(5):
         await asterisk.refused.wait()
-    await provider.originate(OriginateRequest(46, "+8613800000001"))
-    (event,) = await next_events(provider, 1)
-    assert event.progress is P.failed and event.cause.startswith("not_sent")
+    assert not provider.ready
+    with pytest.raises(CallNotPlaced):
+        await provider.originate(OriginateRequest(46, "+8613800000001"))
     assert asterisk.dials == {}
+    assert provider._tracker.live() == []
     with pytest.raises(AmiNotConnected):
         await client.send_action("Ping")
+    await provider.close()
+
+
+async def test_a_provider_started_while_asterisk_is_down_waits_for_it(
+    asterisk: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Start-up does not fail: it says it waits, and connects once Asterisk answers."""
+    port = free_port()
+    client = AmiClient("127.0.0.1", port, "huifang", "s3cret", ping_interval=3600,
+                       backoff_initial=0.01, backoff_max=0.05)  # fmt: skip
+    provider = AsteriskProvider(client, channel_template="Local/{number}@citizens")
+    await provider.start()
+    assert not provider.ready
+    assert any("waiting for Asterisk" in r.getMessage() for r in caplog.records)
+    asterisk.server = await asyncio.start_server(asterisk._serve, "127.0.0.1", port)
+    await reconnected(client)
+    assert provider.ready and asterisk.logins == 1
     await provider.close()
 
 

@@ -232,12 +232,19 @@ def get_data(path: str, timeout_ms: int, max_digits: int) -> bytes:
 
 
 def record_file(
-    path: str, escape_digits: str, timeout_ms: int, silence_seconds: int, fmt: str = "wav"
+    path: str,
+    escape_digits: str,
+    timeout_ms: int,
+    silence_seconds: int,
+    fmt: str = "wav",
+    *,
+    offset: int = 0,
 ) -> bytes:
     """Record to `path`.`fmt` until a key from `escape_digits`, `silence_seconds` of silence
-    or `timeout_ms`. The `0` is the sample offset; it keeps Asterisk from beeping."""
+    or `timeout_ms`. `offset` (samples) continues an earlier recording of the same file from
+    there (Asterisk appends); given as a number, it also keeps Asterisk from beeping."""
     words = ["RECORD FILE", _argument(path), _argument(fmt), _escape_digits(escape_digits)]
-    words += [str(int(timeout_ms)), "0"]
+    words += [str(int(timeout_ms)), str(int(offset))]
     if silence_seconds > 0:
         words.append(f"s={int(silence_seconds)}")
     return _line(*words)

@@ -14,13 +14,24 @@ Rules it keeps:
   its length), so a citizen who hangs up mid-call keeps what they said;
 - a call that `AMD()` judged a machine (`?amd=MACHINE`) is never surveyed;
 - `Play` with barge-in digits is `STREAM FILE` with those escape digits: a key stops it
-  and the rest of the list is skipped; `Collect` is `WAIT FOR DIGIT` (one key), `GET DATA`
-  (several) or, when speech is allowed, a short `RECORD FILE` whose escape digits are the
-  valid keys (a key answers at once, otherwise the recording is recognised); `Record` is
-  `RECORD FILE <dir>/<uniqueid>-<question> wav "#" <ms> 0 s=<silence>`, fed as
-  `RecordingFinished(<path>.wav, endpos / 8000)`; `Transfer` sets where the dialplan
-  resumes (the agent context) and ends the AGI session;
-- recognition and prompt rendering are injected coroutines: nothing blocking runs here.
+  and the rest of the list is skipped. Asterisk answers `result=-1 endpos=0` both when the
+  channel hangs up and when it cannot open the file: a 1 ms `WAIT FOR DIGIT` tells them
+  apart, and a prompt Asterisk cannot play is an error said loudly (`PromptUnplayable`),
+  which ends the call, not a hang-up;
+- `Collect` is `WAIT FOR DIGIT` (one key) or `GET DATA` (several), for the question's whole
+  timeout. When it also takes speech and a model for its language is installed, it is a
+  `RECORD FILE` whose escape digits are the valid keys (a key answers at once): Asterisk
+  ends a recording after `speech_silence_seconds` of silence, also before any word, so a
+  recording that holds no speech is continued (appended at its end) until the citizen
+  speaks or the question's time is up, then recognised;
+- `Record` is `RECORD FILE <dir>/<prefix><attempt>-<question> wav "#" <ms> 0 s=<silence>`,
+  fed as `RecordingFinished(<path>.wav, endpos / 8000)`; the prefix names the installation,
+  so two databases sharing one recording directory never write the same file; a
+  recording that holds nothing (a 44-byte WAV header) is removed;
+- `Transfer` sets where the dialplan resumes (the agent context) and ends the session;
+- a connection that closes before saying anything (a health probe) is logged at debug;
+- speech and prompt rendering are injected (`SpokenAnswers`, `PromptFile`): nothing
+  blocking runs here.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from huifang.errors import HuifangError
 from huifang.ivr.actions import Action, Collect, Hangup, Play, Prompt, Record, SetVariable, Transfer
@@ -49,16 +61,39 @@ from huifang.telephony.base import SurveyCall, SurveyCallFactory
 
 log = logging.getLogger(__name__)
 
-#: returns the path (without extension) of a prompt's audio that Asterisk can play
+#: returns the absolute path (without extension) of a prompt's audio that Asterisk plays
 PromptFile = Callable[[Prompt], Awaitable[str]]
-#: grammar recognition of a short answer: (wav path, language, phrases) → (text, confidence)
-Recognize = Callable[[Path, str, Sequence[str]], Awaitable[tuple[str, float]]]
+
+
+class SpokenAnswers(Protocol):
+    """What the server needs to hear a spoken answer."""
+
+    def hears(self, language: str) -> bool:
+        """Whether speech in `language` can be recognised (a model for it is installed)."""
+        ...
+
+    async def speech_in(self, path: Path, from_sample: int) -> bool:
+        """Whether the WAV at `path` holds speech after its first `from_sample` samples."""
+        ...
+
+    async def recognize(
+        self, path: Path, language: str, phrases: Sequence[str]
+    ) -> tuple[str, float]:
+        """Grammar recognition of a short answer: (text, confidence), ("", 0) for nothing."""
+        ...
+
+
+class PromptUnplayable(HuifangError):
+    """Asterisk could not open a prompt it was asked to play."""
+
 
 SAMPLE_RATE = 8000
 #: a `GET DATA` needs a file to play; one second of silence ships with Asterisk
 _SILENCE = "silence/1"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _KEYS = set("0123456789*#ABCD")
+#: what a WAV file Asterisk wrote without a sample weighs: its header
+_EMPTY_WAV_BYTES = 44
 
 
 class AgiChannel:
@@ -72,16 +107,45 @@ class AgiChannel:
         self._items: list[AgiEnvironment | AgiReply | AgiHangup] = []
         self._reply_timeout = reply_timeout
         self.hung_up = False
+        #: Asterisk sent its out-of-band `HANGUP` line
+        self.hangup_seen = False
         self.closed = False
+        self._received = False
 
-    async def environment(self) -> AgiEnvironment:
+    async def environment(self) -> AgiEnvironment | None:
+        """The environment block; None when the peer closed without a byte (a probe)."""
         item = await self._next()
+        if item is None and not self._received:
+            return None
         if not isinstance(item, AgiEnvironment):
             raise agi.AgiPeerError("the connection did not start with an AGI environment")
         return item
 
     async def send(self, line: bytes) -> AgiReply:
         """Write one command and return its reply; a dead channel answers as `511`."""
+        reply = await self._exchange(line)
+        if reply.hung_up:
+            self.hung_up = True
+        return reply
+
+    async def stream_file(self, path: str, digits: str) -> AgiReply:
+        """`STREAM FILE`; raises `PromptUnplayable` when Asterisk could not open `path`."""
+        reply = await self._exchange(agi.stream_file(path, digits))
+        if reply.hung_up and reply.endpos == 0 and not self.hangup_seen:
+            # a missing file and a hang-up look alike: only a live channel waits for a key
+            probe = await self._exchange(agi.wait_for_digit(1))
+            if probe.ok and not probe.hung_up:
+                raise PromptUnplayable(
+                    f"Asterisk cannot play {path}.wav: it answered STREAM FILE with "
+                    f"`{reply.text}` on a live channel, so the file is missing or unreadable "
+                    "where Asterisk looks; Asterisk must read the prompts directory at this "
+                    "same absolute path (a shared volume)"
+                )
+        if reply.hung_up:
+            self.hung_up = True
+        return reply
+
+    async def _exchange(self, line: bytes) -> AgiReply:
         if self.closed:
             return AgiReply(511, text="connection closed")
         self._writer.write(line)
@@ -89,13 +153,11 @@ class AgiChannel:
         while True:
             item = await self._next()
             if isinstance(item, AgiHangup):
-                self.hung_up = True
+                self.hung_up = self.hangup_seen = True
                 continue
             if item is None:
                 return AgiReply(511, text="connection closed")
             if isinstance(item, AgiReply):
-                if item.hung_up:
-                    self.hung_up = True
                 return item
             raise agi.AgiPeerError("a second AGI environment block")
 
@@ -109,6 +171,7 @@ class AgiChannel:
             if not data:
                 self.closed = self.hung_up = True
                 return None
+            self._received = True
             self._items += self._parser.feed(data)
         return self._items.pop(0)
 
@@ -123,24 +186,32 @@ class AgiServer:
         self,
         survey_calls: SurveyCallFactory,
         prompt_file: PromptFile,
-        recognize: Recognize,
+        speech: SpokenAnswers,
         recordings_dir: Path,
         *,
+        recording_prefix: str = "huifang-",
         script: str = "survey",
         agent_context: str = "agents",
         speech_silence_seconds: int = 2,
+        answer_seconds: int = 10,
         reply_timeout: float = 600.0,
     ) -> None:
+        """`recordings_dir` is where Asterisk writes, as Asterisk sees it (absolute);
+        `answer_seconds` bounds a spoken answer once the citizen started it."""
         self.survey_calls = survey_calls
         self.prompt_file = prompt_file
-        self.recognize = recognize
+        self.speech = speech
         self.recordings_dir = recordings_dir
+        self.recording_prefix = recording_prefix
         self.script = script
         self.agent_context = agent_context
         self.speech_silence_seconds = speech_silence_seconds
+        self.answer_seconds = answer_seconds
         self.reply_timeout = reply_timeout
         #: sessions running now
         self.active = 0
+        #: languages whose spoken answers are waited for by keys, said once each
+        self.unheard: set[str] = set()
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self.handle, host, port, limit=agi.MAX_LINE_BYTES)
@@ -149,8 +220,13 @@ class AgiServer:
         """Serve one FastAGI connection from start to end; never raises."""
         channel = AgiChannel(reader, writer, self.reply_timeout)
         self.active += 1
+        session = _Session(self, channel)
         try:
-            await _Session(self, channel).run()
+            await session.run()
+        except PromptUnplayable as exc:
+            log.error("attempt %s: %s; the call was ended", session.attempt_id, exc)
+        except agi.AgiPeerError as exc:
+            log.warning("FastAGI: %s", exc)
         except Exception:  # one broken call must never take the server down
             log.exception("FastAGI session failed")
         finally:
@@ -165,16 +241,20 @@ class _Session:
         self.server, self.agi = server, channel
         self.call: SurveyCall | None = None
         self.uniqueid = ""
+        self.attempt_id: int | None = None
         self._recordings: dict[str, int] = {}
 
     async def run(self) -> None:
         env = await self.agi.environment()
+        if env is None:
+            log.debug("FastAGI: a connection closed without a request (a health probe)")
+            return
         self.uniqueid = env.uniqueid
         if env.script != self.server.script:
             log.warning("FastAGI: unknown script %r on %s", env.script, env.channel)
             return
         await self.agi.send(agi.answer())
-        attempt_id = await self._attempt_id(env)
+        self.attempt_id = attempt_id = await self._attempt_id(env)
         if self.agi.hung_up:
             return
         if attempt_id is None:
@@ -231,7 +311,7 @@ class _Session:
             match action:
                 case Play(prompt=prompt, barge_in_digits=digits):
                     path = await self.server.prompt_file(prompt)
-                    reply = await self.agi.send(agi.stream_file(path, digits))
+                    reply = await self.agi.stream_file(path, digits)
                     if reply.digit:
                         return DigitsReceived(reply.digit)
                 case SetVariable(name=name, value=value):
@@ -253,22 +333,16 @@ class _Session:
         return None
 
     async def _collect(self, action: Collect) -> Event:
+        if action.wants_speech and self.server.speech.hears(action.language):
+            return await self._spoken_answer(action)
+        if action.wants_speech and action.language not in self.server.unheard:
+            self.server.unheard.add(action.language)
+            log.warning(
+                "no speech model for %s: spoken answers are not heard, questions wait for "
+                "keys (install one with `huifang models fetch`)",
+                action.language,
+            )
         timeout_ms = int(action.timeout_seconds * 1000)
-        if action.wants_speech:
-            path = self._recording_path(action.question_id)
-            reply = await self.agi.send(
-                agi.record_file(
-                    str(path), action.digits, timeout_ms, self.server.speech_silence_seconds
-                )
-            )
-            if reply.digit:
-                return DigitsReceived(reply.digit)
-            if reply.hung_up:
-                return HungUp()
-            text, confidence = await self.server.recognize(
-                Path(f"{path}.wav"), action.language, action.phrases
-            )
-            return SpeechRecognized(text, confidence) if text else NoInput()
         if action.max_digits <= 1:
             reply = await self.agi.send(agi.wait_for_digit(timeout_ms))
             if reply.hung_up:
@@ -281,9 +355,39 @@ class _Session:
         keys = reply.result if reply.ok else ""
         return DigitsReceived(keys) if keys and set(keys) <= _KEYS else NoInput()
 
+    async def _spoken_answer(self, action: Collect) -> Event:
+        """Record until a key, or speech followed by silence; a stretch of silence alone
+        is recorded on from where it ended, until the question's time is up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + action.timeout_seconds
+        path = self._recording_path(action.question_id)
+        wav = Path(f"{path}.wav")
+        offset = 0
+        while True:
+            waiting_ms = max(1, int((deadline - loop.time()) * 1000))
+            reply = await self.agi.send(
+                agi.record_file(
+                    str(path), action.digits, waiting_ms + self.server.answer_seconds * 1000,
+                    self.server.speech_silence_seconds, offset=offset,
+                )
+            )  # fmt: skip
+            if reply.digit or reply.hung_up or not reply.ok or (reply.endpos or 0) <= offset:
+                _discard_if_empty(wav)
+                if reply.digit:
+                    return DigitsReceived(reply.digit)
+                return HungUp() if reply.hung_up else NoInput()
+            if await self.server.speech.speech_in(wav, offset):
+                text, confidence = await self.server.speech.recognize(
+                    wav, action.language, action.phrases
+                )
+                return SpeechRecognized(text, confidence) if text else NoInput()
+            offset = reply.endpos or 0
+            if loop.time() >= deadline:
+                return NoInput()
+
     async def _record(self, action: Record) -> Event:
         if action.beep:
-            reply = await self.agi.send(agi.stream_file("beep"))
+            reply = await self.agi.stream_file("beep", "")
             if reply.hung_up:
                 return HungUp()
         path = self._recording_path(action.question_id)
@@ -291,12 +395,25 @@ class _Session:
             agi.record_file(str(path), "#", action.max_seconds * 1000, action.silence_seconds)
         )
         if not reply.ok or not reply.endpos:
+            _discard_if_empty(Path(f"{path}.wav"))
             return HungUp() if reply.hung_up else NoInput()
         # Asterisk keeps what it recorded up to a hang-up: it is fed before the hang-up is
         return RecordingFinished(f"{path}.wav", reply.endpos / SAMPLE_RATE)
 
     def _recording_path(self, question_id: str) -> Path:
-        """`<dir>/<uniqueid>-<question>`, then `-2`, `-3` when a question is asked again."""
-        stem = _UNSAFE_NAME.sub("_", f"{self.uniqueid or 'call'}-{question_id}")
+        """`<dir>/<prefix><attempt>-<question>`, then `-2`, `-3` when a question is asked
+        again."""
+        stem = _UNSAFE_NAME.sub(
+            "_", f"{self.server.recording_prefix}{self.attempt_id}-{question_id}"
+        )
         count = self._recordings[stem] = self._recordings.get(stem, 0) + 1
         return self.server.recordings_dir / (stem if count == 1 else f"{stem}-{count}")
+
+
+def _discard_if_empty(wav: Path) -> None:
+    """Remove a recording Asterisk wrote no sound into (only its header)."""
+    try:
+        if wav.stat().st_size <= _EMPTY_WAV_BYTES:
+            wav.unlink()
+    except OSError:
+        pass  # not written, or not ours to remove: nothing was kept either way

@@ -13,6 +13,8 @@ Rules it keeps:
 - a `Ping` every `ping_interval` seconds that is not answered within `response_timeout`
   marks the connection half-open: it is closed and re-opened with exponential backoff,
   logging in again; reconnect listeners then run (the provider reconciles its calls);
+- `start` may find Asterisk down: it says so once and keeps trying in the background
+  (a process that needs Asterisk starts anyway and waits for it);
 - a wrong secret is an `AmiAuthenticationError` that says so.
 """
 
@@ -123,6 +125,20 @@ class AmiClient:
         """Open the session and log in; from then on keep it alive until `close`."""
         await self._open()
         self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
+
+    async def start(self) -> None:
+        """Like `connect`, but an Asterisk that does not answer yet is waited for in the
+        background (`connected` says when it does). A refused login still raises."""
+        try:
+            await self.connect()
+        except (OSError, TimeoutError) as exc:
+            log.warning(
+                "waiting for Asterisk: AMI at %s:%s does not answer (%s); nothing is dialled "
+                "until it does",
+                self.host, self.port, exc or type(exc).__name__,
+            )  # fmt: skip
+            self._lost.set()
+            self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
 
     async def send_action(
         self,

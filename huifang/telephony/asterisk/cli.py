@@ -1,101 +1,30 @@
-"""`huifang agi …`: the FastAGI server Asterisk's survey context connects to.
-
-This is where the server's collaborators are wired from settings: the database-backed
-survey calls, prompt audio rendered into the data directory, and the Vosk pool for spoken
-answers. Asterisk must see the prompts directory and the recordings directory at the same
-paths as this process (a shared volume).
-"""
+"""`huifang asterisk …`: checks of the Asterisk that Huifang's calls run on."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from huifang.ivr.actions import Prompt
 from huifang.settings import Settings
 
-if TYPE_CHECKING:
-    from huifang.speech.vosk import SpeechPool
-    from huifang.telephony.asterisk.agi_server import PromptFile, Recognize
-
-app = typer.Typer(help="FastAGI server for Asterisk.", no_args_is_help=True)
-log = logging.getLogger(__name__)
+app = typer.Typer(help="The Asterisk Huifang calls through.", no_args_is_help=True)
 
 
-@app.command("serve")
-def serve(
-    host: str | None = typer.Option(None, help="address to listen on (default: HUIFANG_AGI_HOST)"),
-    port: int | None = typer.Option(
-        None, help="port to listen on (default: HUIFANG_AGI_PORT, 4573)"
-    ),
-) -> None:
-    """Serve `AGI(agi://<host>:<port>/survey)` until interrupted."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+@app.command("check")
+def check() -> None:
+    """Log in over AMI (HUIFANG_AMI_*) and check what the survey dialplan needs: the modules
+    app_amd, res_agi, app_queue and app_mixmonitor, and the survey context. Names what is
+    missing and how to fix it; exits 1 when anything is."""
+    from huifang.telephony.asterisk.check import check_asterisk
+
     settings = Settings()
-    try:
-        asyncio.run(_serve(settings, host or settings.agi_host, port or settings.agi_port))
-    except KeyboardInterrupt:
-        typer.echo("FastAGI server stopped")
-
-
-async def _serve(settings: Settings, host: str, port: int) -> None:
-    from huifang.bootstrap import build_runtime
-    from huifang.dialer.survey import make_survey_call_factory
-    from huifang.telephony.asterisk.agi_server import AgiServer
-
-    runtime = build_runtime(settings)
-    pool = runtime.speech_pool()
-    settings.prompts_dir.mkdir(parents=True, exist_ok=True)
-    server = AgiServer(
-        make_survey_call_factory(runtime, speech=pool),
-        prompt_renderer(settings.prompts_dir),
-        speech_recognizer(pool),
-        settings.asterisk_recordings_dir,
-    )
-    listener = await server.start(host, port)
-    typer.echo(
-        f"FastAGI server on agi://{host}:{port}/survey (recordings: {settings.asterisk_recordings_dir})"
-    )
-    try:
-        async with listener:
-            await listener.serve_forever()
-    finally:
-        runtime.close()  # closes the speech pool too
-
-
-def prompt_renderer(prompts_dir: Path) -> PromptFile:
-    """Prompts as Asterisk plays them: rendered (or converted) once into `prompts_dir`, off
-    the event loop, named without their `.wav`."""
-    from huifang.ivr.prompts import convert_audio, render_text
-
-    async def prompt_file(prompt: Prompt) -> str:
-        if prompt.audio:
-            path = await asyncio.to_thread(convert_audio, Path(prompt.audio), prompts_dir)
-        else:
-            path = await asyncio.to_thread(render_text, prompt.text, prompt.language, prompts_dir)
-        return str(path.with_suffix(""))
-
-    return prompt_file
-
-
-def speech_recognizer(pool: SpeechPool) -> Recognize:
-    """Grammar recognition of short spoken answers on the speech pool's threads."""
-    from huifang.errors import HuifangError
-
-    async def recognize(path: Path, language: str, phrases: Sequence[str]) -> tuple[str, float]:
-        try:
-            transcript = await pool.transcribe_file(path, language, list(phrases))
-        except (HuifangError, OSError) as exc:
-            # no model for the language, or Asterisk wrote nothing: the script re-asks
-            log.warning("speech recognition of %s failed: %s", path, exc)
-            return "", 0.0
-        return transcript.text, transcript.confidence
-
-    return recognize
+    findings = asyncio.run(check_asterisk(settings))
+    for finding in findings:
+        mark = "ok " if finding.ok else "MISSING"
+        colour = typer.colors.GREEN if finding.ok else typer.colors.RED
+        typer.secho(f"{mark:7} {finding.what}", fg=colour)
+        if not finding.ok:
+            typer.echo(f"        {finding.fix}")
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)

@@ -25,7 +25,12 @@ How Asterisk's words become call progress (checked against the captures):
 After a reconnect, calls that were live before it are reconciled with `CoreShowChannels`:
 still up → followed on; gone after an answer → abandoned (`hangup_unseen`); gone without
 an outcome → failed with cause `lost_in_disconnect`, so the dialer's normal retry applies.
-An `Originate` is never sent twice.
+An `Originate` is never sent twice. One that could not be sent at all (AMI down) raises
+`CallNotPlaced`: nothing reached Asterisk, and the dialer gives the attempt back.
+
+`lookup` of a call this process did not place (a restarted worker's, another worker's)
+follows it from then on when Asterisk still carries it: its real outcome is reported when
+it ends, instead of being guessed when its lease runs out.
 """
 
 from __future__ import annotations
@@ -54,7 +59,13 @@ from huifang.telephony.asterisk.ami_proto import (
     dial_string,
     originate_headers,
 )
-from huifang.telephony.base import CallEvent, CallFateUnknown, CallProgress, OriginateRequest
+from huifang.telephony.base import (
+    CallEvent,
+    CallFateUnknown,
+    CallNotPlaced,
+    CallProgress,
+    OriginateRequest,
+)
 
 P = CallProgress
 ORIGINATE_REASONS: Mapping[str, tuple[CallProgress, str]] = {
@@ -103,6 +114,19 @@ class CallTracker:
         """Register a call before its Originate is sent, so no early event is missed."""
         self._finished.pop(attempt_id, None)
         self._live[attempt_id] = _Call()
+
+    def forget(self, attempt_id: int) -> None:
+        """A call whose Originate was never sent."""
+        self._live.pop(attempt_id, None)
+
+    def adopt(self, attempt_id: int, answered: bool) -> bool:
+        """Follow a call placed elsewhere that Asterisk still carries; False if followed
+        already."""
+        if attempt_id in self._live:
+            return False
+        self._finished.pop(attempt_id, None)
+        self._live[attempt_id] = _Call(answered=answered)
+        return True
 
     def live(self) -> list[int]:
         return list(self._live)
@@ -198,8 +222,11 @@ class AsteriskProvider:
         max_channels: int = 30,
         calls_per_second: float = 5.0,
         settle_seconds: float = 3.0,
+        check_dialplan: bool = False,
         clock: Clock | None = None,
     ) -> None:
+        """`check_dialplan`: once connected, log the modules and context the dialplan
+        lacks (`check.warn_missing`)."""
         self._client = client
         self.channel_template = channel_template
         self.context = context
@@ -214,6 +241,7 @@ class AsteriskProvider:
         self._pace_lock = asyncio.Lock()
         self._start_lock = asyncio.Lock()
         self._started = False
+        self._dialplan_checked = not check_dialplan
         self._clock: Clock = clock or SystemClock()
         self._tracker = CallTracker()
         self._events: asyncio.Queue[CallEvent | None] = asyncio.Queue()
@@ -236,16 +264,32 @@ class AsteriskProvider:
             region=settings.phone_region,
             max_channels=settings.max_channels,
             calls_per_second=settings.calls_per_second,
+            check_dialplan=True,
             clock=clock,
         )
 
+    @property
+    def ready(self) -> bool:
+        return self._client.connected
+
     async def start(self) -> None:
-        """Connect and log in (raises `AmiAuthenticationError` on bad credentials). Once:
-        afterwards the client keeps the session up by itself."""
+        """Connect and log in, or wait for Asterisk in the background when it does not
+        answer (raises `AmiAuthenticationError` on bad credentials). Once: afterwards the
+        client keeps the session up by itself."""
         async with self._start_lock:
             if not self._started:
-                await self._client.connect()
+                await self._client.start()
                 self._started = True
+                if self._client.connected:
+                    await self._check_dialplan()
+
+    async def _check_dialplan(self) -> None:
+        """Once per process, as soon as Asterisk answers: log what the dialplan lacks."""
+        if not self._dialplan_checked:
+            self._dialplan_checked = True
+            from huifang.telephony.asterisk.check import warn_missing
+
+            await warn_missing(self._client, self.context)
 
     async def originate(self, request: OriginateRequest) -> str:
         call_id = channel_id(request.attempt_id)
@@ -267,9 +311,8 @@ class AsteriskProvider:
         try:
             await self._client.send_action("Originate", headers)
         except AmiNotConnected as exc:
-            self._publish(
-                self._tracker.fail(request.attempt_id, f"not_sent: {exc}", self._clock.now())
-            )
+            self._tracker.forget(request.attempt_id)
+            raise CallNotPlaced(f"attempt {request.attempt_id}: {exc}") from exc
         except AmiActionError as exc:
             self._publish(
                 self._tracker.fail(request.attempt_id, f"refused: {exc.reason}", self._clock.now())
@@ -321,6 +364,7 @@ class AsteriskProvider:
         state = channels.get(channel_id(attempt_id))
         if state is None:
             return known
+        self._tracker.adopt(attempt_id, answered=state == _UP_STATE)
         progress = P.answered if state == _UP_STATE else P.ringing
         return CallEvent(
             attempt_id, progress, self._clock.now(), channel_id(attempt_id), "reconciled"
@@ -349,6 +393,7 @@ class AsteriskProvider:
         return {item.get("Uniqueid"): item.get("ChannelState") for item in listing}
 
     async def _reconcile_after_reconnect(self) -> None:
+        await self._check_dialplan()
         before = self._tracker.live()
         if before:
             channels = await self._channels()

@@ -57,6 +57,8 @@ Synthesizer = Callable[[str, str, Path], Path]
 
 class SimProvider:
     name = "sim"
+    #: nothing to connect: a call placed is always handed over
+    ready = True
 
     def __init__(
         self,
@@ -109,6 +111,9 @@ class SimProvider:
 
     async def lookup(self, attempt_id: int) -> CallEvent | None:
         return self._last.get(attempt_id)
+
+    async def start(self) -> None:
+        """Nothing to connect."""
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -86,6 +86,8 @@ def status_url(public_base_url: str, attempt_id: int) -> str:
 
 class TwilioProvider:
     name = "twilio"
+    #: nothing to connect: a call placed is always handed over
+    ready = True
 
     def __init__(
         self,
@@ -223,6 +225,9 @@ class TwilioProvider:
         newest = max(created, key=lambda c: c.date_created)
         self._sids[attempt_id] = str(newest.sid)
         return str(newest.sid)
+
+    async def start(self) -> None:
+        """Nothing to connect."""
 
     async def close(self) -> None:
         http_client: Any = self._client.http_client
