@@ -12,6 +12,7 @@ from huifang.domain.states import (
     CAMPAIGN,
     CONTACT,
     ESCALATION,
+    REVIEW,
     SMS,
     TICKET,
     AttemptEvent,
@@ -22,7 +23,7 @@ from huifang.domain.states import (
 )
 from huifang.errors import IllegalTransition
 
-LIFECYCLES = [ATTEMPT, ESCALATION, TICKET, CONTACT, CAMPAIGN, SMS]
+LIFECYCLES = [ATTEMPT, ESCALATION, TICKET, CONTACT, CAMPAIGN, SMS, REVIEW]
 
 
 def _pairs(machine: Lifecycle) -> list[tuple[Lifecycle, object, object]]:  # type: ignore[type-arg]
