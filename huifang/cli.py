@@ -12,6 +12,7 @@ import typer
 
 from huifang.dialer.cli import demo_command, worker_command
 from huifang.domain.users_cli import app as users_app
+from huifang.followup.review_cli import reviewed_command, train_command
 from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
 from huifang.speech.cli import models_app, speech_app
@@ -38,6 +39,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(sample_app, name="sample")
 app.add_typer(users_app, name="users")
 app.add_typer(agi_app, name="agi")
+speech_app.command("train")(train_command)
+speech_app.command("reviewed")(reviewed_command)
 app.add_typer(speech_app, name="speech")
 app.add_typer(stats_app, name="stats")
 app.add_typer(models_app, name="models")

@@ -41,7 +41,7 @@ from importlib import resources
 
 from huifang.domain.enums import ComplaintCategory, Satisfaction
 
-__all__ = ["Classification", "ComplaintTag", "classify", "tag_complaint"]
+__all__ = ["Classification", "ComplaintTag", "RuleReading", "classify", "read_rules", "tag_complaint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,24 @@ class Classification:
     label: Satisfaction
     confidence: float
     evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReading:
+    """What the rules make of an answer, with the signals a learned reader weighs.
+
+    `decided_by` says which rule gave the label: `menu` (a reply digit), `whole` (a
+    whole-message entry such as `好的` or `STOP`), `phrases` (the lexicon scan), `empty`
+    (nothing readable). `roles` are the roles of the phrases found, after negators and other
+    modifiers acted on them (`满意` under `不` is `unsatisfied`); `mild` marks the softened ones.
+    """
+
+    classification: Classification
+    decided_by: str
+    language: str
+    normalized: str
+    roles: tuple[str, ...]
+    mild: tuple[bool, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,19 +437,34 @@ def _menu_choice(normalized: str, lexicon: _Lexicon) -> Classification | None:
     return Classification(_DIGIT_LABELS[digit], 0.98, digit) if digit else None
 
 
-def _analyse(text: str, language: str) -> tuple[Classification, list[_Hit], list[str], _Lexicon]:
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    classification: Classification
+    decided_by: str
+    normalized: str
+    hits: list[_Hit]
+    units: list[str]
+    lexicon: _Lexicon
+
+
+def _analyse(text: str, language: str) -> _Analysis:
     normalized = _normalize(text)
     lexicon = _lexicon_for(normalized, language)
     units = lexicon.units.findall(normalized)
     meaningful = [u for u in units if _MEANINGFUL.match(u)]
     if not meaningful:
-        return Classification(Satisfaction.unclear, 0.9, ""), [], units, lexicon
+        unclear = Classification(Satisfaction.unclear, 0.9, "")
+        return _Analysis(unclear, "empty", normalized, [], units, lexicon)
     whole_key = _key(meaningful, lexicon.joiner)
     if whole_key in lexicon.whole:
-        return Classification(lexicon.whole[whole_key], 0.9, whole_key), [], units, lexicon
+        whole = Classification(lexicon.whole[whole_key], 0.9, whole_key)
+        return _Analysis(whole, "whole", normalized, [], units, lexicon)
     hits = _scan(units, lexicon)
     choice = _menu_choice(normalized, lexicon)
-    return choice or _decide(hits, units, lexicon), hits, units, lexicon
+    if choice is not None and choice.evidence:
+        return _Analysis(choice, "menu", normalized, hits, units, lexicon)
+    decided = choice or _decide(hits, units, lexicon)
+    return _Analysis(decided, "phrases", normalized, hits, units, lexicon)
 
 
 def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classification:
@@ -479,7 +512,21 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
 
 def classify(text: str, language: str = "zh-CN") -> Classification:
     """What a survey answer says about the citizen's satisfaction, and why."""
-    return _analyse(text, language)[0]
+    return _analyse(text, language).classification
+
+
+def read_rules(text: str, language: str = "zh-CN") -> RuleReading:
+    """`classify`'s reading with the signals it rests on (for the learned reader)."""
+    analysis = _analyse(text, language)
+    lexicon_language = next(name for name, lex in _LEXICONS.items() if lex is analysis.lexicon)
+    return RuleReading(
+        analysis.classification,
+        analysis.decided_by,
+        lexicon_language,
+        analysis.normalized,
+        tuple(hit.role.value for hit in analysis.hits),
+        tuple(hit.mild for hit in analysis.hits),
+    )
 
 
 def tag_complaint(text: str, language: str = "zh-CN") -> list[ComplaintTag]:
@@ -488,7 +535,10 @@ def tag_complaint(text: str, language: str = "zh-CN") -> list[ComplaintTag]:
     An answer that complains about nothing named gets one `other` tag with its evidence;
     one that does not complain at all gets none.
     """
-    result, hits, units, lexicon = _analyse(text, language)
+    analysis = _analyse(text, language)
+    result, hits, units, lexicon = (
+        analysis.classification, analysis.hits, analysis.units, analysis.lexicon
+    )
     tags: list[ComplaintTag] = []
     for hit in hits:
         negative = hit.role in (Role.bad, Role.unsatisfied, Role.refusal, Role.so_so)
