@@ -18,6 +18,7 @@ from huifang.api.routes import (
     health,
     incidents,
     metrics,
+    reviews,
     stats,
     tickets,
     units,
@@ -48,6 +49,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(units.router, prefix="/api/v1")
     app.include_router(escalations.router, prefix="/api/v1")
     app.include_router(escalations.recordings_router, prefix="/api/v1")
+    app.include_router(reviews.router, prefix="/api/v1")
     app.include_router(tickets.router, prefix="/api/v1")
     app.include_router(tickets.notices_router, prefix="/api/v1")
     app.include_router(audit.router, prefix="/api/v1")

@@ -76,8 +76,14 @@ def train_command(
         typer.echo(f"wrote {out}")
         return
     verdict = judge(active_reader(), trained.model, test_rows)
-    typer.echo("\n" + render_text(verdict.before, f"frozen test split, before (model {verdict.before_version})"))
-    typer.echo("\n" + render_text(verdict.after, f"frozen test split, after (model {trained.model.version})"))
+    typer.echo(
+        "\n"
+        + render_text(verdict.before, f"frozen test split, before (model {verdict.before_version})")
+    )
+    typer.echo(
+        "\n"
+        + render_text(verdict.after, f"frozen test split, after (model {trained.model.version})")
+    )
     if not verdict.no_worse:
         typer.echo("\nkept the active model: the new one loses more complaints on the test split")
         return
@@ -100,9 +106,7 @@ def _reviewed_rows(settings: Settings) -> list[CorpusRow]:
             rows = reviewed_rows(session)
     finally:
         runtime.close()
-    return [
-        CorpusRow(row.text, row.label, row.channel, "reviewed", row.language) for row in rows
-    ]
+    return [CorpusRow(row.text, row.label, row.channel, "reviewed", row.language) for row in rows]
 
 
 def reviewed_command(

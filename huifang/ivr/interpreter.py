@@ -119,7 +119,9 @@ def classifier_matcher(classify: Callable[[str, str], Classified], language: str
     def match(text: str, choices: Sequence[Choice]) -> Choice | Unsure | None:
         reading = classify(text, language)
         if not reading.review:
-            by_outcome = [c for c in choices if c.outcome is not None and c.outcome == reading.label]
+            by_outcome = [
+                c for c in choices if c.outcome is not None and c.outcome == reading.label
+            ]
             if len(by_outcome) == 1:
                 return by_outcome[0]
         phrase = match_phrase(text, choices)
@@ -222,13 +224,13 @@ class Session:
             if event.confidence < self.script.low_confidence:
                 return self._retry_wrong(question, low_confidence=True)
             spoken = [c for c in question.choices if c.phrases]
-            chosen = self._match(event.text, spoken)
-            if isinstance(chosen, Unsure):
+            matched = self._match(event.text, spoken)
+            if isinstance(matched, Unsure):
                 return self._retry_wrong(question, low_confidence=True)
             # a plugged-in matcher may hand back a look-alike; only the script's own counts
-            if chosen is not None and chosen in spoken:
+            if matched is not None and matched in spoken:
                 return self._answer(
-                    question, chosen, event.text, AnswerMode.speech, event.confidence
+                    question, matched, event.text, AnswerMode.speech, event.confidence
                 )
         return self._retry_wrong(question, low_confidence=False)
 

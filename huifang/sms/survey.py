@@ -340,7 +340,8 @@ def _unread(
     """A reply no machine settles: the reader was not sure (to review at once), or it is no
     answer (asked again once; to review when it is still no answer after that)."""
     assert contact.id is not None and inbound.id is not None
-    outcome = InboundOutcome(message_id=inbound.id, label=inbound.label, contact_id=contact.id)
+    label = None if reading.review else reading.label
+    outcome = InboundOutcome(message_id=inbound.id, label=label, contact_id=contact.id)
     if not reading.review:
         if _answered(session, contact.id):
             return outcome  # an acknowledgement after the answer: nothing to ask or read

@@ -41,7 +41,14 @@ from importlib import resources
 
 from huifang.domain.enums import ComplaintCategory, Satisfaction
 
-__all__ = ["Classification", "ComplaintTag", "RuleReading", "classify", "read_rules", "tag_complaint"]
+__all__ = [
+    "Classification",
+    "ComplaintTag",
+    "RuleReading",
+    "classify",
+    "read_rules",
+    "tag_complaint",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,7 +544,10 @@ def tag_complaint(text: str, language: str = "zh-CN") -> list[ComplaintTag]:
     """
     analysis = _analyse(text, language)
     result, hits, units, lexicon = (
-        analysis.classification, analysis.hits, analysis.units, analysis.lexicon
+        analysis.classification,
+        analysis.hits,
+        analysis.units,
+        analysis.lexicon,
     )
     tags: list[ComplaintTag] = []
     for hit in hits:

@@ -125,7 +125,11 @@ def evaluate_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="one JSON object instead of tables"),
     model: Path = typer.Option(
-        None, "--model", exists=True, dir_okay=False, help="a model artefact (default: the active one)"
+        None,
+        "--model",
+        exists=True,
+        dir_okay=False,
+        help="a model artefact (default: the active one)",
     ),
 ) -> None:
     """How well the reply reader reads labelled replies: accuracy, precision and recall per

@@ -87,12 +87,21 @@ def read_corpus(path: Path, language: str | None = None) -> list[CorpusRow]:
     for number, fields in enumerate(lines[1:], 2):
         if not any(field.strip() for field in fields):
             continue
-        rows.append(_row(path, number, dict(zip(header, fields, strict=False)), len(fields), header, language))
+        rows.append(
+            _row(
+                path, number, dict(zip(header, fields, strict=False)), len(fields), header, language
+            )
+        )
     return rows
 
 
 def _row(
-    path: Path, number: int, fields: dict[str, str], width: int, header: tuple[str, ...], language: str
+    path: Path,
+    number: int,
+    fields: dict[str, str],
+    width: int,
+    header: tuple[str, ...],
+    language: str,
 ) -> CorpusRow:
     where = f"{path}:{number}"
     if width != len(header):
@@ -110,7 +119,9 @@ def _row(
         raise CorpusError(f"{where}: channel {channel!r} is not one of {', '.join(CHANNELS)}")
     row_language = fields.get("language", language)
     if row_language not in LANGUAGES:
-        raise CorpusError(f"{where}: language {row_language!r} is not one of {', '.join(LANGUAGES)}")
+        raise CorpusError(
+            f"{where}: language {row_language!r} is not one of {', '.join(LANGUAGES)}"
+        )
     return CorpusRow(text, satisfaction, channel, kind, row_language)
 
 
@@ -126,7 +137,9 @@ def write_corpus(path: Path, rows: Iterable[CorpusRow]) -> int:
     return written
 
 
-def read_split(split: str, folder: Path | None = None, language: str | None = None) -> list[CorpusRow]:
+def read_split(
+    split: str, folder: Path | None = None, language: str | None = None
+) -> list[CorpusRow]:
     """Every row of a split, in a fixed order (zh-CN, then en-US; file order within)."""
     rows: list[CorpusRow] = []
     for path, file_language in split_files(split, folder):

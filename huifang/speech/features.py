@@ -37,6 +37,9 @@ _ELLIPSIS = ("…", "...", "。。")
 #: letters the reader has a lexicon for; an answer with other letters only is unreadable
 _KNOWN_LETTERS = re.compile(r"[a-z\u3400-\u9fff\uf900-\ufaff]")
 _ANY_LETTER = re.compile(r"[^\W\d_]")
+#: n-gram sizes (shortest, longest): Chinese characters; letters inside English words
+CHINESE_GRAMS = (1, 3)
+ENGLISH_GRAMS = (2, 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +59,11 @@ def answer_features(text: str, language: str) -> AnswerFeatures:
     compact = _SPACES.sub(" ", _SPACE_BETWEEN_CJK.sub("", normalized)).strip()
     names: list[str] = []
     if rules.language == "zh-CN":
-        _char_grams(compact, 1, 3, names)
+        _char_grams(compact, *CHINESE_GRAMS, names)
     else:
         words = _WORD.findall(compact)
         for word in words:
-            _char_grams(word, 2, 4, names)
+            _char_grams(word, *ENGLISH_GRAMS, names)
         padded = ["<", *words, ">"]
         names += ["w:" + word for word in words]
         names += [f"w2:{a} {b}" for a, b in zip(padded, padded[1:], strict=False)]

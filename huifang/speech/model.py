@@ -169,8 +169,7 @@ def load_model_bytes(data: bytes) -> ReplyModel:
     languages = {
         name: LanguageModel(
             index={feature: row for row, feature in enumerate(part["features"])},
-            weights=np.asarray(part["weights"], dtype=np.float64).reshape(-1, len(LABELS))
-            / SCALE,
+            weights=np.asarray(part["weights"], dtype=np.float64).reshape(-1, len(LABELS)) / SCALE,
             bias=np.asarray(part["bias"], dtype=np.float64) / SCALE,
             temperature=float(part["temperature"]),
         )

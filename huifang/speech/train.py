@@ -241,9 +241,7 @@ def _temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(_TEMPERATURES[int(np.argmin(losses))])
 
 
-def _choose_policy(
-    read: Sequence[tuple[_Example, np.ndarray]], menu: Sequence[_Example]
-) -> Policy:
+def _choose_policy(read: Sequence[tuple[_Example, np.ndarray]], menu: Sequence[_Example]) -> Policy:
     """The policy sending the fewest free-text rows to review within the targets."""
     probabilities = np.array([p for _, p in read])
     targets = np.array([LABELS.index(e.row.label) for e, _ in read])
@@ -288,14 +286,16 @@ def _menu_count(menu: Sequence[_Example], label: int) -> int:
 def _evaluate_probabilities(
     read: Sequence[tuple[_Example, np.ndarray]], menu: Sequence[_Example], policy: Policy
 ) -> Evaluation:
-    scored = [
-        Scored(e.row.label, e.features.rules.classification.label.value, True) for e in menu
-    ]
+    scored = [Scored(e.row.label, e.features.rules.classification.label.value, True) for e in menu]
     for example, probabilities in read:
         best = int(probabilities.argmax())
         label = LABELS[best]
         reason = doubt(
-            policy, label, float(probabilities[best]), float(probabilities[2]), example.features.names
+            policy,
+            label,
+            float(probabilities[best]),
+            float(probabilities[2]),
+            example.features.names,
         )
         scored.append(Scored(example.row.label, REVIEW if reason else label.value, False))
     return evaluate(scored)

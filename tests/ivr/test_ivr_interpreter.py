@@ -321,7 +321,9 @@ def test_a_classifier_matcher_leaves_unlabelled_choices_to_the_phrases():
 
 def test_an_answer_the_reader_is_not_sure_of_is_asked_again_by_keys():
     script = builtin_script("survey-110.zh-CN")
-    unsure = classifier_matcher(lambda text, language: FakeClassification("satisfied", True), "zh-CN")
+    unsure = classifier_matcher(
+        lambda text, language: FakeClassification("satisfied", True), "zh-CN"
+    )
     session = Session(script, sample_variables("zh-CN"), speech_matcher=unsure)
     session.start()
     session.feed(DigitsReceived("1"))
@@ -332,7 +334,9 @@ def test_an_answer_the_reader_is_not_sure_of_is_asked_again_by_keys():
 
 def test_a_phrase_inside_an_answer_the_reader_is_not_sure_of_is_no_satisfied_verdict():
     script = builtin_script("survey-110.zh-CN")
-    unsure = classifier_matcher(lambda text, language: FakeClassification("satisfied", True), "zh-CN")
+    unsure = classifier_matcher(
+        lambda text, language: FakeClassification("satisfied", True), "zh-CN"
+    )
     session = Session(script, sample_variables("zh-CN"), speech_matcher=unsure)
     session.start()
     session.feed(DigitsReceived("1"))
