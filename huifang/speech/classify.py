@@ -174,6 +174,20 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z]")
 _MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
 _CHINESE_NUMBER_REPLY = {"一": "1", "二": "2", "三": "3"}
+#: a menu choice said or typed as a word (`我 选 三`, `按二`, `壹`, `option three please`):
+#: the whole answer is the word, repeated or not, with a verb before and a particle after
+_NUMBER_WORDS = {
+    "一": "1", "壹": "1", "二": "2", "贰": "2", "三": "3", "叁": "3",
+    "one": "1", "two": "2", "three": "3", "#1": "1", "#2": "2", "#3": "3",
+    "1": "1", "2": "2", "3": "3",
+}  # fmt: skip
+_SPOKEN_CHOICE = re.compile(
+    r"^(?:(?:我|那|就)\s*)*(?:(?:选\s*择?|按|回\s*复?|要|打)\s*)?0?(一|壹|二|贰|三|叁|[1-3])(?:\s*号)?"
+    r"(?:\s*(?:选\s*择?|按)?\s*\1(?:\s*号)?)*\s*(?:吧|呢|啊|呀|了)?$"
+    r"|^(?:i ' ?ll go with|i choose|i pick|i say|press|option|number|choice|reply|go with)?\s*"
+    r"(one|two|three|# ?[1-3])(?:\s+\2)*"
+    r"(?:\s+(?:please|pls|i guess|i suppose|definitely|thanks|thank you))?$"
+)
 _DIGIT_LABELS = {
     "1": Satisfaction.satisfied,
     "2": Satisfaction.basically_satisfied,
@@ -230,12 +244,21 @@ def _simplified_table() -> dict[int, str]:
 _SIMPLIFIED = _simplified_table() | {ord("\u2019"): "'"}
 
 
+#: emoji decorations that change nothing a reader sees in them: variation selectors, joiners,
+#: skin tones, the gender signs of joined sequences
+_EMOJI_DECORATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff\u2640\u2642]")
+
+
 def _normalize(text: str) -> str:
     normalized = unicodedata.normalize("NFKC", text).lower().translate(_SIMPLIFIED)
+    normalized = _EMOJI_DECORATION.sub("", normalized)
     for pattern, replacement in _CONTRACTIONS:
         normalized = pattern.sub(replacement, normalized)
     return normalized.strip()
 
+
+#: emoji that say something (`👍` satisfied, `😐` so-so, `👎` a complaint): in both lexicons
+_EMOJI = frozenset("👍👏💯❤♥☺😊🥰😁😀😃😄🙏🌹🎉✌👌💪🤝😍🫡👎💩😡🤬😤😠🙄😒😾😞😔😢😭💢🖕😐😑🤷")
 
 _LEXICONS = {
     "zh-CN": _load(
@@ -313,9 +336,15 @@ _QUESTION_WORDS = frozenset(
     {"did", "do", "does", "is", "are", "can", "could", "will", "when", "what", "where", "has"}
     | {"have", "any"}
 )
+#: who a spoken English question (no question mark from Vosk) asks about: `did they catch him`
+_SUBJECTS = frozenset(
+    {"they", "you", "he", "she", "anyone", "anybody", "someone", "somebody", "the", "my", "it"}
+)
 #: units without which no clause can be a question (checked first: most answers have none)
-_QUESTION_HINTS = frozenset({"吗", "么", "?", "？", "请", "时"})
-_RHETORICAL = ("为什么", "凭什么", "怎么", "难道", "why", "how come")
+_QUESTION_HINTS = frozenset({"吗", "么", "?", "？", "请", "时", "没", "有"} | _QUESTION_WORDS)
+_RHETORICAL = (
+    "为什么", "凭什么", "怎么", "难道", "这叫", "有用吗", "觉得这样", "认为这样", "why", "how come",
+)
 
 
 def _drop_questions(hits: list[_Hit], units: list[str]) -> list[_Hit]:
@@ -335,7 +364,9 @@ def _drop_questions(hits: list[_Hit], units: list[str]) -> list[_Hit]:
         text = "".join(clause)
         asks = bool(clause) and (
             clause[-1] in ("吗", "么")
+            or text.endswith(("了没有", "了没"))
             or (index < len(units) and units[index] in "?？" and clause[0] in _QUESTION_WORDS)
+            or (clause[0] in _QUESTION_WORDS and clause[1:2] and clause[1] in _SUBJECTS)
             or any(word in text for word in ("请问", "什么时候"))
         )
         if asks and not any(marker in " ".join(clause) or marker in text for marker in _RHETORICAL):
@@ -403,6 +434,15 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
         starts_clause = hit.start == 0 or not _MEANINGFUL.match(units[hit.start - 1])
         if hit.role is Role.mild and starts_clause and ends_clause:
             result.append(_Hit(Role.basic, None, hit.phrase, hit.start, hit.end))
+        elif hit.role is Role.mild and hit.start in by_end:
+            # a softener after a judgement (`慢了点`, `satisfied-ish`) makes a complaint a
+            # remark and praise faint
+            softened = result[by_end[hit.start]]
+            role = softened.role if softened.role is Role.bad else _SOFTENED.get(softened.role)
+            if role is not None:
+                result[by_end[hit.start]] = _Hit(
+                    role, softened.category, softened.phrase, softened.start, hit.end, True
+                )
         elif hit.role is Role.retract and ends_clause:
             # a retraction ending the clause takes back what came just before it:
             # `很满意才怪`, `满意也谈不上`
@@ -441,6 +481,10 @@ def _menu_choice(normalized: str, lexicon: _Lexicon) -> Classification | None:
     if digit is None:
         match = lexicon.reply_digit.match(stripped)
         digit = match.group(1) if match else None
+    if digit is None:
+        spoken = _SPOKEN_CHOICE.match(" ".join(lexicon.units.findall(stripped)))
+        word = spoken and (spoken.group(1) or spoken.group(2))
+        digit = _NUMBER_WORDS.get(word.replace(" ", "")) if word else None
     return Classification(_DIGIT_LABELS[digit], 0.98, digit) if digit else None
 
 
@@ -458,7 +502,7 @@ def _analyse(text: str, language: str) -> _Analysis:
     normalized = _normalize(text)
     lexicon = _lexicon_for(normalized, language)
     units = lexicon.units.findall(normalized)
-    meaningful = [u for u in units if _MEANINGFUL.match(u)]
+    meaningful = [u for u in units if _MEANINGFUL.match(u) or u in _EMOJI]
     if not meaningful:
         unclear = Classification(Satisfaction.unclear, 0.9, "")
         return _Analysis(unclear, "empty", normalized, [], units, lexicon)
@@ -474,15 +518,32 @@ def _analyse(text: str, language: str) -> _Analysis:
     return _Analysis(decided, "phrases", normalized, hits, units, lexicon)
 
 
+#: a complaint phrase holding one of these is a remark (`来得有点晚`, `a bit slow`)
+_HEDGES = (
+    "有点", "稍", "略", "了点", "了一点", "没完全", "不完全", "a bit", "a little", "slightly",
+    "somewhat", "not completely", "not fully",
+)
+
+
+def _hedged(hit: _Hit, beside_praise: bool) -> bool:
+    """A softened complaint (`有点慢`), or one worded with a hedge beside praise or a rating."""
+    return hit.mild or (beside_praise and any(hedge in hit.phrase for hedge in _HEDGES))
+
+
 def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classification:
     ratings = [h for h in hits if h.role in _RATINGS]
     reasons = [h for h in hits if h.role in _REASONS]
     weak = [h for h in hits if h.role in _WEAK]
     opt_out = [h for h in hits if h.role is Role.opt_out]
     soft_opt_out = [h for h in hits if h.role is Role.soft_opt_out]
-    complaints = [h for h in reasons if h.role is Role.bad and not h.mild]
-    remarks = [h for h in reasons if h.role is Role.so_so or (h.role is Role.bad and h.mild)]
     praise = [h for h in reasons if h.role is Role.good]
+    # a complaint worded with a hedge (`来得有点晚`) is a remark beside praise or a rating;
+    # alone it is a complaint still (safety first)
+    softens = bool(praise or ratings)
+    complaints = [h for h in reasons if h.role is Role.bad and not _hedged(h, softens)]
+    remarks = [
+        h for h in reasons if h.role is Role.so_so or (h.role is Role.bad and _hedged(h, softens))
+    ]
 
     def verdict(label: Satisfaction, confidence: float, basis: list[_Hit]) -> Classification:
         return Classification(label, confidence, _evidence(units, basis, lexicon))
@@ -490,21 +551,28 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
     unsatisfied_rating = bool(ratings) and ratings[-1].role is Role.unsatisfied
     if opt_out and not unsatisfied_rating and not complaints:
         return verdict(Satisfaction.opt_out, 0.95, opt_out)
+    resolved = [h for h in praise if h.category is ComplaintCategory.handling]
+    if resolved and complaints and all(h.category is not ComplaintCategory.handling for h in complaints):
+        # the case was resolved, late or rudely: a remark on an accepted outcome
+        # (`Took a while but they sorted it`)
+        remarks, complaints = [*remarks, *complaints], []
     if ratings:
         last = ratings[-1]
         if complaints and any(h.role is Role.unsatisfied for h in ratings):
             last = next(h for h in reversed(ratings) if h.role is Role.unsatisfied)
         if last.role is Role.unsatisfied:
             return verdict(Satisfaction.unsatisfied, 0.95, [last, *complaints])
+        if complaints:
+            # an unhedged grievance beside praise is the real verdict (`还凑合吧，就是事情一点
+            #没办成`), or sarcasm (`满意满意，车还在我家门口堵着呢`)
+            return verdict(Satisfaction.unsatisfied, 0.75, [*complaints, last])
         if last.role is Role.basic:
             return verdict(Satisfaction.basically_satisfied, 0.9, [last])
-        if complaints or remarks:
-            return verdict(Satisfaction.basically_satisfied, 0.75, [last, *complaints, *remarks])
+        if remarks:
+            return verdict(Satisfaction.basically_satisfied, 0.75, [last, *remarks])
         return verdict(Satisfaction.satisfied, 0.95, [last])
-    if complaints and len(complaints) > len(praise) + len(remarks):
-        return verdict(Satisfaction.unsatisfied, 0.85 if not praise else 0.7, complaints)
     if complaints:
-        return verdict(Satisfaction.basically_satisfied, 0.7, [*praise, *complaints])
+        return verdict(Satisfaction.unsatisfied, 0.85 if not praise else 0.7, complaints)
     if remarks:
         return verdict(Satisfaction.basically_satisfied, 0.75, [*praise, *remarks])
     if praise:
