@@ -38,6 +38,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
+from typing import Any
 
 from huifang.domain.enums import ComplaintCategory, Satisfaction
 
@@ -158,7 +159,8 @@ class _Lexicon:
     #: for each first unit, the lengths (in units) of the phrases starting with it, longest first
     lengths: dict[str, tuple[int, ...]]
     whole: dict[str, Satisfaction]
-    patterns: tuple[tuple[re.Pattern[str], _Entry], ...]
+    #: each with characters one of which every match holds (None: no such filter)
+    patterns: tuple[tuple[re.Pattern[str], _Entry, frozenset[str] | None], ...]
     units: re.Pattern[str]
     reply_digit: re.Pattern[str]
     menu_digits: re.Pattern[str]
@@ -199,7 +201,7 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
     text = resources.files("huifang.speech").joinpath(f"lexicons/{language}.tsv").read_text("utf-8")
     phrases: dict[str, _Entry] = {}
     whole: dict[str, Satisfaction] = {}
-    patterns: list[tuple[re.Pattern[str], _Entry]] = []
+    patterns: list[tuple[re.Pattern[str], _Entry, frozenset[str] | None]] = []
     unit_pattern = re.compile(units)
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -215,7 +217,8 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
             found = [u for u in unit_pattern.findall(_normalize(phrase)) if _MEANINGFUL.match(u)]
             whole[_key(found, joiner)] = Satisfaction(role[1:])
         elif phrase.startswith("re:"):
-            patterns.append((re.compile(phrase[3:]), _Entry(Role(role), category)))
+            compiled = re.compile(phrase[3:])
+            patterns.append((compiled, _Entry(Role(role), category), _needs(compiled)))
         else:
             key = _key(unit_pattern.findall(_normalize(phrase)), joiner)
             phrases[key] = _Entry(Role(role), category)
@@ -229,6 +232,48 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
     )
     menu = re.compile(rf"(?<![0-9])[1-3](?![0-9]|\.[0-9]|\s*(?:{digit_units}))")
     return _Lexicon(joiner, phrases, lengths, whole, tuple(patterns), unit_pattern, reply, menu)
+
+
+def _needs(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Characters one of which every match of `pattern` holds, to skip it with one set
+    operation on answers that hold none (most patterns, most answers); None when the pattern
+    promises none."""
+    from re import _constants as c  # type: ignore[attr-defined]  # the parser re itself uses
+    from re import _parser  # type: ignore[attr-defined]
+
+    def sequence(items: Any) -> frozenset[str] | None:
+        best: frozenset[str] | None = None
+        run = ""
+        for op, arg in [*items, (None, None)]:
+            if op is c.LITERAL:
+                run += chr(arg)
+                continue
+            if run and (best is None or len(min(best, key=len)) < len(run)):
+                best = frozenset({run})
+            run = ""
+            found = node(op, arg)
+            if found is not None and (best is None or min(map(len, found)) > min(map(len, best))):
+                best = found
+        return best
+
+    def node(op: Any, arg: Any) -> frozenset[str] | None:
+        if op is c.SUBPATTERN:
+            return sequence(arg[-1])
+        if op is c.BRANCH:
+            alternatives = [sequence(branch) for branch in arg[1]]
+            if any(a is None for a in alternatives):
+                return None
+            return frozenset().union(*alternatives)  # type: ignore[arg-type]
+        if op is c.IN and all(o is c.LITERAL for o, _ in arg):
+            return frozenset(chr(a) for _, a in arg)
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT) and arg[0] >= 1:
+            return sequence(arg[2])
+        return None
+
+    found = sequence(_parser.parse(pattern.pattern))
+    # the last character of each substring: the rarer end of `还没` or `went on `
+    ends = frozenset(need.rstrip()[-1] for need in found if need.strip()) if found else None
+    return ends or None
 
 
 def _key(units: list[str], joiner: str) -> str:
@@ -298,7 +343,10 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
         for unit in units:
             starts.append(offset)
             offset += len(unit) + len(lexicon.joiner)
-        for pattern, entry in lexicon.patterns:
+        present = set(joined)
+        for pattern, entry, needs in lexicon.patterns:
+            if needs is not None and present.isdisjoint(needs):
+                continue  # not one of the characters a match needs
             for match in pattern.finditer(joined):
                 first = bisect_right(starts, match.start()) - 1
                 last = bisect_right(starts, max(match.end() - 1, match.start())) - 1
@@ -343,7 +391,16 @@ _SUBJECTS = frozenset(
 #: units without which no clause can be a question (checked first: most answers have none)
 _QUESTION_HINTS = frozenset({"吗", "么", "?", "？", "请", "时", "没", "有"} | _QUESTION_WORDS)
 _RHETORICAL = (
-    "为什么", "凭什么", "怎么", "难道", "这叫", "有用吗", "觉得这样", "认为这样", "why", "how come",
+    "为什么",
+    "凭什么",
+    "怎么",
+    "难道",
+    "这叫",
+    "有用吗",
+    "觉得这样",
+    "认为这样",
+    "why",
+    "how come",
 )
 
 
@@ -520,8 +577,19 @@ def _analyse(text: str, language: str) -> _Analysis:
 
 #: a complaint phrase holding one of these is a remark (`来得有点晚`, `a bit slow`)
 _HEDGES = (
-    "有点", "稍", "略", "了点", "了一点", "没完全", "不完全", "a bit", "a little", "slightly",
-    "somewhat", "not completely", "not fully",
+    "有点",
+    "稍",
+    "略",
+    "了点",
+    "了一点",
+    "没完全",
+    "不完全",
+    "a bit",
+    "a little",
+    "slightly",
+    "somewhat",
+    "not completely",
+    "not fully",
 )
 
 
@@ -552,7 +620,11 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
     if opt_out and not unsatisfied_rating and not complaints:
         return verdict(Satisfaction.opt_out, 0.95, opt_out)
     resolved = [h for h in praise if h.category is ComplaintCategory.handling]
-    if resolved and complaints and all(h.category is not ComplaintCategory.handling for h in complaints):
+    if (
+        resolved
+        and complaints
+        and all(h.category is not ComplaintCategory.handling for h in complaints)
+    ):
         # the case was resolved, late or rudely: a remark on an accepted outcome
         # (`Took a while but they sorted it`)
         remarks, complaints = [*remarks, *complaints], []
@@ -564,7 +636,7 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
             return verdict(Satisfaction.unsatisfied, 0.95, [last, *complaints])
         if complaints:
             # an unhedged grievance beside praise is the real verdict (`还凑合吧，就是事情一点
-            #没办成`), or sarcasm (`满意满意，车还在我家门口堵着呢`)
+            # 没办成`), or sarcasm (`满意满意，车还在我家门口堵着呢`)
             return verdict(Satisfaction.unsatisfied, 0.75, [*complaints, last])
         if last.role is Role.basic:
             return verdict(Satisfaction.basically_satisfied, 0.9, [last])

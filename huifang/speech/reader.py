@@ -14,8 +14,11 @@ Rules kept here:
   (mixed signals, sarcasm, a rhetorical question, text it cannot settle, a script it has no
   lexicon for): the reply goes straight to the agents' review inbox, never re-asked;
 - safety first: any reading but unsatisfied abstains when the model gives a complaint a
-  chance of at least `Policy.complaint_risk`; a complaint misread as satisfied is the one
-  mistake that loses a person.
+  chance of at least `Policy.complaint_risk`, or when the rules read a complaint in it, and
+  a satisfied one when the rules found any grievance in the reply at all; a
+  complaint misread as satisfied is the one mistake that loses a person. Mixed signals (the
+  rules found praise and grievance), sarcasm markers, questions and long multi-clause text
+  need the higher `Policy.marked_confidence`.
 """
 
 from __future__ import annotations
@@ -34,13 +37,28 @@ from huifang.speech.model import (
     packaged_model_path,
 )
 
-__all__ = ["MARKS", "Reader", "Reading", "ReviewReason", "doubt", "load_reader", "model_path"]
+__all__ = [
+    "GRIEVANCES",
+    "MARKS",
+    "RULES_COMPLAIN",
+    "Reader",
+    "Reading",
+    "ReviewReason",
+    "doubt",
+    "load_reader",
+    "model_path",
+]
 
 _UNSATISFIED = LABELS.index(Satisfaction.unsatisfied)
 #: features of a reply that may say the opposite of its words, or that is hard to settle
 MARKS = frozenset(
     {"mark:quote", "mark:laughter", "mark:eye_roll", "mark:question", "mark:clauses=3+"}
+    | {"mark:mixed"}
 )
+#: the rules read a complaint: a reading other than unsatisfied disagrees with them
+RULES_COMPLAIN = "rule:unsatisfied"
+#: the rules found a grievance somewhere: no reply holding one is read as plainly satisfied
+GRIEVANCES = frozenset({"role:-reason", "role:-reason~", "role:unsatisfied", "role:-weak"})
 
 
 class ReviewReason:
@@ -108,7 +126,9 @@ def doubt(
 ) -> str:
     """Why a reading must go to review under `policy`; empty when it need not."""
     if label is not Satisfaction.unsatisfied:
-        if complaint >= policy.complaint_risk:
+        if complaint >= policy.complaint_risk or RULES_COMPLAIN in names:
+            return ReviewReason.complaint_risk
+        if label is Satisfaction.satisfied and not GRIEVANCES.isdisjoint(names):
             return ReviewReason.complaint_risk
         if confidence < policy.marked_confidence and not MARKS.isdisjoint(names):
             return ReviewReason.marked
