@@ -214,6 +214,7 @@ def serve(
             param_hint="--workers",
         )
     runtime = build_runtime(settings)  # migrates once, before any worker starts
+    runtime.reader()  # the reply reader's model loads now: a broken one stops the start
     host, port = host or settings.host, port or settings.port
     if workers == 1:
         uvicorn.run(create_app(runtime), host=host, port=port)

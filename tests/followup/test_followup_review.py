@@ -28,6 +28,7 @@ from huifang.followup.review import (
     inbox_count,
     label_review,
     list_reviews,
+    review_detail,
     reviewed_rows,
 )
 from huifang.settings import Settings
@@ -89,7 +90,7 @@ def test_a_reply_the_reader_is_not_sure_of_becomes_a_review_item(
 
 
 def test_the_first_unclear_reply_is_asked_again_and_a_second_goes_to_review(
-    session: Session, settings: Settings, contact: Contact
+    session: Session, settings: Settings, contact: Contact, staff: Staff
 ) -> None:
     first = reply(session, settings, contact, "你们是哪里？")
     assert first.label is Satisfaction.unclear and first.reply_sms_id is not None
@@ -99,6 +100,9 @@ def test_the_first_unclear_reply_is_asked_again_and_a_second_goes_to_review(
     item = session.get(ReviewItem, second.review_id)
     assert item is not None and item.reason == UNCLEAR_AFTER_REASK
     assert item.question == first.reply_text  # the re-ask is what they answered
+    detail = review_detail(session, item.id, actor=staff.agent)
+    replies = [m.body for m in detail.conversation if m.direction == "in"]
+    assert replies == ["你们是哪里？", "什么意思"]  # the agent reads both
 
 
 def test_labelling_unsatisfied_opens_the_escalation_an_automatic_reading_would(
