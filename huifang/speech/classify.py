@@ -156,11 +156,15 @@ class _Hit:
 class _Lexicon:
     joiner: str
     phrases: dict[str, _Entry]
-    #: for each first unit, the lengths (in units) of the phrases starting with it, longest first
-    lengths: dict[str, tuple[int, ...]]
+    #: every phrase and every start of one (in whole units): a scan extends a candidate only
+    #: while it is one of these
+    prefixes: frozenset[str]
     whole: dict[str, Satisfaction]
-    #: each with characters one of which every match holds (None: no such filter)
-    patterns: tuple[tuple[re.Pattern[str], _Entry, frozenset[str] | None], ...]
+    patterns: tuple[tuple[re.Pattern[str], _Entry], ...]
+    #: the patterns worth trying on an answer holding a character or two neighbouring ones:
+    #: each pattern is filed under such keys one of which every match holds (`_needs`), or
+    #: under "" (always tried)
+    pattern_index: dict[str, tuple[int, ...]]
     units: re.Pattern[str]
     reply_digit: re.Pattern[str]
     menu_digits: re.Pattern[str]
@@ -201,7 +205,8 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
     text = resources.files("huifang.speech").joinpath(f"lexicons/{language}.tsv").read_text("utf-8")
     phrases: dict[str, _Entry] = {}
     whole: dict[str, Satisfaction] = {}
-    patterns: list[tuple[re.Pattern[str], _Entry, frozenset[str] | None]] = []
+    patterns: list[tuple[re.Pattern[str], _Entry]] = []
+    pattern_index: dict[str, set[int]] = {}
     unit_pattern = re.compile(units)
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -218,26 +223,38 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
             whole[_key(found, joiner)] = Satisfaction(role[1:])
         elif phrase.startswith("re:"):
             compiled = re.compile(phrase[3:])
-            patterns.append((compiled, _Entry(Role(role), category), _needs(compiled)))
+            for character in _needs(compiled) or {""}:
+                pattern_index.setdefault(character, set()).add(len(patterns))
+            patterns.append((compiled, _Entry(Role(role), category)))
         else:
             key = _key(unit_pattern.findall(_normalize(phrase)), joiner)
             phrases[key] = _Entry(Role(role), category)
-    starting: dict[str, set[int]] = {}
+    prefixes: set[str] = set()
     for key in phrases:
         found = unit_pattern.findall(key)
-        starting.setdefault(found[0], set()).add(len(found))
-    lengths = {unit: tuple(sorted(sizes, reverse=True)) for unit, sizes in starting.items()}
+        prefixes.update(_key(found[:size], joiner) for size in range(1, len(found) + 1))
     reply = re.compile(
         rf"^(?:回复|回|选择?|我选择?|答|reply|option|choice)?[\s:：]*([1-3])\1*(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
     )
     menu = re.compile(rf"(?<![0-9])[1-3](?![0-9]|\.[0-9]|\s*(?:{digit_units}))")
-    return _Lexicon(joiner, phrases, lengths, whole, tuple(patterns), unit_pattern, reply, menu)
+    index = {character: tuple(sorted(found)) for character, found in pattern_index.items()}
+    return _Lexicon(
+        joiner,
+        phrases,
+        frozenset(prefixes),
+        whole,
+        tuple(patterns),
+        index,
+        unit_pattern,
+        reply,
+        menu,
+    )
 
 
 def _needs(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    """Characters one of which every match of `pattern` holds, to skip it with one set
-    operation on answers that hold none (most patterns, most answers); None when the pattern
-    promises none."""
+    """Keys (a character, or two neighbouring ones) one of which every match of `pattern`
+    holds, to skip it on answers that hold none (most patterns, most answers); None when the
+    pattern promises none."""
     from re import _constants as c  # type: ignore[attr-defined]  # the parser re itself uses
     from re import _parser  # type: ignore[attr-defined]
 
@@ -271,9 +288,24 @@ def _needs(pattern: re.Pattern[str]) -> frozenset[str] | None:
         return None
 
     found = sequence(_parser.parse(pattern.pattern))
-    # the last character of each substring: the rarer end of `还没` or `went on `
-    ends = frozenset(need.rstrip()[-1] for need in found if need.strip()) if found else None
-    return ends or None
+    rarest = frozenset(_rarest(need) for need in found if need.strip()) if found else None
+    return rarest or None
+
+
+#: Latin letters and signs, most frequent first: of a substring a pattern needs, its least
+#: frequent pair of characters files it (`went on ` under `we`), any Chinese character
+#: counting as rare
+_FREQUENT = " etaoinshrdlcumwfgypbvk'-,.jxqz0123456789"
+
+
+def _rarest(need: str) -> str:
+    """The need's two neighbouring characters least likely in an answer (or its only one)."""
+    stripped = need.strip()
+    if len(stripped) < 2:
+        return stripped
+    rank = lambda character: _FREQUENT.find(character) % 1000  # noqa: E731
+    pairs = [stripped[i : i + 2] for i in range(len(stripped) - 1)]
+    return max(pairs, key=lambda pair: rank(pair[0]) + rank(pair[1]))
 
 
 def _key(units: list[str], joiner: str) -> str:
@@ -343,10 +375,14 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
         for unit in units:
             starts.append(offset)
             offset += len(unit) + len(lexicon.joiner)
-        present = set(joined)
-        for pattern, entry, needs in lexicon.patterns:
-            if needs is not None and present.isdisjoint(needs):
-                continue  # not one of the characters a match needs
+        index = lexicon.pattern_index
+        tried: set[int] = set(index.get("", ()))
+        for key in {*joined, *(joined[i : i + 2] for i in range(len(joined) - 1))}:
+            filed = index.get(key)
+            if filed is not None:
+                tried.update(filed)
+        for number in sorted(tried):
+            pattern, entry = lexicon.patterns[number]
             for match in pattern.finditer(joined):
                 first = bisect_right(starts, match.start()) - 1
                 last = bisect_right(starts, max(match.end() - 1, match.start())) - 1
@@ -356,24 +392,25 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
                 hits.append(_Hit(entry.role, entry.category, match.group(), first, last + 1))
     position = 0
     count = len(units)
-    any_taken = any(taken)
+    prefixes, phrases, joiner = lexicon.prefixes, lexicon.phrases, lexicon.joiner
     while position < count:
-        lengths = lexicon.lengths.get(units[position])
-        if lengths is None or taken[position]:
+        # the longest phrase starting here, grown unit by unit while it starts some phrase
+        longest: tuple[_Entry, str, int] | None = None
+        piece, end = "", position
+        while end < count and not taken[end]:
+            piece = piece + joiner + units[end] if end > position else units[end]
+            end += 1
+            if piece not in prefixes:
+                break
+            entry = phrases.get(piece)
+            if entry is not None:
+                longest = (entry, piece, end)
+        if longest is None:
             position += 1
             continue
-        for length in lengths:
-            end = position + length
-            if end > count or (any_taken and any(taken[position:end])):
-                continue
-            phrase = _key(units[position:end], lexicon.joiner)
-            entry = lexicon.phrases.get(phrase)
-            if entry is not None:
-                hits.append(_Hit(entry.role, entry.category, phrase, position, end))
-                position = end
-                break
-        else:
-            position += 1
+        matched, phrase, stop = longest
+        hits.append(_Hit(matched.role, matched.category, phrase, position, stop))
+        position = stop
     hits.sort(key=lambda hit: hit.start)
     return _drop_questions(_apply_modifiers(hits, units), units)
 
@@ -495,10 +532,10 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
             # a softener after a judgement (`慢了点`, `satisfied-ish`) makes a complaint a
             # remark and praise faint
             softened = result[by_end[hit.start]]
-            role = softened.role if softened.role is Role.bad else _SOFTENED.get(softened.role)
-            if role is not None:
+            faint = softened.role if softened.role is Role.bad else _SOFTENED.get(softened.role)
+            if faint is not None:
                 result[by_end[hit.start]] = _Hit(
-                    role, softened.category, softened.phrase, softened.start, hit.end, True
+                    faint, softened.category, softened.phrase, softened.start, hit.end, True
                 )
         elif hit.role is Role.retract and ends_clause:
             # a retraction ending the clause takes back what came just before it:

@@ -47,6 +47,7 @@ class AnswerFeatures:
     """The rules' reading of an answer and the feature names the model weighs."""
 
     rules: RuleReading
+    #: distinct, in a fixed order
     names: tuple[str, ...]
     clauses: int
     #: letters of a script the reader has no lexicon for (Korean, Cyrillic …) and none it has
@@ -78,13 +79,13 @@ def answer_features(text: str, language: str) -> AnswerFeatures:
             names.append("mark:mixed")
     names += _markers(normalized, clauses)
     foreign = bool(_ANY_LETTER.search(normalized)) and not _KNOWN_LETTERS.search(normalized)
-    return AnswerFeatures(rules, tuple(names), clauses, foreign)
+    return AnswerFeatures(rules, tuple(dict.fromkeys(names)), clauses, foreign)
 
 
 def _char_grams(text: str, shortest: int, longest: int, into: list[str]) -> None:
     padded = f"<{text}>"
     for size in range(shortest, longest + 1):
-        into.extend(padded[start : start + size] for start in range(len(padded) - size + 1))
+        into += [padded[start : start + size] for start in range(len(padded) - size + 1)]
 
 
 def _markers(normalized: str, clauses: int) -> list[str]:

@@ -93,22 +93,22 @@ class LanguageModel:
     bias: np.ndarray
     temperature: float
 
-    def probabilities(self, names: tuple[str, ...]) -> np.ndarray:
-        """Calibrated probabilities of `LABELS` for an answer's feature names.
+    def probabilities(self, names: tuple[str, ...]) -> list[float]:
+        """Calibrated probabilities of `LABELS` for an answer's distinct feature names.
 
-        Features count once each however often they occur, and the sum is scaled by the
-        square root of their number, as in training (binary, L2-normalised rows).
+        The weights of the names it knows are summed and scaled by the square root of the
+        number of names, as in training (binary, L2-normalised rows).
         """
-        rows = {self.index[name] for name in names if name in self.index}
-        present = len(set(names))
-        logits = self.bias.copy()
+        index = self.index
+        rows = [index[name] for name in names if name in index]
+        logits = self.bias
         if rows:
-            logits += self.weights[list(rows)].sum(axis=0) / math.sqrt(present)
-        scaled = logits / self.temperature
-        scaled -= scaled.max()
-        exp = np.exp(scaled)
-        result: np.ndarray = exp / exp.sum()
-        return result
+            logits = logits + self.weights.take(rows, axis=0).sum(axis=0) / math.sqrt(len(names))
+        scaled = (logits / self.temperature).tolist()
+        top = max(scaled)
+        exp = [math.exp(value - top) for value in scaled]
+        total = sum(exp)
+        return [value / total for value in exp]
 
 
 @dataclass(frozen=True, slots=True)

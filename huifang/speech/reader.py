@@ -111,9 +111,9 @@ class Reader:
                 self.version, 0.0,
             )  # fmt: skip
         probabilities = self.model.for_language(rules.language).probabilities(features.names)
-        best = int(probabilities.argmax())
-        label, confidence = LABELS[best], float(probabilities[best])
-        complaint = float(probabilities[_UNSATISFIED])
+        confidence = max(probabilities)
+        label = LABELS[probabilities.index(confidence)]
+        complaint = probabilities[_UNSATISFIED]
         reason = doubt(self.model.policy, label, confidence, complaint, features.names)
         return Reading(
             label, confidence, bool(reason), reason, decided.evidence, False, self.version,
