@@ -6,10 +6,12 @@ escalation through `escalations.escalate` with the same summary and categories.
 
 Rules kept here:
 - an SMS answer is keyed on the contact's survey SMS: the first settled reply is the
-  contact's answer, a later one is not stored again (the unique key refuses it), but a later
-  unsatisfied one still opens the escalation (a complaint is never lost);
+  contact's answer (counted by the statistics as the survey's, `domain.answers`), a later one
+  is not stored again (the unique key refuses it), but a later unsatisfied one still opens
+  the escalation (a complaint is never lost);
 - a spoken answer left unclear by the call is settled by updating that answer row, guarded
-  on its still being unclear;
+  on its still being unclear; whether the statistics count it is the call's to decide (a
+  completed call counts its answers, one cut short does not);
 - contact moves are guarded transitions of the contact lifecycle.
 """
 
@@ -22,6 +24,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from huifang.domain.answers import count_survey
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import Answer, Contact, SmsMessage
 from huifang.domain.states import CONTACT, ContactEvent, SmsState
@@ -179,6 +182,7 @@ def _store_sms_answer(
             session.add(answer)
     except IntegrityError:
         return None  # answered already by an earlier reply
+    count_survey(session, now=now, sms_id=survey.id)
     advance_contact(session, contact.id, ContactEvent.answer, now)
     session.exec(update(Contact).where(col(Contact.id) == contact.id).values(outcome=label))
     return answer

@@ -120,4 +120,4 @@ def test_the_dashboard_shows_how_many_replies_wait_for_review(
 ) -> None:
     login("admin")
     page = client.get("/dashboard?period=2026-11").text
-    assert re.search(r'data-figure="review_open"><a href="/review">1</a>', page)
+    assert re.search(r'id="review-open"><a href="/review">1</a>', page)
