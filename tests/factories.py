@@ -129,3 +129,20 @@ def make_sms_surveyed_contact(session: Session, *, incident: Incident | None = N
     session.add(survey)
     session.flush()
     return contact
+
+
+#: a reply the reader cannot read at all (Uyghur: "the police came late"): always reviewed
+UNREADABLE_REPLY = "ساقچىلار كېچىكىپ كەلدى"
+
+
+def make_review_item(session: Session, settings: Any, *, incident: Incident | None = None) -> int:
+    """An open review item: a surveyed citizen's SMS reply the reader cannot settle; its id."""
+    from huifang.sms.survey import handle_inbound_sms
+
+    contact = make_sms_surveyed_contact(session, incident=incident)
+    outcome = handle_inbound_sms(
+        session, phone=contact.phone, body=UNREADABLE_REPLY,
+        provider_message_id=f"SM{next(_serial)}", now=T0, settings=settings,
+    )  # fmt: skip
+    assert outcome.review_id is not None
+    return outcome.review_id

@@ -13,26 +13,20 @@ from sqlmodel import Session, select
 
 from huifang.domain.models import Escalation, ReviewItem
 from huifang.settings import Settings
-from huifang.sms.survey import handle_inbound_sms
-from tests.factories import T0, make_incident, make_sms_surveyed_contact
+from tests.factories import UNREADABLE_REPLY as UNREADABLE
+from tests.factories import make_incident, make_review_item
 
 Login = Callable[[str], TestClient]
-UNREADABLE = "ساقچىلار كېچىكىپ كەلدى"
 
 
 @pytest.fixture
 def review_id(engine: Engine, settings: Settings, world: Any) -> int:
     with Session(engine, expire_on_commit=False) as session:
-        contact = make_sms_surveyed_contact(
-            session, incident=make_incident(session, unit=world.station)
+        made = make_review_item(
+            session, settings, incident=make_incident(session, unit=world.station)
         )
-        outcome = handle_inbound_sms(
-            session, phone=contact.phone, body=UNREADABLE, provider_message_id="SM1", now=T0,
-            settings=settings,
-        )  # fmt: skip
         session.commit()
-    assert outcome.review_id is not None
-    return outcome.review_id
+    return made
 
 
 def test_the_inbox_lists_open_items_with_their_question_incident_and_unit(

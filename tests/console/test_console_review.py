@@ -16,11 +16,10 @@ from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import Escalation, ReviewItem, User
 from huifang.settings import Settings
-from huifang.sms.survey import handle_inbound_sms
-from tests.factories import T0, hashed_password, make_sms_surveyed_contact
+from tests.factories import UNREADABLE_REPLY as UNREADABLE
+from tests.factories import hashed_password, make_review_item
 
 PASSWORD = "console-password-3"
-UNREADABLE = "ساقچىلار كېچىكىپ كەلدى"
 Login = Callable[[str], str]
 
 
@@ -36,14 +35,9 @@ def review_id(sqlite_engine: Engine, settings: Settings, clock: FakeClock) -> in
                     created_at=clock.now(),
                 )  # fmt: skip
             )
-        contact = make_sms_surveyed_contact(session)
-        outcome = handle_inbound_sms(
-            session, phone=contact.phone, body=UNREADABLE, provider_message_id="SM1", now=T0,
-            settings=settings,
-        )  # fmt: skip
+        made = make_review_item(session, settings)
         session.commit()
-    assert outcome.review_id is not None
-    return outcome.review_id
+    return made
 
 
 @pytest.fixture

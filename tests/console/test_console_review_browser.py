@@ -24,14 +24,12 @@ from huifang.db import create_db_engine
 from huifang.domain.models import Contact, Escalation, ReviewItem, User
 from huifang.settings import Settings
 from huifang.sms.http import SIGNATURE_HEADER, body_signature
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import T0, hashed_password, make_sms_surveyed_contact
+from tests.factories import UNREADABLE_REPLY as UNREADABLE
 
 pytestmark = pytest.mark.browser
 SECRET = "e2e-webhook-secret"
 PASSWORD = "review-password-1"
-#: "the police came late" in Uyghur: a script the reader has no lexicon for
-UNREADABLE = "ساقچىلار كېچىكىپ كەلدى"
 
 
 @dataclass
@@ -78,18 +76,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield Served(url, database_url, contact.phone)
     server.terminate()
     server.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the console tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def send_reply(served: Served, body: str, message_id: str) -> httpx.Response:

@@ -35,10 +35,9 @@ from huifang.settings import Settings
 from huifang.sms.survey import InboundOutcome, handle_inbound_sms
 from huifang.speech.reader import ReviewReason
 from tests.factories import T0, make_sms_surveyed_contact
+from tests.factories import UNREADABLE_REPLY as UNREADABLE
 from tests.followup.conftest import Staff
 
-#: a reply the reader cannot read at all (Uyghur: "the police came late"): always reviewed
-UNREADABLE = "ساقچىلار كېچىكىپ كەلدى"
 _ids = count(1)
 
 

@@ -319,29 +319,31 @@ def test_a_classifier_matcher_leaves_unlabelled_choices_to_the_phrases():
     assert session.feed(SpeechRecognized("转 人工", 0.9))[-1] == Transfer("callback-agents")
 
 
-def test_an_answer_the_reader_is_not_sure_of_is_asked_again_by_keys():
-    script = builtin_script("survey-110.zh-CN")
+@pytest.fixture
+def unsure_reader_call() -> Session:
+    """A 110 survey past its confirmation, read by a reader never sure of anything."""
     unsure = classifier_matcher(
         lambda text, language: FakeClassification("satisfied", True), "zh-CN"
     )
-    session = Session(script, sample_variables("zh-CN"), speech_matcher=unsure)
+    session = Session(
+        builtin_script("survey-110.zh-CN"), sample_variables("zh-CN"), speech_matcher=unsure
+    )
     session.start()
     session.feed(DigitsReceived("1"))
-    actions = session.feed(SpeechRecognized("满意？钱包到现在都没找到", 0.9))
+    return session
+
+
+def test_an_answer_the_reader_is_not_sure_of_is_asked_again_by_keys(unsure_reader_call):
+    actions = unsure_reader_call.feed(SpeechRecognized("满意？钱包到现在都没找到", 0.9))
     assert keys(actions)[0] == "defaults.low_confidence_prompt"
     assert actions[-1].phrases == ()  # keys only now
 
 
-def test_a_phrase_inside_an_answer_the_reader_is_not_sure_of_is_no_satisfied_verdict():
-    script = builtin_script("survey-110.zh-CN")
-    unsure = classifier_matcher(
-        lambda text, language: FakeClassification("satisfied", True), "zh-CN"
-    )
-    session = Session(script, sample_variables("zh-CN"), speech_matcher=unsure)
-    session.start()
-    session.feed(DigitsReceived("1"))
-    session.feed(SpeechRecognized("满意？钱包到现在都没找到", 0.9))
-    assert session.result().answers[1:] == ()
+def test_a_phrase_inside_an_answer_the_reader_is_not_sure_of_is_no_satisfied_verdict(
+    unsure_reader_call,
+):
+    unsure_reader_call.feed(SpeechRecognized("满意？钱包到现在都没找到", 0.9))
+    assert unsure_reader_call.result().answers[1:] == ()
 
 
 def test_words_heard_on_a_question_left_unanswered_are_kept_as_an_unclear_answer(call):

@@ -23,7 +23,6 @@ from huifang.cli import app
 from huifang.domain.enums import Satisfaction
 from huifang.followup.review import label_review
 from huifang.settings import Settings
-from huifang.sms.survey import handle_inbound_sms
 from huifang.speech.corpus import CorpusRow, read_split, write_corpus
 from huifang.speech.evaluate import Scored, evaluate
 from huifang.speech.model import (
@@ -34,7 +33,7 @@ from huifang.speech.model import (
     packaged_model_path,
 )
 from huifang.speech.train import Judgement, train_model
-from tests.factories import T0, make_sms_surveyed_contact, make_user
+from tests.factories import T0, UNREADABLE_REPLY, make_review_item, make_user
 
 runner = CliRunner()
 
@@ -155,13 +154,8 @@ def test_train_include_reviewed_learns_from_the_labels_agents_gave(
 ) -> None:
     runtime = build_runtime(Settings())
     with Session(runtime.engine, expire_on_commit=False) as session:
-        contact = make_sms_surveyed_contact(session)
-        outcome = handle_inbound_sms(
-            session, phone=contact.phone, body="ساقچىلار كېچىكىپ كەلدى", provider_message_id="SM1",
-            now=T0, settings=runtime.settings,
-        )  # fmt: skip
-        assert outcome.review_id is not None
-        label_review(session, outcome.review_id, agent=make_user(session),
+        review_id = make_review_item(session, runtime.settings)
+        label_review(session, review_id, agent=make_user(session),
                      label=Satisfaction.unsatisfied, now=T0 + timedelta(hours=1), sla_hours=24)  # fmt: skip
         session.commit()
     runtime.close()
@@ -182,4 +176,4 @@ def test_train_include_reviewed_learns_from_the_labels_agents_gave(
         "labelled_by",
         "labelled_at",
     ]
-    assert row.split("\t")[:4] == ["ساقچىلار كېچىكىپ كەلدى", "unsatisfied", "sms", "reviewed"]
+    assert row.split("\t")[:4] == [UNREADABLE_REPLY, "unsatisfied", "sms", "reviewed"]
