@@ -194,6 +194,8 @@ _SPOKEN_CHOICE = re.compile(
     r"(one|two|three|# ?[1-3])(?:\s+\2)*"
     r"(?:\s+(?:please|pls|i guess|i suppose|definitely|thanks|thank you))?$"
 )
+#: no spoken menu choice is longer (`i ' ll go with three please`)
+_LONGEST_SPOKEN_CHOICE = 40
 _DIGIT_LABELS = {
     "1": Satisfaction.satisfied,
     "2": Satisfaction.basically_satisfied,
@@ -329,8 +331,10 @@ _EMOJI_DECORATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff\u2640\u
 def _normalize(text: str) -> str:
     normalized = unicodedata.normalize("NFKC", text).lower().translate(_SIMPLIFIED)
     normalized = _EMOJI_DECORATION.sub("", normalized)
-    for pattern, replacement in _CONTRACTIONS:
-        normalized = pattern.sub(replacement, normalized)
+    # the contractions need one of these (most answers have none: spare the four patterns)
+    if "'" in normalized or "cant" in normalized or "cannot" in normalized or "wont" in normalized:
+        for pattern, replacement in _CONTRACTIONS:
+            normalized = pattern.sub(replacement, normalized)
     return normalized.strip()
 
 
@@ -575,7 +579,7 @@ def _menu_choice(normalized: str, lexicon: _Lexicon) -> Classification | None:
     if digit is None:
         match = lexicon.reply_digit.match(stripped)
         digit = match.group(1) if match else None
-    if digit is None:
+    if digit is None and len(stripped) <= _LONGEST_SPOKEN_CHOICE:
         spoken = _SPOKEN_CHOICE.match(" ".join(lexicon.units.findall(stripped)))
         word = spoken and (spoken.group(1) or spoken.group(2))
         digit = _NUMBER_WORDS.get(word.replace(" ", "")) if word else None

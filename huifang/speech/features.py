@@ -57,7 +57,11 @@ class AnswerFeatures:
 def answer_features(text: str, language: str) -> AnswerFeatures:
     rules = read_rules(text, language)
     normalized = rules.normalized
-    compact = _SPACES.sub(" ", _SPACE_BETWEEN_CJK.sub("", normalized)).strip()
+    compact = (
+        _SPACES.sub(" ", _SPACE_BETWEEN_CJK.sub("", normalized)).strip()
+        if " " in normalized or "\t" in normalized
+        else normalized
+    )
     names: list[str] = []
     if rules.language == "zh-CN":
         _char_grams(compact, *CHINESE_GRAMS, names)
