@@ -22,8 +22,9 @@ Rules kept here:
 - spoken answers are read by the reply reader (`speech.reader`: the rules and the learned
   model), falling back to the script's phrases where it finds them unclear; one it is not
   sure of is asked again by keys, and a question that ends with the citizen's words but no
-  usable answer stores them as an unclear answer and opens a review item (待研判) for an
-  agent: what a citizen said is never dropped unread;
+  usable answer stores them as an unclear answer and, on a survey call, opens a review item
+  (待研判) for an agent: what a citizen said is never dropped unread (a second callback left
+  unclear stays with its ticket's agent, who calls the citizen);
 - a call that ended with no usable answer (nobody pressed a key: an answering machine)
   ends as `machine`, one cut short as `abandoned`: both are retried by the policy;
 - blocking work runs off the event loop (database work through `Runtime.run_db`).
@@ -271,8 +272,10 @@ class DbSurveyCall:
                 recording_id = self._store_recording(db, step.event, now)
             for answer in step.new_answers:
                 self._store_answer(connection, answer, recording_id, now)
+                # a second callback left unclear stays with its ticket's agent (`_settle_ticket`)
                 if answer.outcome == Satisfaction.unclear and answer.transcript:
-                    self._to_review(db, answer, recording_id, now)
+                    if ctx.purpose != SECOND_CALLBACK:
+                        self._to_review(db, answer, recording_id, now)
             if self._session.finished:
                 self._finish(db, step.result, now)
 
