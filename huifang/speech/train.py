@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from huifang.domain.enums import Satisfaction
 from huifang.speech.corpus import CorpusRow
-from huifang.speech.evaluate import REVIEW, Evaluation, Scored, evaluate, evaluate_reader
+from huifang.speech.evaluate import LOSING, REVIEW, Evaluation, Scored, evaluate, evaluate_reader
 from huifang.speech.features import AnswerFeatures, answer_features
 from huifang.speech.model import (
     FORMAT,
@@ -57,6 +58,10 @@ MARKED_FLOOR = 0.95
 #: a feature must occur in this many training rows to be learnt
 MIN_ROWS = 2
 _TEMPERATURES = np.round(np.arange(0.3, 3.01, 0.05), 2)
+_SATISFIED = LABELS.index(Satisfaction.satisfied)
+_UNSATISFIED = LABELS.index(Satisfaction.unsatisfied)
+#: readings that close a complaint without a person seeing it
+_LOSING = [LABELS.index(label) for label in LOSING]
 #: the complaint chances at which a reading other than unsatisfied may abstain: kept low
 #: whatever cross-validation would allow (its few lost complaints are no guide to a new writer)
 RISKS = np.round(np.arange(0.01, 0.051, 0.01), 2)
@@ -258,10 +263,9 @@ def _choose_policy(read: Sequence[tuple[_Example, np.ndarray]], menu: Sequence[_
     grievance = np.array([not GRIEVANCES.isdisjoint(e.features.names) for e, _ in read])
     best = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1)
-    complaint = probabilities[:, LABELS.index(LABELS[2])]
-    unsatisfied = LABELS.index(LABELS[2])
-    satisfied = 0
-    losing = np.isin(best, [0, 1, 3])
+    complaint = probabilities[:, _UNSATISFIED]
+    unsatisfied, satisfied = _UNSATISFIED, _SATISFIED
+    losing = np.isin(best, _LOSING)
     complaints = max(1, int((targets == unsatisfied).sum()) + _menu_count(menu, unsatisfied))
     menu_right = sum(1 for e in menu if e.features.rules.classification.label is e.row.label)
     chosen: tuple[float, Policy] | None = None
@@ -270,6 +274,7 @@ def _choose_policy(read: Sequence[tuple[_Example, np.ndarray]], menu: Sequence[_
             for marked_threshold in np.round(
                 np.arange(max(threshold, MARKED_FLOOR), 0.995, 0.02), 2
             ):
+                # `reader.doubt` on every row at once (the figures printed use doubt itself)
                 not_unsatisfied = best != unsatisfied
                 review = (confidence < threshold) | (
                     not_unsatisfied
@@ -311,7 +316,7 @@ def _evaluate_probabilities(
             policy,
             label,
             float(probabilities[best]),
-            float(probabilities[2]),
+            float(probabilities[_UNSATISFIED]),
             example.features.names,
         )
         scored.append(Scored(example.row.label, REVIEW if reason else label.value, False))
