@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from huifang.dialer.cli import demo_command, worker_command
+from huifang.dialer.cli import campaign_app, demo_command, worker_command
 from huifang.domain.users_cli import app as users_app
 from huifang.followup.review_cli import reviewed_command, train_command
 from huifang.ivr.cli import app as script_app
@@ -44,6 +44,7 @@ speech_app.command("reviewed")(reviewed_command)
 app.add_typer(speech_app, name="speech")
 app.add_typer(stats_app, name="stats")
 app.add_typer(models_app, name="models")
+app.add_typer(campaign_app, name="campaign")
 app.command("demo")(demo_command)
 app.command("worker")(worker_command)
 

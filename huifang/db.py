@@ -3,21 +3,32 @@
 SQLite serves one machine: WAL journal, foreign keys on, a generous busy timeout so the
 API and one worker can share the file. PostgreSQL serves many workers and replicas.
 Nothing is created at import time; `bootstrap` asks for an engine from settings.
+
+A unit of work that meets a transient error (a dropped or killed connection, a
+serialization failure, SQLite's busy file) may be run again through `retry_transient`:
+bounded tries with growing waits, the last error raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: seconds waited before each new try of work that met a transient error (6 tries in ~4 s)
+RETRY_DELAYS = (0.05, 0.15, 0.3, 0.6, 1.2, 2.0)
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -58,6 +69,44 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error a new try may not meet: the connection was dropped or killed
+    (`connection_invalidated`), or the driver calls it operational — PostgreSQL's
+    serialization failures, deadlocks and administrator terminations, SQLite's busy file."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or isinstance(exc, OperationalError)
+
+
+def retry_transient(
+    work: Callable[[int], T],
+    *,
+    what: str,
+    delays: Sequence[float] = RETRY_DELAYS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`work(try_number)` (1 first) until it returns; after a transient error wait the next
+    of `delays` and try again, at most `len(delays) + 1` times, then raise the last error.
+    Other errors are raised at once.
+
+    `work` is one whole transaction, safe to run again. A connection can drop after the
+    server committed and before the client heard: from its second try on, `work` must find
+    out whether an earlier try landed (a guarded write finds nothing to move; a log appended
+    under compare-and-set finds its entry) rather than apply it twice."""
+    for number, delay in enumerate(delays, start=1):
+        try:
+            return work(number)
+        except DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            log.warning(
+                "%s: transient database error on try %d (%s); trying again in %.2f s",
+                what, number, type(exc.orig).__name__, delay,
+            )  # fmt: skip
+        sleep(delay)
+    return work(len(delays) + 1)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # --- providers
     telephony_provider: Literal["sim", "asterisk", "twilio"] = "sim"
     sms_provider: Literal["sim", "twilio", "http"] = "sim"
+    sim_personas: dict[str, str] = Field(
+        default_factory=dict,
+        description="the simulated line: phone (E.164) → persona name for chosen citizens "
+        '(e.g. {"+8613800000001": "stays_unsatisfied"}); others are drawn from the mix',
+    )
 
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038

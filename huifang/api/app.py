@@ -14,11 +14,13 @@ from huifang.api.errors import install_error_handlers
 from huifang.api.routes import (
     audit,
     auth,
+    campaigns,
     escalations,
     health,
     incidents,
     metrics,
     reviews,
+    second_callbacks,
     stats,
     tickets,
     units,
@@ -52,6 +54,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(reviews.router, prefix="/api/v1")
     app.include_router(tickets.router, prefix="/api/v1")
     app.include_router(tickets.notices_router, prefix="/api/v1")
+    app.include_router(second_callbacks.router, prefix="/api/v1")
+    app.include_router(campaigns.router, prefix="/api/v1")
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)

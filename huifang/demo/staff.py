@@ -21,15 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from huifang.bootstrap import Runtime
 from huifang.db import session_scope
-from huifang.domain.models import CallAttempt, Campaign, Escalation, Incident, Ticket, User
+from huifang.domain.enums import Satisfaction
+from huifang.domain.models import Escalation, Incident, Ticket, User
 from huifang.domain.states import (
-    LIVE_ATTEMPT_STATES,
-    CampaignState,
     EscalationResolution,
     EscalationState,
     TicketEvent,
@@ -39,6 +37,7 @@ from huifang.domain.units import list_units
 from huifang.followup import queue, tickets
 from huifang.followup.callback import start_agent_callback
 from huifang.followup.deadlines import DeadlinePolicy
+from huifang.followup.worklist import worklist
 from huifang.telephony.sim.personas import PersonaBook
 
 OPENS, CLOSES = time(8, 30), time(17, 30)
@@ -119,7 +118,8 @@ class Staff:
             for e in queue.list_queue(db, actor=self.agent, now=now, limit=_ALL)
             if e.state == EscalationState.open and e.id is not None
         ]  # fmt: skip
-        dialable = _dialable_second_callbacks(db)
+        # second callbacks the phone line could not settle: the agents' worklist
+        by_hand = {item.round.ticket_id for item in worklist(db, actor=self.agent, limit=_ALL)}
         for state in (TicketState.issued, TicketState.acknowledged, TicketState.rectified):
             for ticket in tickets.list_tickets(db, actor=self.agent, state=state, limit=_ALL):
                 assert ticket.id is not None
@@ -128,7 +128,7 @@ class Staff:
                     due, kind = self._at_work(ticket.issued_at + lag), "acknowledge"
                 elif state == TicketState.acknowledged:
                     due, kind = self._report_due(ticket, self._unit_turn(db, ticket)), "report"
-                elif ticket.escalation_id not in dialable and ticket.rectified_at is not None:
+                elif ticket.id in by_hand and ticket.rectified_at is not None:
                     lag = timedelta(hours=2 + 3 * self._draw("sc", ticket.id, ticket.reopen_count))
                     due, kind = self._at_work(ticket.rectified_at + lag), "second_callback"
                 else:
@@ -211,24 +211,10 @@ class Staff:
         key = persona.key("second_callback", asked_before=ticket.reopen_count > 0)
         satisfied = key != "3"
         tickets.record_second_callback_result(
-            db, ticket.id, satisfied, now, self.agent, policy=self.policy,
+            db, ticket.id, Satisfaction.satisfied if satisfied else Satisfaction.unsatisfied, now,
+            self.agent, policy=self.policy,
             note="回访员电话二次回访：" + ("群众表示满意" if satisfied else "群众仍不满意"),
         )  # fmt: skip
-
-
-def _dialable_second_callbacks(db: Session) -> set[int]:
-    """Escalations whose ticket's second callback the phone line will still place: a live
-    second-callback attempt in a running campaign. (The one read of the demo's own: no
-    follow-up function tells a ticket's second-callback state yet.)"""
-    rows = db.execute(
-        select(col(Escalation.id))
-        .join(CallAttempt, col(CallAttempt.contact_id) == col(Escalation.contact_id))
-        .join(Campaign, col(Campaign.id) == col(CallAttempt.campaign_id))
-        .where(col(CallAttempt.purpose) == "second_callback")
-        .where(col(CallAttempt.state).in_([s.value for s in LIVE_ATTEMPT_STATES]))
-        .where(col(Campaign.state) == CampaignState.running)
-    )
-    return {row[0] for row in rows}
 
 
 def supervisors_by_unit(db: Session, chiefs: Sequence[User]) -> dict[int, User]:

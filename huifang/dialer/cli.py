@@ -1,4 +1,5 @@
-"""`huifang worker` and `huifang demo`: the dialer worker and the end-to-end demo.
+"""`huifang worker`, `huifang campaign …` and `huifang demo`: the dialer worker, survey
+campaigns, and the end-to-end demo.
 
 Heavy imports stay inside the commands so `huifang --help` stays fast.
 """
@@ -8,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from datetime import date
 from typing import Any
 
 import typer
 
+from huifang.errors import HuifangError
 from huifang.settings import Settings
 
 
@@ -72,11 +75,154 @@ def _provider(runtime: Any) -> Any:
     # survey call keeps the recording and notes why otherwise
     return SimProvider(
         make_survey_call_factory(runtime, speech=runtime.speech_pool()),
-        PersonaBook(),
+        PersonaBook(assigned=settings.sim_personas),
         clock=runtime.clock,
         recordings_dir=settings.recordings_dir,
         max_channels=settings.max_channels,
     )
+
+
+campaign_app = typer.Typer(
+    help="Survey campaigns: create one from handled incidents (previewing who it contacts "
+    "and who it leaves out), start it.",
+    no_args_is_help=True,
+)
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a day (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
+def _window_rules(window: str) -> dict[str, Any]:
+    start, sep, end = window.partition("-")
+    if not sep:
+        raise typer.BadParameter(f"{window!r} is not HH:MM-HH:MM", param_hint="--window")
+    return {"window": {"start": start.strip(), "end": end.strip()}}
+
+
+@campaign_app.command("create")
+def campaign_create_command(
+    name: str = typer.Argument(..., help="the campaign's name"),
+    handled_from: str = typer.Option(
+        ..., "--from", help="the first local day of handled incidents (YYYY-MM-DD)"
+    ),
+    handled_to: str = typer.Option(
+        "", "--to", help="the last local day, included (default: --from)"
+    ),
+    script: str = typer.Option(
+        "survey-110.zh-CN",
+        help="call script: a version id, a published name (its latest version) or a built-in name",
+    ),
+    channels: str = typer.Option("sms_then_voice", help="sms, voice or sms_then_voice"),
+    window: str = typer.Option("", help="calling window HH:MM-HH:MM (default: the deployment's)"),
+    max_attempts: int = typer.Option(
+        0, min=0, help="calls per citizen at most (0: the deployment's)"
+    ),
+    rules: str = typer.Option(
+        "", help="more calling rules as JSON, e.g. '{\"call_on_holidays\": true}'"
+    ),
+    resurvey: bool = typer.Option(
+        False,
+        "--resurvey",
+        help="survey again incidents already surveyed (default: left out; opted-out phones always are)",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="only say how many it would add and leave out, and why"
+    ),
+    start: bool = typer.Option(False, "--start", help="start it at once: queue its calls"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
+) -> None:
+    """Create a survey campaign of the incidents handled from --from to --to.
+
+    Incidents already surveyed (answered in any campaign, or pending or in progress in one not
+    finished) are left out unless --resurvey is given; the command says how many contacts it
+    adds and how many incidents it leaves out, and why. Exits 1, writing nothing, on a bad
+    option.
+    """
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.dialer.planning import new_campaign
+    from huifang.domain.campaigns import CampaignPlan, IncidentSelection, start_campaign
+    from huifang.domain.scripts import find_script
+
+    first = _day(handled_from, "--from")
+    last = _day(handled_to, "--to") if handled_to else first
+    try:
+        calling: dict[str, Any] = json.loads(rules) if rules else {}
+    except ValueError as bad:
+        raise typer.BadParameter(f"not JSON: {bad}", param_hint="--rules") from None
+    if window:
+        calling.update(_window_rules(window))
+    if max_attempts:
+        calling["max_attempts"] = max_attempts
+    runtime = build_runtime(Settings())
+    settings, now = runtime.settings, runtime.clock.now()
+    try:
+        with session_scope(runtime.engine) as session:
+            version = find_script(session, script, now)
+            assert version.id is not None  # a stored row
+            plan = CampaignPlan(
+                name=name, script_version_id=version.id,
+                selection=IncidentSelection.handled_between(first, last, settings.tz),
+                channels=channels, rules=calling, resurvey=resurvey,
+            )  # fmt: skip
+            created = new_campaign(session, plan, settings, now=now, by=None, dry_run=dry_run)
+            queued = None
+            if start and created.campaign is not None and created.campaign.id is not None:
+                queued = start_campaign(session, created.campaign.id, now=now)
+            report = {
+                "campaign": {"id": created.campaign.id, "name": created.campaign.name}
+                if created.campaign
+                else None,
+                "contacts": created.contacts.as_json(),
+                "queued": queued,
+            }
+    except (HuifangError, ValueError) as refused:
+        typer.secho(f"error: {refused}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(json.dumps(report, ensure_ascii=False) if as_json else _describe(report))
+
+
+def _describe(report: dict[str, Any]) -> str:
+    contacts = report["contacts"]
+    skipped = {reason: n for reason, n in contacts["skipped"].items() if n}
+    left_out = ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in skipped.items())
+    campaign = report["campaign"]
+    head = f"campaign #{campaign['id']} {campaign['name']!r}" if campaign else "dry run"
+    text = f"{head}: adds {contacts['adds']} contacts of {contacts['incidents']} incidents"
+    if left_out:
+        text += f"; leaves out {sum(skipped.values())} ({left_out})"
+    if report["queued"] is not None:
+        text += f"; started, {report['queued']} calls queued"
+    return text
+
+
+@campaign_app.command("start")
+def campaign_start_command(
+    campaign_id: int = typer.Argument(..., help="the campaign's id"),
+) -> None:
+    """Start a draft campaign: queue its calls (`huifang worker` places them)."""
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.domain.campaigns import start_campaign
+
+    runtime = build_runtime(Settings())
+    try:
+        with session_scope(runtime.engine) as session:
+            queued = start_campaign(session, campaign_id, now=runtime.clock.now())
+    except HuifangError as refused:
+        typer.secho(f"error: {refused}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"campaign #{campaign_id} started: {queued} calls queued")
 
 
 def demo_command(
@@ -179,4 +325,4 @@ def _serve(
         runtime.close()
 
 
-__all__ = ["demo_command", "worker_command"]
+__all__ = ["campaign_app", "demo_command", "worker_command"]

@@ -110,8 +110,8 @@ class DialRules:
             raise ValueError(f"rules.retry_minutes: unknown outcomes {sorted(unknown)}")
         return cls(
             window=CallingWindow(
-                start=_time(window.get("start"), settings.call_window_start),
-                end=_time(window.get("end"), settings.call_window_end),
+                start=_time(window.get("start"), settings.call_window_start, "start"),
+                end=_time(window.get("end"), settings.call_window_end, "end"),
                 tz=settings.tz,
                 calendar=calendar,
             ),
@@ -122,8 +122,11 @@ class DialRules:
         )
 
 
-def _time(value: str | None, default: time) -> time:
-    return time.fromisoformat(value) if value else default
+def _time(value: str | None, default: time, name: str) -> time:
+    try:
+        return time.fromisoformat(value) if value else default
+    except ValueError:
+        raise ValueError(f"rules.window.{name}: {value!r} is not a time of day (HH:MM)") from None
 
 
 # --- is it due now? ----------------------------------------------------------------------

@@ -6,7 +6,10 @@
 on another replica, a restarted worker).
 
 Rules kept here:
-- each `feed` is one transaction: the event joins the log, every new answer is stored as
+- each `feed` is one transaction, tried again after a transient database error (a dropped
+  connection, a serialization failure, SQLite busy: `db.retry_transient`), so such an error
+  never ends an answered call; a try whose commit landed before its connection dropped is
+  found in the log and not applied twice. The event joins the log, every new answer is stored as
   it comes (one per attempt and question: a question asked again keeps its first), a recording
   is stored (and transcribed when a model for the script's language is installed);
 - the log is appended under a check of its length: two processes feeding the same call
@@ -32,6 +35,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -44,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from huifang.bootstrap import Runtime
-from huifang.db import session_scope
+from huifang.db import retry_transient, session_scope
 from huifang.dialer import claims
 from huifang.dialer.policy import DialRules
 from huifang.domain.campaigns import exclude_contact, opt_out
@@ -66,7 +70,7 @@ from huifang.errors import AlreadyApplied, Conflict, NotFound
 from huifang.followup.escalations import escalate
 from huifang.followup.review import UNCLEAR_AFTER_REASK, open_voice_review
 from huifang.followup.second_callback import PURPOSE as SECOND_CALLBACK
-from huifang.followup.second_callback import ticket_awaiting_second_callback
+from huifang.followup.second_callback import open_round_for_contact
 from huifang.followup.tickets import record_second_callback_result
 from huifang.ivr import result as ivr
 from huifang.ivr.actions import Action
@@ -75,7 +79,7 @@ from huifang.ivr.events import CallStarted, Event, RecordingFinished
 from huifang.ivr.interpreter import Session as IvrSession
 from huifang.ivr.interpreter import classifier_matcher
 from huifang.ivr.script import Script, parse_script
-from huifang.ivr.template import render_template
+from huifang.ivr.template import TemplateError, render_template
 from huifang.speech.reader import Reader
 from huifang.speech.recognizer import Transcript
 from huifang.telephony.base import SurveyCall, SurveyCallFactory
@@ -92,6 +96,8 @@ class Transcriber(Protocol):
 #: complaint text → categories (attitude, arrival_time, handling, other)
 Tagger = Callable[[str, str], Iterable[str]]
 _GRADED = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.unsatisfied)
+#: the dimension of the second-callback script's question whose answer settles the ticket
+_VERDICT = "second_callback"
 
 # the statements of every step, built once: values come as parameters, so each executes
 # from SQLAlchemy's compiled cache without a statement being rebuilt and keyed per step
@@ -168,8 +174,6 @@ class _CallContext:
     phone: str
     script: Script
     purpose: str
-    #: the incident's values the prompts are rendered with (a review item shows the question)
-    variables: dict[str, str]
 
 
 class DbSurveyCall:
@@ -183,6 +187,7 @@ class DbSurveyCall:
         logged: list[dict[str, Any]],
         last_actions: list[Action],
         *,
+        variables: dict[str, str],
         speech: Transcriber | None,
         tagger: Tagger,
         reader: Reader,
@@ -193,6 +198,8 @@ class DbSurveyCall:
         #: the stored IVR log as this copy knows it (it extends it only under a length check)
         self._log = logged
         self._last_actions = last_actions
+        #: what the script's prompts are filled with (the incident's date, unit …)
+        self._variables = variables
         self._speech = speech
         self._tagger = tagger
         self._reader = reader
@@ -226,7 +233,10 @@ class DbSurveyCall:
         new_answers = _first_answers(result.answers, answers_before)
         step = _Step(event, entry, new_answers, result, idempotency_key)
         try:
-            await self._runtime.run_db(self._persist, step)
+            await self._runtime.run_db(
+                retry_transient, functools.partial(self._persist, step),
+                what=f"call attempt {self._context.attempt_id}: survey step",
+            )  # fmt: skip
         except BaseException:
             # the DB refused the step: the in-memory session is ahead of the log now
             self._session.finished = True
@@ -257,11 +267,13 @@ class DbSurveyCall:
 
     # --- one transaction per event --------------------------------------------------------
 
-    def _persist(self, step: _Step) -> None:
+    def _persist(self, step: _Step, try_number: int = 1) -> None:
         now = self._runtime.clock.now()
         ctx = self._context
         with session_scope(self._runtime.engine) as db:
             connection = db.connection()
+            if try_number > 1 and self._landed(connection, step):
+                return  # the last try committed before its connection dropped
             if step.idempotency_key is not None:
                 _claim_receipt(connection, step.idempotency_key, now)
             self._append_log(connection, step.entry)
@@ -278,6 +290,13 @@ class DbSurveyCall:
                         self._to_review(db, answer, recording_id, now)
             if self._session.finished:
                 self._finish(db, step.result, now)
+
+    def _landed(self, connection: Connection, step: _Step) -> bool:
+        """Whether the stored log already ends with this step, one past the log we hold."""
+        stored = connection.execute(
+            select(_ATTEMPTS.c.ivr_log).where(_ATTEMPTS.c.id == self._context.attempt_id)
+        ).scalar_one()
+        return len(stored) == len(self._log) + 1 and stored[-1] == step.entry
 
     def _append_log(self, connection: Connection, entry: dict[str, Any]) -> None:
         """Append under compare-and-set on the log's length: of two processes (or threads)
@@ -339,11 +358,10 @@ class DbSurveyCall:
         ctx = self._context
         language = ctx.script.language
         reading = self._reader.read(answer.transcript, language)
-        prompt = ctx.script.questions[ctx.script.index_of(answer.question_id)].prompt
         open_voice_review(
             db, contact_id=ctx.contact_id, incident_id=ctx.incident_id,
             attempt_id=ctx.attempt_id, question_id=answer.question_id,
-            question=render_template(prompt.text_for(language) or "", ctx.variables),
+            question=self._question_text(answer.question_id),
             language=language, text=answer.transcript, recording_id=recording_id,
             reason=reading.reason if reading.review else UNCLEAR_AFTER_REASK,
             reader_label=reading.label.value, reader_confidence=reading.confidence,
@@ -387,15 +405,32 @@ class DbSurveyCall:
 
     def _settle_ticket(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
         """The second callback's verdict: satisfied (or basically) closes the ticket, still
-        unsatisfied reopens it; an unclear or missing answer leaves it to an agent."""
-        if result.outcome not in _GRADED:
+        unsatisfied reopens it with the citizen's words; an unclear or missing answer leaves
+        the round open, for an agent once the calls are done."""
+        verdict = next((a for a in result.answers if a.dimension == _VERDICT), None)
+        if verdict is None or verdict.outcome is None or verdict.outcome not in _GRADED:
             return
-        ticket = ticket_awaiting_second_callback(db, self._context.attempt_id)
-        if ticket is None or ticket.id is None:
-            return  # settled already (a replayed ending) or by an agent meanwhile
-        satisfied = result.outcome != Satisfaction.unsatisfied
-        note = f"second callback, attempt {self._context.attempt_id}: {result.outcome}"
-        record_second_callback_result(db, ticket.id, satisfied, now, None, note=note)
+        current = open_round_for_contact(db, self._context.contact_id)
+        if current is None:
+            return  # settled already (a replayed ending), by an agent, or the report went back
+        record_second_callback_result(
+            db, current.ticket_id, verdict.outcome, now, None,
+            question=self._question_text(verdict.question_id),
+            words=" / ".join(a.transcript for a in result.answers if a.transcript),
+            attempt_id=self._context.attempt_id,
+        )  # fmt: skip
+
+    def _question_text(self, question_id: str) -> str:
+        """The question as the citizen heard it."""
+        script = self._context.script
+        for question in script.questions:
+            if question.id == question_id:
+                text = question.prompt.text_for(script.language) or ""
+                try:
+                    return render_template(text, self._variables)
+                except TemplateError:
+                    return text
+        return ""
 
     def _escalate(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
         ctx = self._context
@@ -449,17 +484,20 @@ def make_survey_call_factory(
         )
         context = _CallContext(
             attempt.id, contact.id, incident.id, attempt.campaign_id, contact.phone, script,
-            attempt.purpose, variables,
+            attempt.purpose,
         )  # fmt: skip
         return context, variables, list(attempt.ivr_log)
 
     async def factory(attempt_id: int) -> SurveyCall:
-        context, variables, logged = await runtime.run_db(load, attempt_id)
+        context, variables, logged = await runtime.run_db(
+            retry_transient, lambda _try: load(attempt_id),
+            what=f"call attempt {attempt_id}: survey start",
+        )  # fmt: skip
         matcher = classifier_matcher(reader.read, context.script.language)
         session, actions = replay(context.script, variables, logged, speech_matcher=matcher)
         return DbSurveyCall(
-            runtime, context, session, logged, actions, speech=speech, tagger=tagger,
-            reader=reader,
+            runtime, context, session, logged, actions, variables=variables, speech=speech,
+            tagger=tagger, reader=reader,
         )  # fmt: skip
 
     return factory

@@ -14,6 +14,8 @@ Rules kept here:
 - recovery asks the provider (`lookup`) what became of an expired attempt: a call it knows
   ended is recorded with that outcome; one it does not know ends as failed and is retried
   by the policy after the failure delay;
+- every piece of database work is retried after a transient error (`db.retry_transient`):
+  a dropped connection never loses a call's outcome nor stops the worker;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
   imported complaints, overdue tickets): it is idempotent, so every worker may run it.
 """
@@ -29,11 +31,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from huifang.bootstrap import Runtime
-from huifang.db import session_scope
+from huifang.db import is_transient, retry_transient, session_scope
 from huifang.dialer import claims
 from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict, decide_dial
 from huifang.domain.campaigns import opted_out_among
@@ -48,6 +52,7 @@ from huifang.telephony.base import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: seconds between two follow-up sweeps of one worker
 SWEEP_INTERVAL = 60.0
@@ -110,7 +115,14 @@ class DialerWorker:
         """Dial until `stop` is set, then let live calls finish."""
         self._follow()
         while not stop.is_set():
-            await self.step()
+            try:
+                await self.step()
+            except DBAPIError as exc:
+                if not is_transient(exc):
+                    raise
+                # the database stayed out of reach beyond the retries: the calls in flight
+                # go on, and the next pass tries again
+                log.error("worker pass: the database is out of reach (%s)", exc.orig)
             await self.sweep_if_due()
             self._changed.clear()
             waiters = [
@@ -172,14 +184,21 @@ class DialerWorker:
         """Recover expired leases, renew ours, and fill the free channels. Returns calls placed."""
         await self._recover()
         if self._live:
-            await asyncio.to_thread(self._renew)
+            await self._db(self._renew)
         free = self.limits.channels - self.limits.in_use
         if free <= 0:
             return 0
-        started = await asyncio.to_thread(self._claim_and_decide, min(free, self.batch))
+        started = await self._db(self._claim_and_decide, min(free, self.batch))
         for claim in started:
             await self._dial(claim)
         return len(started)
+
+    async def _db(self, work: Callable[..., T], *args: Any) -> T:
+        """Database work off the event loop, tried again after a transient error (each
+        piece of the worker's work is a guarded write or a lease: safe to run again)."""
+        return await asyncio.to_thread(
+            retry_transient, lambda _try: work(*args), what=f"worker: {work.__name__}"
+        )
 
     def _renew(self) -> None:
         with session_scope(self.runtime.engine) as db:
@@ -260,7 +279,7 @@ class DialerWorker:
             return
         except Exception as exc:
             log.exception("attempt %s: the provider refused the call", claim.attempt_id)
-            await asyncio.to_thread(self._end, claim.attempt_id, AttemptState.failed, str(exc))
+            await self._db(self._end, claim.attempt_id, AttemptState.failed, str(exc))
             self._forget(claim.attempt_id)
             return
         self.stats.dialed += 1
@@ -276,15 +295,13 @@ class DialerWorker:
 
     async def on_event(self, event: CallEvent) -> None:
         if event.progress == CallProgress.completed:
-            await asyncio.to_thread(self._completed, event.attempt_id, event.cause, False)
+            await self._db(self._completed, event.attempt_id, event.cause, False)
             self._forget(event.attempt_id)
         elif event.progress.is_final:
-            await asyncio.to_thread(
-                self._end, event.attempt_id, AttemptState(event.progress), event.cause
-            )
+            await self._db(self._end, event.attempt_id, AttemptState(event.progress), event.cause)
             self._forget(event.attempt_id)
         else:
-            await asyncio.to_thread(
+            await self._db(
                 self._note, event.attempt_id, _PROGRESS_EVENTS[event.progress],
                 event.provider_call_id,
             )  # fmt: skip
@@ -337,13 +354,13 @@ class DialerWorker:
     # --- recovery ----------------------------------------------------------------------------
 
     async def _recover(self) -> None:
-        stale = await asyncio.to_thread(self._take_over)
+        stale = await self._db(self._take_over)
         for attempt in stale:
             if attempt.attempt_id in self._live:
                 continue  # our own call outlived a lease renewal: it is still followed
             known = await self.provider.lookup(attempt.attempt_id)
             if known is not None and known.progress == CallProgress.completed:
-                await asyncio.to_thread(self._completed, attempt.attempt_id, "recovered", True)
+                await self._db(self._completed, attempt.attempt_id, "recovered", True)
                 self.stats.recovered += 1
                 continue
             if known is not None and known.progress.is_final:
@@ -354,7 +371,7 @@ class DialerWorker:
                 outcome, cause = AttemptState.abandoned, "lease_expired"
             else:
                 outcome, cause = AttemptState.failed, "lease_expired"
-            await asyncio.to_thread(self._end, attempt.attempt_id, outcome, cause)
+            await self._db(self._end, attempt.attempt_id, outcome, cause)
             self.stats.recovered += 1
 
     def _take_over(self) -> list[claims.Stale]:

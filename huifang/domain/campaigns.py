@@ -5,7 +5,12 @@ Rules kept here:
 - one contact per phone per campaign, even when a citizen reported several incidents
   (the latest handled incident is the one asked about); imported complaints are not
   surveyed, they go to the escalation queue;
-- a phone on the opt-out / do-not-call list gets an `excluded` contact and no attempt;
+- nobody is surveyed twice about one incident: an incident with an answered contact in any
+  campaign, or a pending / in-progress one in a campaign not finished, is left out — unless
+  the admin asks for it (`CampaignPlan.resurvey`); `plan_contacts` says how many a campaign
+  adds and how many it leaves out and why, before anything is written (a preview);
+- a phone on the opt-out / do-not-call list gets an `excluded` contact and no attempt,
+  re-survey or not;
 - `opt_out` stops everything at once, in the caller's transaction: the phone's open contacts
   in every campaign are excluded and their queued calls (a pending SMS-to-voice fallback
   included) cancelled; the dialer checks the list again at the moment of dialing;
@@ -14,6 +19,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -23,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Select,
     bindparam,
     exists,
     insert,
@@ -48,6 +55,8 @@ from huifang.domain.types import UTCDateTime
 from huifang.errors import Conflict, NotFound
 
 CHANNELS = ("sms", "voice", "sms_then_voice")
+#: the kind of the campaign that asks tickets' citizens again (`huifang.followup.second_callback`)
+SECOND_CALLBACK_KIND = "second_callback"
 OPT_OUT_SOURCES = ("sms", "call", "agent", "do_not_call")
 #: contacts written per statement when a campaign is created
 _BATCH = 1000
@@ -67,8 +76,17 @@ class IncidentSelection:
     @classmethod
     def handled_on(cls, day: date, tz: ZoneInfo, **narrowing: Any) -> IncidentSelection:
         """Everything handled on the local `day` (e.g. yesterday)."""
-        start = datetime.combine(day, time(0), tz)
-        return cls(start, datetime.combine(day + timedelta(days=1), time(0), tz), **narrowing)
+        return cls.handled_between(day, day, tz, **narrowing)
+
+    @classmethod
+    def handled_between(
+        cls, first: date, last: date, tz: ZoneInfo, **narrowing: Any
+    ) -> IncidentSelection:
+        """Everything handled from the local day `first` to the local day `last`, both included."""
+        if last < first:
+            raise ValueError(f"handled_to: {last} is before handled_from {first}")
+        start = datetime.combine(first, time(0), tz)
+        return cls(start, datetime.combine(last + timedelta(days=1), time(0), tz), **narrowing)
 
     def as_json(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -87,21 +105,86 @@ class CampaignPlan:
     sms_fallback_hours: float = 4.0
     rules: Mapping[str, Any] = field(default_factory=dict)
     max_concurrent_calls: int | None = None
+    #: survey again incidents already surveyed (answered in any campaign, or pending or in
+    #: progress in one not finished): only when the admin asks for it
+    resurvey: bool = False
+
+
+#: why an incident of the selection gets no contact to survey
+SKIP_REASONS = ("already_surveyed", "in_another_campaign", "same_citizen", "opted_out")
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPlan:
+    """Who a campaign contacts: the (incident, phone) pairs, and what it leaves out, by why."""
+
+    #: incidents the selection matches (imported complaints are not surveyed: not counted)
+    incidents: int
+    #: (incident id, phone) surveyed: one per phone, its latest incident
+    chosen: list[tuple[int, str]]
+    #: phones of `chosen` on the opt-out list: their contacts are written excluded
+    opted_out: frozenset[str]
+    #: incidents left out per reason of `SKIP_REASONS`
+    skipped: Mapping[str, int]
+
+    @property
+    def adds(self) -> int:
+        """Contacts to survey (opted-out phones are not)."""
+        return len(self.chosen) - len(self.opted_out)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "incidents": self.incidents,
+            "adds": self.adds,
+            "skipped": {reason: self.skipped.get(reason, 0) for reason in SKIP_REASONS},
+        }
+
+
+def plan_contacts(session: Session, selection: IncidentSelection, *, resurvey: bool) -> ContactPlan:
+    """Who a campaign of `selection` surveys, and who it leaves out and why; writes nothing
+    (a preview, and the first half of `create_campaign`)."""
+    skipped: Counter[str] = Counter()
+    latest: dict[str, int] = {}
+    incidents = 0
+    for incident_id, phone, answered, in_progress in session.execute(_selected(session, selection)):
+        incidents += 1
+        if answered and not resurvey:
+            skipped["already_surveyed"] += 1
+        elif in_progress and not resurvey:
+            skipped["in_another_campaign"] += 1
+        else:
+            if phone in latest:
+                skipped["same_citizen"] += 1
+            latest[phone] = incident_id  # ordered by time: the last one wins
+    chosen = [(incident_id, phone) for phone, incident_id in latest.items()]
+    opted: set[str] = set()
+    for start in range(0, len(chosen), _BATCH):
+        opted |= opted_out_among(session, [phone for _i, phone in chosen[start : start + _BATCH]])
+    skipped["opted_out"] = len(opted)
+    return ContactPlan(incidents, chosen, frozenset(opted), skipped)
 
 
 def create_campaign(
-    session: Session, plan: CampaignPlan, *, now: datetime, by: User | None = None
+    session: Session,
+    plan: CampaignPlan,
+    *,
+    now: datetime,
+    by: User | None = None,
+    contacts: ContactPlan | None = None,
 ) -> Campaign:
-    """A draft campaign with one contact per selected phone (opted-out phones excluded)."""
+    """A draft campaign with one contact per selected phone (opted-out phones excluded).
+    `contacts` is the plan a preview already made in this transaction (else it is made)."""
     if plan.channels not in CHANNELS:
         raise ValueError(f"channels: {plan.channels!r} is not one of {', '.join(CHANNELS)}")
+    if contacts is None:
+        contacts = plan_contacts(session, plan.selection, resurvey=plan.resurvey)
     campaign = Campaign(
         name=plan.name,
         script_version_id=plan.script_version_id,
         sms_script_version_id=plan.sms_script_version_id,
         channels=plan.channels,
         sms_fallback_hours=plan.sms_fallback_hours,
-        selection=plan.selection.as_json(),
+        selection={**plan.selection.as_json(), "resurvey": plan.resurvey},
         rules=dict(plan.rules),
         max_concurrent_calls=plan.max_concurrent_calls,
         created_at=now,
@@ -110,10 +193,9 @@ def create_campaign(
     session.add(campaign)
     session.flush()
     assert campaign.id is not None
-    chosen = _latest_incident_per_phone(session, plan.selection)
+    chosen, opted = contacts.chosen, contacts.opted_out
     for start in range(0, len(chosen), _BATCH):
         batch = chosen[start : start + _BATCH]
-        opted = opted_out_among(session, [phone for _incident, phone in batch])
         session.execute(
             insert(Contact),
             [
@@ -133,16 +215,37 @@ def create_campaign(
     session.flush()
     record_audit(
         session, at=now, actor=by, action="campaign.create", target_type="campaign",
-        target_id=campaign.id, detail={"selection": campaign.selection, "channels": plan.channels},
+        target_id=campaign.id,
+        detail={"selection": campaign.selection, "channels": plan.channels, **contacts.as_json()},
     )  # fmt: skip
     return campaign
 
 
-def _latest_incident_per_phone(
-    session: Session, selection: IncidentSelection
-) -> list[tuple[int, str]]:
+def _surveyed(states: Sequence[str], *, open_campaigns_only: bool) -> ColumnElement[bool]:
+    """Whether the incident has a contact in one of `states` (in a campaign not finished)."""
     query = (
-        select(col(Incident.id), col(Incident.caller_phone), col(Incident.handled_at))
+        select(col(Contact.id))
+        .where(col(Contact.incident_id) == col(Incident.id))
+        .where(col(Contact.state).in_(states))
+    )
+    if open_campaigns_only:
+        query = query.where(
+            col(Contact.campaign_id).in_(
+                select(col(Campaign.id)).where(col(Campaign.state) != CampaignState.finished)
+            )
+        )
+    return query.exists()
+
+
+def _selected(session: Session, selection: IncidentSelection) -> Select[Any]:
+    """The selection's incidents, oldest first: id, phone, answered, in progress elsewhere."""
+    query = (
+        select(
+            col(Incident.id),
+            col(Incident.caller_phone),
+            _surveyed([ContactState.answered], open_campaigns_only=False),
+            _surveyed([ContactState.pending, ContactState.in_progress], open_campaigns_only=True),
+        )
         .where(col(Incident.handled_at) >= selection.handled_from)
         .where(col(Incident.handled_at) < selection.handled_to)
         .where(col(Incident.is_complaint).is_(False))
@@ -160,10 +263,7 @@ def _latest_incident_per_phone(
             or_(*(col(Unit.path).startswith(row[0]) for row in paths))
         )
         query = query.where(col(Incident.unit_id).in_(subtree))
-    latest: dict[str, int] = {}
-    for incident_id, phone, _handled in session.execute(query):
-        latest[phone] = incident_id  # ordered by time: the last one wins
-    return [(incident_id, phone) for phone, incident_id in latest.items()]
+    return query
 
 
 def start_campaign(session: Session, campaign_id: int, *, now: datetime) -> int:
@@ -221,7 +321,9 @@ def resume_campaign(session: Session, campaign_id: int) -> Campaign:
 
 
 def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Campaign:
-    """Stop a campaign for good: its queued calls are cancelled."""
+    """Stop a campaign for good: its queued calls are cancelled. A second-callback
+    campaign's contacts still being tried are excluded too: their rounds go to the agents
+    instead of waiting for calls that will not come."""
     campaign = _transition(session, campaign_id, CampaignEvent.finish)
     session.execute(
         update(CallAttempt)
@@ -229,6 +331,11 @@ def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Cam
         .where(col(CallAttempt.state) == AttemptState.queued)
         .values(state=AttemptState.cancelled, cause="campaign_finished", ended_at=now)
     )
+    if campaign.kind == SECOND_CALLBACK_KIND:
+        still_tried = (col(Contact.campaign_id) == campaign_id) & col(Contact.state).in_(
+            [ContactState.pending, ContactState.in_progress]
+        )
+        _stop_contacts(session, still_tried, reason="campaign_finished", now=now)
     return campaign
 
 

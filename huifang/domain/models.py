@@ -80,9 +80,22 @@ class ScriptVersion(SQLModel, table=True):
 
 class Campaign(SQLModel, table=True):
     __tablename__ = "campaigns"
+    __table_args__ = (
+        # the second callbacks of every ticket go through one campaign at a time
+        Index(
+            "uq_campaigns_one_open_second_callback",
+            "kind",
+            unique=True,
+            sqlite_where=text("kind = 'second_callback' AND state != 'finished'"),
+            postgresql_where=text("kind = 'second_callback' AND state != 'finished'"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=String(128))
     state: str = _state("draft")
+    #: survey (an admin's selection of incidents) / second_callback (tickets' citizens, asked
+    #: again once their unit reported rectification: kept running by `huifang.followup`)
+    kind: str = Field(default="survey", sa_type=String(16))
     script_version_id: int = Field(foreign_key="script_versions.id")
     sms_script_version_id: int | None = Field(default=None, foreign_key="script_versions.id")
     #: sms / voice / sms_then_voice
@@ -99,11 +112,19 @@ class Campaign(SQLModel, table=True):
 
 
 class Contact(SQLModel, table=True):
-    """One citizen to reach in one campaign (one per phone, even with several incidents)."""
+    """One citizen to reach in one campaign: in a survey, one per phone (even with several
+    incidents); in the second-callback campaign, one per ticket and round."""
 
     __tablename__ = "contacts"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "phone", name="uq_contacts_campaign_phone"),
+        Index(
+            "uq_contacts_campaign_phone",
+            "campaign_id",
+            "phone",
+            unique=True,
+            sqlite_where=text("purpose = 'survey'"),
+            postgresql_where=text("purpose = 'survey'"),
+        ),
         Index("ix_contacts_due", "campaign_id", "state", "next_due_at"),
         # statistics: "surveyed" per incident without touching the table (index-only)
         Index("ix_contacts_incident_state", "incident_id", "state"),
@@ -112,6 +133,9 @@ class Contact(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaigns.id")
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     phone: str = Field(sa_type=String(20), index=True)
+    #: survey / second_callback (the campaign's kind, here so the phone's uniqueness can say
+    #: "in a survey")
+    purpose: str = Field(default="survey", sa_type=String(24))
     state: str = _state("pending")
     attempts: int = Field(default=0)
     next_due_at: datetime | None = _time()
@@ -350,6 +374,37 @@ class Ticket(SQLModel, table=True):
     rectified_at: datetime | None = _time()
     verified_at: datetime | None = _time()
     closed_at: datetime | None = _time()
+
+
+class SecondCallback(SQLModel, table=True):
+    """One round of asking a ticket's citizen again (二次回访) after the unit reported its
+    rectification: the dialer calls `contact_id`; the answer, or an agent's call, settles it."""
+
+    __tablename__ = "second_callbacks"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "round", name="uq_second_callbacks_ticket_round"),
+        Index("ix_second_callbacks_settled", "state", "settled_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    #: 1 after the unit's first report, 2 after the report that followed a reopening …
+    round: int = 1
+    #: the contact of the second-callback campaign the dialer calls
+    contact_id: int = Field(foreign_key="contacts.id", unique=True)
+    #: open / satisfied / reopened / cancelled (`huifang.domain.states.SecondCallbackState`)
+    state: str = _state("open")
+    #: satisfied / basically_satisfied / unsatisfied, once settled by the citizen's answer
+    outcome: str | None = Field(default=None, sa_type=String(24))
+    #: call (the automated call) / agent (an agent's own call)
+    settled_via: str = Field(default="", sa_type=String(8))
+    attempt_id: int | None = Field(default=None, foreign_key="call_attempts.id")
+    agent_id: int | None = Field(default=None, foreign_key="users.id")
+    #: the question the citizen answered, as it was asked
+    question: str = Field(default="", sa_type=Text)
+    #: what the citizen said: the transcript, the SMS text, or the agent's note of it
+    citizen_words: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    settled_at: datetime | None = _time()
 
 
 class TicketChange(SQLModel, table=True):

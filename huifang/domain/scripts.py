@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from huifang.domain.models import Incident, ScriptVersion, User
-from huifang.ivr.script import content_hash, parse_script
+from huifang.ivr.script import builtin_scripts_dir, content_hash, parse_script
 from huifang.ivr.template import incident_variables
 
 
@@ -45,6 +45,27 @@ def publish_script(
     session.add(version)
     session.flush()
     return version
+
+
+def find_script(session: Session, ref: str, now: datetime) -> ScriptVersion:
+    """A published script by version id, or by name (its latest version); a built-in script's
+    name publishes it on first use. ValueError naming `script` when there is none."""
+    if ref.isdigit():
+        version = session.get(ScriptVersion, int(ref))
+        if version is None:
+            raise ValueError(f"script: no published script version {ref}")
+        return version
+    latest = session.execute(
+        select(ScriptVersion)
+        .where(col(ScriptVersion.name) == ref)
+        .order_by(col(ScriptVersion.version).desc())
+    ).first()
+    if latest:
+        return latest[0]
+    builtin = builtin_scripts_dir() / f"{ref}.yaml"
+    if builtin.parent == builtin_scripts_dir() and builtin.is_file():
+        return publish_script(session, builtin.read_text(encoding="utf-8"), now)
+    raise ValueError(f"script: no published or built-in script named {ref!r}")
 
 
 def script_variables(

@@ -84,6 +84,33 @@ class TicketEvent(StrEnum):
     close = "close"
 
 
+class SecondCallbackState(StrEnum):
+    """What is stored of a second-callback round; `SecondCallbackProgress` is what people see."""
+
+    open = "open"
+    satisfied = "satisfied"  # satisfied or basically satisfied: the ticket is closed
+    reopened = "reopened"  # still unsatisfied: the ticket went back to the unit
+    cancelled = "cancelled"  # the report was sent back before the citizen answered
+
+
+class SecondCallbackEvent(StrEnum):
+    satisfy = "satisfy"
+    reopen = "reopen"
+    cancel = "cancel"
+
+
+class SecondCallbackProgress(StrEnum):
+    """A round as the console and the API show it: the stored state, and while it is open,
+    where its calls are (read from its contact)."""
+
+    pending = "pending"  # not dialed yet
+    calling = "calling"  # dialed at least once, another try planned
+    unreachable = "unreachable"  # the calls could not settle it: an agent must call
+    satisfied = "satisfied"
+    reopened = "reopened"
+    cancelled = "cancelled"
+
+
 class ContactState(StrEnum):
     pending = "pending"  # waiting for its first SMS or call
     in_progress = "in_progress"  # contacted at least once, may be retried
@@ -185,6 +212,16 @@ TICKET_TRANSITIONS: Mapping[TicketState, Mapping[TicketEvent, TicketState]] = {
 #: tickets whose deadline still runs
 OPEN_TICKET_STATES = frozenset({T.issued, T.acknowledged})
 
+B, BE = SecondCallbackState, SecondCallbackEvent
+SECOND_CALLBACK_TRANSITIONS: Mapping[
+    SecondCallbackState, Mapping[SecondCallbackEvent, SecondCallbackState]
+] = {
+    B.open: {BE.satisfy: B.satisfied, BE.reopen: B.reopened, BE.cancel: B.cancelled},
+    B.satisfied: {},
+    B.reopened: {},
+    B.cancelled: {},
+}
+
 C, CE = ContactState, ContactEvent
 CONTACT_TRANSITIONS: Mapping[ContactState, Mapping[ContactEvent, ContactState]] = {
     C.pending: {CE.contact: C.in_progress, CE.exclude: C.excluded, CE.answer: C.answered},
@@ -251,3 +288,17 @@ CONTACT = Lifecycle("contact", CONTACT_TRANSITIONS)
 CAMPAIGN = Lifecycle("campaign", CAMPAIGN_TRANSITIONS)
 SMS = Lifecycle("sms", SMS_TRANSITIONS)
 REVIEW = Lifecycle("review item", REVIEW_TRANSITIONS)
+SECOND_CALLBACK = Lifecycle("second callback", SECOND_CALLBACK_TRANSITIONS)
+
+
+def second_callback_progress(state: str, contact_state: str) -> SecondCallbackProgress:
+    """What a round shows: its settled state, or while open, its contact's progress (a
+    contact the calls are done with — exhausted, excluded, answered without a grade —
+    leaves the round to an agent)."""
+    if state != SecondCallbackState.open:
+        return SecondCallbackProgress(state)
+    if contact_state == ContactState.pending:
+        return SecondCallbackProgress.pending
+    if contact_state == ContactState.in_progress:
+        return SecondCallbackProgress.calling
+    return SecondCallbackProgress.unreachable

@@ -6,7 +6,11 @@ Rules kept here:
   ticket lifecycle, one `ticket_changes` row (who, when, why) and one audit entry, in the
   caller's transaction; 0 rows updated means someone else moved it first → Conflict;
 - side effects hang on the (previous, new) state pair in `_after_change`, nowhere else:
-  rectified → a second callback is scheduled; rectified → acknowledged → it is cancelled;
+  acknowledged → rectified opens a second-callback round (`followup.second_callback`); a
+  report sent back (request_more) cancels it; the citizen's answer settles it (verify or
+  reopen), so a ticket has an open round exactly while it is `rectified`;
+- a reopened ticket goes back to the unit with the citizen's words and the question asked,
+  in its change's note and on its round;
 - numbers run per local year (督字〔2026〕0042号); two issuers racing for a number retry
   inside a savepoint, the unique (year, seq) constraint decides;
 - a supervisor sees and acts on tickets of their unit's subtree only (an overdue ticket is
@@ -24,13 +28,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
+from huifang.domain.enums import Satisfaction
 from huifang.domain.models import Attachment, Escalation, Incident, Ticket, TicketChange, Unit, User
 from huifang.domain.states import OPEN_TICKET_STATES, TICKET, TicketEvent, TicketState
 from huifang.domain.units import subtree_ids
 from huifang.domain.users import Role
 from huifang.errors import Conflict, Forbidden, NotFound
 from huifang.followup.deadlines import DeadlinePolicy, deadline_for
-from huifang.followup.second_callback import cancel_second_callback, schedule_second_callback
+from huifang.followup.second_callback import (
+    VIA_AGENT,
+    VIA_CALL,
+    CitizenAnswer,
+    cancel_round,
+    open_round,
+    settle_round,
+)
 
 TICKET_READERS = frozenset({Role.admin, Role.inspector, Role.agent, Role.supervisor})
 _NUMBER_TRIES = 5
@@ -140,6 +152,7 @@ def _advance(
     now: datetime,
     note: str = "",
     values: dict[str, object] | None = None,
+    language: str = "zh-CN",
 ) -> Ticket:
     previous = TicketState(ticket.state)
     new = TICKET.advance(previous, event)
@@ -154,20 +167,26 @@ def _advance(
     if result.rowcount != 1:
         raise Conflict(f"ticket {ticket.number} moved to '{ticket.state}' meanwhile")
     _log_change(session, ticket, previous, new, event, actor, now, note)
-    _after_change(session, ticket, previous, new, now)
+    _after_change(session, ticket, previous, new, now, event, language)
     return ticket
 
 
 def _after_change(
-    session: Session, ticket: Ticket, previous: TicketState, new: TicketState, now: datetime
+    session: Session,
+    ticket: Ticket,
+    previous: TicketState,
+    new: TicketState,
+    now: datetime,
+    event: TicketEvent,
+    language: str,
 ) -> None:
-    match previous, new:
-        case TicketState.acknowledged, TicketState.rectified:
-            schedule_second_callback(session, ticket, now=now)
-        case TicketState.rectified, TicketState.acknowledged:
-            cancel_second_callback(session, ticket)
+    match previous, new, event:
+        case TicketState.acknowledged, TicketState.rectified, _:
+            open_round(session, ticket, now=now, language=language)
+        case TicketState.rectified, TicketState.acknowledged, TicketEvent.request_more:
+            cancel_round(session, ticket.id, now=now)  # type: ignore[arg-type]  # a stored row: its id is set
         case _:
-            pass
+            pass  # verify and reopen: the answer settled the round before the ticket moved
 
 
 # --- who sees what
@@ -288,8 +307,10 @@ def report_rectification(
     text: str,
     attachments: Sequence[StoredFile] = (),
     now: datetime,
+    language: str = "zh-CN",
 ) -> Ticket:
-    """The unit's report of what it fixed; schedules the second callback."""
+    """The unit's report of what it fixed; opens a second-callback round, whose call asks
+    in `language` (the deployment's)."""
     if not text.strip():
         raise ValueError("text: describe the rectification")
     ticket = _require_unit_side(session, ticket_id, actor)
@@ -313,6 +334,7 @@ def report_rectification(
         now=now,
         note=text,
         values={"rectification": text, "rectified_at": now},
+        language=language,
     )
 
 
@@ -332,27 +354,38 @@ def request_more(
 def record_second_callback_result(
     session: Session,
     ticket_id: int,
-    satisfied: bool,
+    outcome: Satisfaction,
     now: datetime,
     actor: User | None,
     *,
     policy: DeadlinePolicy | None = None,
     note: str = "",
+    question: str = "",
+    words: str = "",
+    attempt_id: int | None = None,
 ) -> Ticket:
-    """The citizen's answer to the second callback: satisfied → verified and closed;
-    still unsatisfied → reopened to the unit with a fresh deadline.
+    """The citizen's answer to the second callback settles the ticket's open round:
+    satisfied or basically satisfied → verified and closed; still unsatisfied → reopened to
+    the unit with a fresh deadline, the question and the citizen's `words` in its note.
 
-    `actor` is None when the IVR's second-callback script reports it, else an agent or an
-    admin who called by hand. Without `policy` a reopened ticket gets as long as it first had.
+    `actor` is None when the automated call reports it (`attempt_id`), else an agent or an
+    admin who called the citizen themselves (their `note` is kept with the change). Without
+    `policy` a reopened ticket gets as long as it first had.
     """
     if actor is not None and actor.role not in (Role.agent, Role.admin):
         raise Forbidden("only an agent (or an admin) records a second callback")
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(f"ticket {ticket_id} does not exist")
-    if satisfied:
+    answer = CitizenAnswer(
+        outcome=Satisfaction(outcome), via=VIA_CALL if actor is None else VIA_AGENT,
+        question=question, words=words, attempt_id=attempt_id, agent=actor,
+    )  # fmt: skip
+    settled = settle_round(session, ticket_id, answer, now=now)
+    said = _second_callback_note(settled.round, answer, note)
+    if answer.outcome != Satisfaction.unsatisfied:
         _advance(
-            session, ticket, TicketEvent.verify, actor=actor, now=now, note=note,
+            session, ticket, TicketEvent.verify, actor=actor, now=now, note=said,
             values={"verified_at": now},
         )  # fmt: skip
         return _advance(
@@ -367,7 +400,7 @@ def record_second_callback_result(
         TicketEvent.reopen,
         actor=actor,
         now=now,
-        note=note or "second callback: still unsatisfied",
+        note=said,
         values={
             "reopen_count": ticket.reopen_count + 1,
             "deadline_at": deadline,
@@ -375,6 +408,26 @@ def record_second_callback_result(
             "rectified_at": None,
         },
     )
+
+
+_GRADE_WORDS = {
+    Satisfaction.satisfied: "满意",
+    Satisfaction.basically_satisfied: "基本满意",
+    Satisfaction.unsatisfied: "仍不满意",
+}
+
+
+def _second_callback_note(round_number: int, answer: CitizenAnswer, note: str) -> str:
+    """The change's note: what was asked and what the citizen said, in their words."""
+    via = "回访员致电" if answer.via == VIA_AGENT else "自动回访"
+    lines = [f"二次回访第{round_number}轮（{via}）：{_GRADE_WORDS[answer.outcome]}"]
+    if answer.question:
+        lines.append(f"问：{answer.question}")
+    if answer.words:
+        lines.append(f"答：{answer.words}")
+    if note:
+        lines.append(note)
+    return "\n".join(lines)
 
 
 def mark_overdue(session: Session, now: datetime) -> list[Ticket]:

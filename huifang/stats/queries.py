@@ -103,7 +103,9 @@ def own_figures(
         counts[unit_id]["incidents"] = n
 
     reached = exists().where(
-        col(Contact.incident_id) == col(Incident.id), col(Contact.state).not_in(_NOT_SURVEYED)
+        col(Contact.incident_id) == col(Incident.id),
+        col(Contact.state).not_in(_NOT_SURVEYED),
+        col(Contact.purpose) == "survey",  # a second callback is not a survey
     )
     surveyed = (
         select(col(Incident.unit_id), func.count())

@@ -72,7 +72,9 @@ def test_lifecycle_to_a_closed_ticket(
     assert reply.json()["state"] == "rectified"
     with Session(engine) as session:
         assert session.exec(select(CallAttempt.purpose)).all()[0][0] == "second_callback"  # type: ignore[call-overload]
-    closed = agent.post(f"/api/v1/tickets/{ticket['id']}/second-callback", json={"satisfied": True})
+    closed = agent.post(
+        f"/api/v1/tickets/{ticket['id']}/second-callback", json={"outcome": "satisfied"}
+    )
     assert closed.json()["state"] == "closed"
     detail = login_as("inspector").get(f"/api/v1/tickets/{ticket['id']}").json()
     assert [c["event"] for c in detail["changes"]] == [
@@ -93,9 +95,13 @@ def test_lifecycle_to_a_reopened_ticket(login_as: Login, escalation: Escalation)
     chief.post(f"/api/v1/tickets/{ticket['id']}/acknowledge", json={})
     chief.post(f"/api/v1/tickets/{ticket['id']}/rectification", data={"text": "已整改"})
     reopened = agent.post(
-        f"/api/v1/tickets/{ticket['id']}/second-callback", json={"satisfied": False}
+        f"/api/v1/tickets/{ticket['id']}/second-callback",
+        json={"outcome": "unsatisfied", "words": "还是没人管"},
     ).json()
     assert (reopened["state"], reopened["reopen_count"]) == ("acknowledged", 1)
+    round_ = reopened["second_callback"]
+    assert (round_["state"], round_["settled_via"], round_["citizen_words"]) == (
+        "reopened", "agent", "还是没人管")  # fmt: skip
 
 
 def test_second_agent_gets_409_on_a_claimed_item(login_as: Login, escalation: Escalation) -> None:

@@ -3,7 +3,9 @@ on a SQLite database seeded with the statistics data set, one user per role and 
 complaint waiting in the queue; headless Chromium driven by Playwright; screenshots.
 
 The server and the browser live for the module (starting them is the slow part); each test
-gets a fresh browser context, so cookies never leak between roles.
+gets a fresh browser context, so cookies never leak between roles. Page tests without a
+browser use `client` (the app in-process on a fresh database, an admin and an agent) and
+`logged_in`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -200,3 +203,33 @@ def screenshot() -> Callable[[Any, str], Path]:
         return path
 
     return take
+
+
+# --- without a browser: the app in-process, an admin and an agent
+
+
+@pytest.fixture
+def client(sqlite_engine: Engine, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+    with Session(sqlite_engine) as session:
+        password_hash = hashed_password(PASSWORD)
+        for role in ("admin", "agent"):
+            session.add(
+                User(username=role, role=role, password_hash=password_hash, created_at=clock.now())
+            )
+        session.commit()
+    runtime = Runtime(settings=settings, engine=sqlite_engine, clock=clock)
+    with TestClient(create_app(runtime), follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def logged_in(client: TestClient) -> Callable[[str], str]:
+    """Log the client in as `username`; returns the page's CSRF token."""
+
+    def as_user(username: str) -> str:
+        reply = client.post("/login", data={"username": username, "password": PASSWORD})
+        assert reply.status_code == 303, reply.text
+        page = client.get("/scripts/edit" if username == "admin" else "/queue").text
+        return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+    return as_user

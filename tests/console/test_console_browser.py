@@ -159,6 +159,14 @@ def test_admin_creates_and_starts_a_campaign_and_watches_it(
     form.locator("input[name=handled_to]").fill("2026-11-30")
     form.locator("input[name=window_start]").fill("09:00")
     form.locator("input[name=max_attempts]").fill("2")
+    # the month's citizens were surveyed already: the form says so, and the admin asks again
+    preview = "document.querySelector('#campaign-preview-text').innerText"
+    page.wait_for_function(f"{preview}.includes('已回访过')")
+    before = page.locator("#campaign-preview-text").inner_text()
+    assert "将新增 0 个回访对象" in before
+    form.locator("#resurvey").check()
+    page.wait_for_function(f"{preview} !== {before!r}")
+    assert "将新增 0 " not in page.locator("#campaign-preview-text").inner_text()
     form.locator("button[type=submit]").click()
     row = page.locator("tr[data-campaign]", has_text="浏览器测试任务")
     assert "草稿" in row.inner_text() and "待联系" in row.inner_text()

@@ -3,51 +3,20 @@ fragments. Fast; the walks through whole paths are in test_console_browser.py.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from huifang.api.app import create_app
-from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import Escalation, User
 from huifang.followup.escalations import escalate
 from huifang.ivr.script import builtin_scripts_dir
 from huifang.settings import Settings
-from tests.factories import hashed_password, make_incident
-
-PASSWORD = "console-password-2"
-
-
-@pytest.fixture
-def client(sqlite_engine: Engine, settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
-    with Session(sqlite_engine) as session:
-        password_hash = hashed_password(PASSWORD)
-        for role in ("admin", "agent"):
-            session.add(
-                User(username=role, role=role, password_hash=password_hash, created_at=clock.now())
-            )
-        session.commit()
-    runtime = Runtime(settings=settings, engine=sqlite_engine, clock=clock)
-    with TestClient(create_app(runtime), follow_redirects=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def logged_in(client: TestClient) -> Callable[[str], str]:
-    """Log the client in as `username`; returns the page's CSRF token."""
-
-    def as_user(username: str) -> str:
-        reply = client.post("/login", data={"username": username, "password": PASSWORD})
-        assert reply.status_code == 303, reply.text
-        page = client.get("/scripts/edit" if username == "admin" else "/queue").text
-        return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-
-    return as_user
+from tests.console.conftest import PASSWORD
+from tests.factories import make_incident
 
 
 def test_anonymous_visitor_is_sent_to_login_with_the_page_to_return_to(client: TestClient) -> None:

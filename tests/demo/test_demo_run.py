@@ -168,7 +168,9 @@ def test_complaints_are_kept_as_recordings_and_the_missing_model_is_named(
 
 def test_the_survey_campaign_ends_finished_with_no_survey_call_left(report: DemoReport) -> None:
     with db(report) as session:
-        (state,) = session.execute(select(Campaign.state)).scalars().all()
+        (state,) = (
+            session.execute(select(Campaign.state).where(Campaign.kind == "survey")).scalars().all()
+        )
         live = session.execute(
             select(func.count()).where(
                 CallAttempt.purpose == "survey",
@@ -176,7 +178,7 @@ def test_the_survey_campaign_ends_finished_with_no_survey_call_left(report: Demo
             )
         ).scalar_one()
         pending = session.execute(
-            select(func.count()).where(col(Contact.state) == "pending")
+            select(func.count()).where(col(Contact.state) == "pending", Contact.purpose == "survey")
         ).scalar_one()
     assert (state, live, pending) == ("finished", 0, 0)
 

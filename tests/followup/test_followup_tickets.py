@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from huifang.clock import FakeClock
-from huifang.domain.models import AuditEvent, CallAttempt, Escalation, Ticket, TicketChange
+from huifang.domain.enums import Satisfaction
+from huifang.domain.models import AuditEvent, CallAttempt, Ticket, TicketChange
 from huifang.domain.states import EscalationResolution, TicketState
 from huifang.errors import Forbidden, IllegalTransition
 from huifang.followup.deadlines import DeadlinePolicy
 from huifang.followup.notices import notice_batch
 from huifang.followup.queue import claim, resolve
-from huifang.followup.second_callback import ticket_awaiting_second_callback
 from huifang.followup.tickets import (
     StoredFile,
     acknowledge,
@@ -59,7 +59,9 @@ def test_satisfied_second_callback_closes_the_ticket(
 ) -> None:  # type: ignore[no-untyped-def]
     ticket = rectify(session, staff, issue(session, staff, clock), clock)
     clock.advance(timedelta(days=1))
-    closed = record_second_callback_result(session, ticket.id, True, clock.now(), None)  # type: ignore[arg-type]
+    closed = record_second_callback_result(
+        session, ticket.id, Satisfaction.satisfied, clock.now(), None
+    )  # type: ignore[arg-type]
     assert closed.state == TicketState.closed
     assert closed.closed_at == clock.now()
     events = [c.event for c in ticket_changes(session, ticket.id, actor=staff.inspector)]  # type: ignore[arg-type]
@@ -71,7 +73,9 @@ def test_unsatisfied_second_callback_reopens_with_a_fresh_deadline(
 ) -> None:  # type: ignore[no-untyped-def]
     ticket = rectify(session, staff, issue(session, staff, clock), clock)
     clock.advance(timedelta(days=2))
-    reopened = record_second_callback_result(session, ticket.id, False, clock.now(), staff.agent)  # type: ignore[arg-type]
+    reopened = record_second_callback_result(
+        session, ticket.id, Satisfaction.unsatisfied, clock.now(), staff.agent
+    )  # type: ignore[arg-type]
     assert (reopened.state, reopened.reopen_count) == (TicketState.acknowledged, 1)
     assert reopened.deadline_at > clock.now()
 
@@ -91,24 +95,6 @@ def test_every_change_is_timestamped_and_audited(session: Session, staff, clock:
         select(AuditEvent.action).where(AuditEvent.target_type == "ticket")
     ).all()  # type: ignore[call-overload]
     assert [a[0] for a in audited] == ["ticket.issue", "ticket.acknowledge"]
-
-
-def test_reported_rectification_schedules_a_second_callback(
-    session: Session, staff, clock: FakeClock
-) -> None:  # type: ignore[no-untyped-def]
-    ticket = rectify(session, staff, issue(session, staff, clock), clock)
-    [attempt] = second_callbacks(session)
-    escalation = session.get(Escalation, ticket.escalation_id)
-    assert attempt.contact_id == escalation.contact_id  # type: ignore[union-attr]
-    assert (attempt.state, attempt.due_at, attempt.number) == ("queued", clock.now(), 1)
-    assert attempt.script_version_id is not None
-
-
-def test_imported_complaint_gets_no_automatic_second_callback(
-    session: Session, staff, clock: FakeClock
-) -> None:  # type: ignore[no-untyped-def]
-    rectify(session, staff, issue(session, staff, clock, voice=False), clock)
-    assert second_callbacks(session) == []
 
 
 def test_inspector_request_for_more_cancels_the_second_callback(
@@ -190,7 +176,9 @@ def test_supervisor_cannot_record_a_second_callback(
 ) -> None:  # type: ignore[no-untyped-def]
     ticket = rectify(session, staff, issue(session, staff, clock), clock)
     with pytest.raises(Forbidden):
-        record_second_callback_result(session, ticket.id, True, clock.now(), staff.supervisor)  # type: ignore[arg-type]
+        record_second_callback_result(
+            session, ticket.id, Satisfaction.satisfied, clock.now(), staff.supervisor
+        )  # type: ignore[arg-type]
 
 
 def test_ticket_numbers_count_up_per_year(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
@@ -249,13 +237,3 @@ def test_notice_of_another_month_is_empty(session: Session, staff, clock: FakeCl
     ticket = issue(session, staff, clock)
     html = notice_batch(session, staff.bureau.id, "2026-10", tz=DeadlinePolicy().tz)  # type: ignore[arg-type]
     assert ticket.number not in html and "本月无督办事项" in html
-
-
-def test_second_callback_attempt_leads_to_its_ticket(
-    session: Session, staff, clock: FakeClock
-) -> None:  # type: ignore[no-untyped-def]
-    ticket = rectify(session, staff, issue(session, staff, clock), clock)
-    [attempt] = second_callbacks(session)
-    assert ticket_awaiting_second_callback(session, attempt.id) is ticket  # type: ignore[arg-type]
-    record_second_callback_result(session, ticket.id, True, clock.now(), None)  # type: ignore[arg-type]
-    assert ticket_awaiting_second_callback(session, attempt.id) is None  # type: ignore[arg-type]

@@ -44,6 +44,7 @@ from huifang.domain.models import CallAttempt, Contact, Escalation, Ticket, Unit
 from huifang.domain.scripts import publish_script
 from huifang.domain.states import AttemptState, ContactState, EscalationResolution
 from huifang.followup import queue, tickets
+from huifang.followup.second_callback import open_round_of
 from huifang.ivr.script import builtin_scripts_dir
 from huifang.sms.sim import SimSmsGateway
 from huifang.sms.survey import handle_inbound_sms, send_survey_sms
@@ -135,13 +136,16 @@ class _Line:
         await self.provider.close()
 
 
-def _campaign(runtime: Runtime, name: str, channels: str, unit: Unit) -> int:
+def _campaign(
+    runtime: Runtime, name: str, channels: str, unit: Unit, *, resurvey: bool = False
+) -> int:
     now = runtime.clock.now()
     with session_scope(runtime.engine) as db:
         version = publish_script(db, SURVEY_YAML, now)
         assert version.id is not None and unit.id is not None
         selection = IncidentSelection.handled_on(HANDLED, runtime.settings.tz, unit_ids=(unit.id,))
-        plan = CampaignPlan(name, version.id, selection, channels=channels, sms_fallback_hours=1)
+        plan = CampaignPlan(name, version.id, selection, channels=channels, sms_fallback_hours=1,
+                            resurvey=resurvey)  # fmt: skip
         campaign = create_campaign(db, plan, now=now)
         assert campaign.id is not None
         start_campaign(db, campaign.id, now=now)
@@ -168,14 +172,13 @@ def _pending_contacts(runtime: Runtime, campaign_id: int) -> list[int]:
 
 
 def _second_callback(runtime: Runtime, ticket_id: int) -> int:
+    """The queued call of the ticket's open second-callback round."""
     with Session(runtime.engine) as db:
-        ticket = db.get(Ticket, ticket_id)
-        assert ticket is not None
-        escalation = db.get(Escalation, ticket.escalation_id)
-        assert escalation is not None
+        current = open_round_of(db, ticket_id)
+        assert current is not None
         attempt_id = db.execute(
             select(col(CallAttempt.id))
-            .where(col(CallAttempt.contact_id) == escalation.contact_id)
+            .where(col(CallAttempt.contact_id) == current.contact_id)
             .where(col(CallAttempt.purpose) == "second_callback")
             .where(col(CallAttempt.state) == AttemptState.queued)
         ).scalar_one()
@@ -222,9 +225,10 @@ async def build_history(runtime: Runtime, clock: FakeClock, recordings: Path) ->
     await line.place(_second_callback(runtime, late_id), LATE_SMS)
     await line.close()
 
-    # a later campaign surveys one citizen again: now basically satisfied
+    # a later campaign surveys one citizen again (the admin asks for it): now basically
+    # satisfied
     clock.advance(timedelta(hours=2))
-    again = _campaign(runtime, "复访", "voice", resurveyed_station)
+    again = _campaign(runtime, "复访", "voice", resurveyed_station, resurvey=True)
     line = _Line(runtime, clock, {RESURVEYED: "basically_satisfied"}, recordings)
     await line.call_until_done(again)
     await line.close()

@@ -35,6 +35,7 @@ from huifang.sms.registry import SMS_GATEWAY_SERVICE
 from huifang.sms.sim import SimSmsGateway
 from huifang.speech.recognizer import Transcript
 from huifang.telephony.twilio.signature import sign
+from tests.db_faults import before_first_answer, dropped_connection
 from tests.sms.survey_records import SurveyedCitizen, make_attempt, make_contact
 
 TOKEN = "webhook-test-token"
@@ -215,6 +216,19 @@ async def test_keys_answer_the_whole_survey_and_complete_the_attempt(
         select(Answer.question_id, Answer.outcome).where(Answer.attempt_id == attempt.id)
     ).all()
     assert dict(outcomes)["overall"] == "satisfied" and len(outcomes) == 5
+    assert reload(session, attempt).state == "completed"
+
+
+async def test_a_turn_whose_database_connection_drops_is_tried_again_and_answered_once(
+    client, attempt, session, engine
+) -> None:
+    with before_first_answer(engine, dropped_connection) as fault:
+        root = await answer_all(client, attempt, "11111")
+    assert fault["done"] and [e.tag for e in root] == ["Say", "Hangup"]
+    questions = session.exec(select(Answer.question_id).where(Answer.attempt_id == attempt.id))
+    assert sorted(questions.all()) == sorted(
+        ["confirm", "attitude", "arrival_time", "handling", "overall"]
+    )
     assert reload(session, attempt).state == "completed"
 
 

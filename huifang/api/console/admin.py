@@ -11,7 +11,7 @@ The editor validates with `huifang.ivr.script.validate_script_text` on every pau
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -19,10 +19,11 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
+from huifang.api.console.i18n import translate
+from huifang.api.console.web import console_user, language, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.api.routes.common import RecordId
-from huifang.dialer.policy import DialRules
+from huifang.dialer.planning import new_campaign
 from huifang.domain import campaigns as campaign_service
 from huifang.domain.models import Campaign, Contact, ScriptVersion, User
 from huifang.domain.scripts import publish_script
@@ -30,6 +31,7 @@ from huifang.domain.states import ContactState
 from huifang.domain.units import create_unit, get_unit, list_units
 from huifang.domain.users import Role, create_user, list_users, update_user
 from huifang.ivr.script import ScriptInvalid, builtin_scripts_dir, validate_script_text
+from huifang.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[User, Depends(console_user(Role.admin))]
@@ -207,38 +209,85 @@ def campaigns_progress(request: Request, session: SessionDep, user: Admin) -> HT
     )  # fmt: skip
 
 
-@router.post("/campaigns")
-def campaign_create(
-    session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Admin,
-    name: Annotated[str, Form()], script_version_id: Annotated[int, Form()],
-    handled_from: Annotated[date, Form()], handled_to: Annotated[date, Form()],
-    channels: Annotated[str, Form()] = "voice",
-    window_start: Annotated[str, Form()] = "", window_end: Annotated[str, Form()] = "",
-    max_attempts: Annotated[int | None, Form()] = None,
-    call_on_weekends: Annotated[bool, Form()] = False,
-    call_on_holidays: Annotated[bool, Form()] = False,
-) -> Response:  # fmt: skip
-    rules: dict[str, Any] = {
-        "call_on_weekends": call_on_weekends,
-        "call_on_holidays": call_on_holidays,
-        "window": {k: v for k, v in (("start", window_start), ("end", window_end)) if v},
-    }
-    if max_attempts is not None:
-        rules["max_attempts"] = max_attempts
-    selection = campaign_service.IncidentSelection(
-        handled_from=datetime.combine(handled_from, time(0), settings.tz),
-        # the form's last day is included: the selection ends at the next local midnight
-        handled_to=datetime.combine(handled_to + timedelta(days=1), time(0), settings.tz),
-    )
-    plan = campaign_service.CampaignPlan(
-        name=name, script_version_id=script_version_id, selection=selection, channels=channels,
-        rules=rules,
-    )  # fmt: skip
+class CampaignForm:
+    """The campaign form's fields, as the create and the preview requests both post them."""
+
+    def __init__(
+        self,
+        name: Annotated[str, Form()], script_version_id: Annotated[int, Form()],
+        handled_from: Annotated[date, Form()], handled_to: Annotated[date, Form()],
+        channels: Annotated[str, Form()] = "voice",
+        window_start: Annotated[str, Form()] = "", window_end: Annotated[str, Form()] = "",
+        max_attempts: Annotated[int | None, Form()] = None,
+        call_on_weekends: Annotated[bool, Form()] = False,
+        call_on_holidays: Annotated[bool, Form()] = False,
+        resurvey: Annotated[bool, Form()] = False,
+    ) -> None:  # fmt: skip
+        rules: dict[str, Any] = {
+            "call_on_weekends": call_on_weekends,
+            "call_on_holidays": call_on_holidays,
+            "window": {k: v for k, v in (("start", window_start), ("end", window_end)) if v},
+        }
+        if max_attempts is not None:
+            rules["max_attempts"] = max_attempts
+        self.name, self.script_version_id, self.channels = name, script_version_id, channels
+        self.handled_from, self.handled_to = handled_from, handled_to
+        self.rules, self.resurvey = rules, resurvey
+
+    def plan(self, settings: Settings) -> campaign_service.CampaignPlan:
+        selection = campaign_service.IncidentSelection.handled_between(
+            self.handled_from, self.handled_to, settings.tz
+        )
+        return campaign_service.CampaignPlan(
+            name=self.name, script_version_id=self.script_version_id, selection=selection,
+            channels=self.channels, rules=self.rules, resurvey=self.resurvey,
+        )  # fmt: skip
+
+
+def contacts_summary(contacts: campaign_service.ContactPlan, lang: str) -> str:
+    """The plan in the console's words: how many it adds, how many it leaves out and why."""
+    left_out = [
+        f"{translate('skip_' + reason, lang)} {contacts.skipped[reason]}"
+        for reason in campaign_service.SKIP_REASONS
+        if contacts.skipped.get(reason)
+    ]
+    text = translate("preview_adds", lang).format(adds=contacts.adds)
+    if left_out:
+        text += translate("preview_skips", lang).format(
+            skips=sum(contacts.skipped.values()),
+            reasons=translate("list_separator", lang).join(left_out),
+        )
+    return text
+
+
+@router.post("/campaigns/preview")
+def campaign_preview(
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Admin,
+    form: Annotated[CampaignForm, Depends()],
+) -> HTMLResponse:  # fmt: skip
+    """What creating the campaign would do, shown under the form as it is filled in."""
     refused: list[str] = []
     with refusals_as_flash(session, refused):
-        DialRules.from_campaign(rules, settings)  # the dialer's own reading: refuses bad rules
-        campaign = campaign_service.create_campaign(session, plan, now=clock.now(), by=user)
-        return redirect("/campaigns", f"{campaign.name} ✓")
+        created = new_campaign(
+            session, form.plan(settings), settings, now=clock.now(), by=user, dry_run=True
+        )
+        summary = contacts_summary(created.contacts, language(request))
+        return render(request, "campaign_preview.html", user, summary=summary, error="")
+    return render(request, "campaign_preview.html", user, summary="", error=refused[0])
+
+
+@router.post("/campaigns")
+def campaign_create(
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Admin,
+    form: Annotated[CampaignForm, Depends()],
+) -> Response:  # fmt: skip
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        created = new_campaign(session, form.plan(settings), settings, now=clock.now(), by=user)
+        session.commit()  # before the redirect: the next page lists it
+        assert created.campaign is not None
+        summary = contacts_summary(created.contacts, language(request))
+        return redirect("/campaigns", f"{created.campaign.name} ✓ {summary}")
     return redirect("/campaigns", refused[0])
 
 

@@ -15,9 +15,11 @@ from typing import Annotated, Any
 from fastapi import Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from huifang.domain.models import Ticket
+from huifang.domain.states import SecondCallbackProgress
+from huifang.followup.second_callback import RoundStatus
 
 #: ids are 32-bit on PostgreSQL: a larger one cannot exist, and would overflow SQLite
 MAX_ID = 2**31 - 1
@@ -54,6 +56,37 @@ def _as_validation_error(exc: ValueError) -> dict[str, Any]:
     return {"loc": ["body", field] if located else ["body"], "msg": message, "type": "value_error"}
 
 
+class SecondCallbackPublic(BaseModel):
+    """A second-callback round (二次回访) of a ticket."""
+
+    id: int
+    ticket_id: int
+    round: int = Field(description="1 after the unit's first report, 2 after a reopening …")
+    state: SecondCallbackProgress = Field(
+        description="pending (not dialed yet), calling (another try planned), unreachable "
+        "(the calls could not settle it: on the agents' worklist), satisfied (ticket closed), "
+        "reopened (still unsatisfied: back to the unit), cancelled (the report was sent back)"
+    )
+    attempts: int = Field(description="automated calls placed so far")
+    last_call: str | None = Field(description="what the last call came to, e.g. no_answer")
+    outcome: str | None = Field(description="satisfied / basically_satisfied / unsatisfied")
+    settled_via: str = Field(description="call (the automated call) / agent (an agent's call)")
+    question: str
+    citizen_words: str
+    created_at: datetime
+    settled_at: datetime | None
+
+    @classmethod
+    def of(cls, status: RoundStatus) -> SecondCallbackPublic:
+        return cls(
+            id=status.id, ticket_id=status.ticket_id, round=status.round, state=status.progress,
+            attempts=status.attempts, last_call=status.contact_outcome, outcome=status.outcome,
+            settled_via=status.settled_via, question=status.question,
+            citizen_words=status.citizen_words, created_at=status.created_at,
+            settled_at=status.settled_at,
+        )  # fmt: skip
+
+
 class TicketPublic(BaseModel):
     id: int
     number: str
@@ -75,7 +108,13 @@ class TicketPublic(BaseModel):
     rectified_at: datetime | None
     verified_at: datetime | None
     closed_at: datetime | None
+    second_callback: SecondCallbackPublic | None = Field(
+        default=None, description="the latest second-callback round (none before a report)"
+    )
 
     @classmethod
-    def of(cls, ticket: Ticket) -> TicketPublic:
-        return cls.model_validate(ticket, from_attributes=True)
+    def of(cls, ticket: Ticket, latest_round: RoundStatus | None = None) -> TicketPublic:
+        public = cls.model_validate(ticket, from_attributes=True)
+        if latest_round is not None:
+            public.second_callback = SecondCallbackPublic.of(latest_round)
+        return public

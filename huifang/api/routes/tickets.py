@@ -10,23 +10,26 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.api.routes.common import DomainRoute, IdFilter, Offset, RecordId, TicketPublic
 from huifang.domain.audit import record_audit
-from huifang.domain.models import User
+from huifang.domain.enums import Satisfaction
+from huifang.domain.models import Ticket, User
 from huifang.domain.states import TicketState
 from huifang.domain.units import get_unit, is_within
 from huifang.domain.users import Role
 from huifang.errors import Forbidden, NotFound
 from huifang.followup.deadlines import DeadlinePolicy
 from huifang.followup.notices import notice_batch
+from huifang.followup.second_callback import latest_rounds
 from huifang.followup.tickets import (
     StoredFile,
     acknowledge,
@@ -76,8 +79,19 @@ class NoteBody(BaseModel):
 
 
 class SecondCallbackBody(BaseModel):
-    satisfied: bool
-    note: str = Field(default="", max_length=10000)
+    outcome: Literal["satisfied", "basically_satisfied", "unsatisfied"] = Field(
+        description="what the citizen answered when the agent called"
+    )
+    words: str = Field(
+        default="", max_length=10000, description="what the citizen said, in their words"
+    )
+    note: str = Field(default="", max_length=10000, description="the agent's own note")
+
+
+def _public(session: Session, ticket: Ticket) -> TicketPublic:
+    """The ticket with its latest second-callback round."""
+    assert ticket.id is not None  # a stored row
+    return TicketPublic.of(ticket, latest_rounds(session, [ticket.id]).get(ticket.id))
 
 
 @router.get("", response_model=list[TicketPublic])
@@ -99,7 +113,8 @@ def list_endpoint(
         limit=limit,
         offset=offset,
     )
-    return [TicketPublic.of(t) for t in tickets]
+    rounds = latest_rounds(session, [t.id for t in tickets if t.id is not None])
+    return [TicketPublic.of(t, rounds.get(t.id)) for t in tickets]  # type: ignore[arg-type]  # a stored row: its id is set
 
 
 @router.get("/{ticket_id}", response_model=TicketDetailPublic)
@@ -109,7 +124,7 @@ def detail_endpoint(
     ticket = get_ticket(session, ticket_id, actor=user)
     return TicketDetailPublic.model_validate(
         {
-            **TicketPublic.of(ticket).model_dump(),
+            **_public(session, ticket).model_dump(),
             "changes": [
                 TicketChangePublic.model_validate(c, from_attributes=True)
                 for c in ticket_changes(session, ticket_id, actor=user)
@@ -127,8 +142,8 @@ def acknowledge_endpoint(
     ticket_id: RecordId, body: NoteBody, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> TicketPublic:
     """The unit confirms it received the ticket."""
-    return TicketPublic.of(
-        acknowledge(session, ticket_id, actor=user, now=clock.now(), note=body.note)
+    return _public(
+        session, acknowledge(session, ticket_id, actor=user, now=clock.now(), note=body.note)
     )
 
 
@@ -142,14 +157,15 @@ def rectification_endpoint(
     text: Annotated[str, Form(min_length=1, max_length=20000)],
     files: Annotated[list[UploadFile], File(description="evidence of the rectification")] = [],  # noqa: B006
 ) -> TicketPublic:
-    """The unit's report of what it fixed (text and files); schedules the second callback."""
+    """The unit's report of what it fixed (text and files); opens the second callback."""
     # checked before anything is written to disk
     get_ticket(session, ticket_id, actor=user)
     stored = [_store(upload, settings.data_dir / "attachments") for upload in files]
     ticket = report_rectification(
-        session, ticket_id, actor=user, text=text, attachments=stored, now=clock.now()
-    )
-    return TicketPublic.of(ticket)
+        session, ticket_id, actor=user, text=text, attachments=stored, now=clock.now(),
+        language=settings.language,
+    )  # fmt: skip
+    return _public(session, ticket)
 
 
 def _store(upload: UploadFile, directory: Path) -> StoredFile:
@@ -176,9 +192,10 @@ def _store(upload: UploadFile, directory: Path) -> StoredFile:
 def request_more_endpoint(
     ticket_id: RecordId, body: NoteBody, session: SessionDep, clock: ClockDep, user: CurrentUser
 ) -> TicketPublic:
-    """An inspector sends the rectification report back to the unit."""
-    return TicketPublic.of(
-        request_more(session, ticket_id, actor=user, note=body.note, now=clock.now())
+    """An inspector sends the rectification report back to the unit (the second callback
+    waiting for the citizen is cancelled)."""
+    return _public(
+        session, request_more(session, ticket_id, actor=user, note=body.note, now=clock.now())
     )
 
 
@@ -191,13 +208,16 @@ def second_callback_endpoint(
     settings: SettingsDep,
     user: CurrentUser,
 ) -> TicketPublic:
-    """An agent's second callback by hand: satisfied closes, unsatisfied reopens."""
+    """The result of a second callback an agent made themselves (audited as the ticket's
+    change): satisfied or basically satisfied closes the ticket, unsatisfied reopens it to
+    the unit with the citizen's words. Refused (409) while the automated call is on the line
+    or when no second callback waits for an answer."""
     get_ticket(session, ticket_id, actor=user)
     ticket = record_second_callback_result(
-        session, ticket_id, body.satisfied, clock.now(), user,
-        policy=DeadlinePolicy.from_settings(settings), note=body.note,
+        session, ticket_id, Satisfaction(body.outcome), clock.now(), user,
+        policy=DeadlinePolicy.from_settings(settings), note=body.note, words=body.words,
     )  # fmt: skip
-    return TicketPublic.of(ticket)
+    return _public(session, ticket)
 
 
 @router.post("/mark-overdue", response_model=list[TicketPublic])

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 22:50:22.403793
+Create Date: 2026-12-04 23:05:03.014114
 """
 
 from collections.abc import Sequence
@@ -173,6 +173,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("state", sa.String(length=24), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("script_version_id", sa.Integer(), nullable=False),
         sa.Column("sms_script_version_id", sa.Integer(), nullable=True),
         sa.Column("channels", sa.String(length=16), nullable=False),
@@ -198,6 +199,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_campaigns_state"), ["state"], unique=False)
+        batch_op.create_index(
+            "uq_campaigns_one_open_second_callback",
+            ["kind"],
+            unique=True,
+            sqlite_where=sa.text("kind = 'second_callback' AND state != 'finished'"),
+            postgresql_where=sa.text("kind = 'second_callback' AND state != 'finished'"),
+        )
 
     op.create_table(
         "contacts",
@@ -205,6 +213,7 @@ def upgrade() -> None:
         sa.Column("campaign_id", sa.Integer(), nullable=False),
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("phone", sa.String(length=20), nullable=False),
+        sa.Column("purpose", sa.String(length=24), nullable=False),
         sa.Column("state", sa.String(length=24), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_due_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
@@ -220,7 +229,6 @@ def upgrade() -> None:
             ["incidents.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("campaign_id", "phone", name="uq_contacts_campaign_phone"),
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.create_index(
@@ -230,6 +238,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_contacts_incident_state", ["incident_id", "state"], unique=False)
         batch_op.create_index(batch_op.f("ix_contacts_phone"), ["phone"], unique=False)
         batch_op.create_index(batch_op.f("ix_contacts_state"), ["state"], unique=False)
+        batch_op.create_index(
+            "uq_contacts_campaign_phone",
+            ["campaign_id", "phone"],
+            unique=True,
+            sqlite_where=sa.text("purpose = 'survey'"),
+            postgresql_where=sa.text("purpose = 'survey'"),
+        )
 
     op.create_table(
         "call_attempts",
@@ -587,6 +602,48 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_attachments_ticket_id"), ["ticket_id"], unique=False)
 
     op.create_table(
+        "second_callbacks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=24), nullable=False),
+        sa.Column("outcome", sa.String(length=24), nullable=True),
+        sa.Column("settled_via", sa.String(length=8), nullable=False),
+        sa.Column("attempt_id", sa.Integer(), nullable=True),
+        sa.Column("agent_id", sa.Integer(), nullable=True),
+        sa.Column("question", sa.Text(), nullable=False),
+        sa.Column("citizen_words", sa.Text(), nullable=False),
+        sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("settled_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["agent_id"],
+            ["users.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["attempt_id"],
+            ["call_attempts.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["tickets.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("contact_id"),
+        sa.UniqueConstraint("ticket_id", "round", name="uq_second_callbacks_ticket_round"),
+    )
+    with op.batch_alter_table("second_callbacks", schema=None) as batch_op:
+        batch_op.create_index("ix_second_callbacks_settled", ["state", "settled_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_second_callbacks_state"), ["state"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_second_callbacks_ticket_id"), ["ticket_id"], unique=False
+        )
+
+    op.create_table(
         "ticket_changes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("ticket_id", sa.Integer(), nullable=False),
@@ -650,6 +707,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ticket_changes_ticket_id"))
 
     op.drop_table("ticket_changes")
+    with op.batch_alter_table("second_callbacks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_second_callbacks_ticket_id"))
+        batch_op.drop_index(batch_op.f("ix_second_callbacks_state"))
+        batch_op.drop_index("ix_second_callbacks_settled")
+
+    op.drop_table("second_callbacks")
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attachments_ticket_id"))
 
@@ -711,6 +774,11 @@ def downgrade() -> None:
 
     op.drop_table("call_attempts")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_contacts_campaign_phone",
+            sqlite_where=sa.text("purpose = 'survey'"),
+            postgresql_where=sa.text("purpose = 'survey'"),
+        )
         batch_op.drop_index(batch_op.f("ix_contacts_state"))
         batch_op.drop_index(batch_op.f("ix_contacts_phone"))
         batch_op.drop_index("ix_contacts_incident_state")
@@ -719,6 +787,11 @@ def downgrade() -> None:
 
     op.drop_table("contacts")
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_campaigns_one_open_second_callback",
+            sqlite_where=sa.text("kind = 'second_callback' AND state != 'finished'"),
+            postgresql_where=sa.text("kind = 'second_callback' AND state != 'finished'"),
+        )
         batch_op.drop_index(batch_op.f("ix_campaigns_state"))
 
     op.drop_table("campaigns")

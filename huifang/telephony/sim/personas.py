@@ -79,6 +79,21 @@ PERSONAS: dict[str, Persona] = {
             keys_later={"second_callback": "1"},
             complaint="民警态度很差，到场太慢了，问题也没有解决。",
         ),
+        # complains, and is satisfied once the unit has rectified (1 on the first second
+        # callback); not in the realistic mix: assign it to the phones that need it
+        Persona(
+            "complains_then_satisfied",
+            keys={**GRADES_3, "second_callback": "1"},
+            complaint="民警态度很差，到场太慢了，问题也没有解决。",
+        ),
+        # complains, and after the unit's rectification is still unsatisfied (3 on every
+        # second callback, and says so); not in the realistic mix either
+        Persona(
+            "stays_unsatisfied",
+            keys={**GRADES_3, "second_callback": "3"},
+            speech={"second_callback": ("还是不满意，问题一直没有解决", 0.9)},
+            complaint="民警态度很差，问题到现在还是没有解决。",
+        ),
         Persona("busy_then_satisfied", pickups=(BUSY, ANSWER)),
         Persona("never_answers", pickups=(NO_ANSWER,)),
         Persona("hangs_up", hang_up_at="arrival_time"),

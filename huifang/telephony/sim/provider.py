@@ -8,7 +8,8 @@ directory and the call gets `RecordingFinished` with that file (where espeak-ng 
 what was said comes back as `SpeechRecognized`, as Twilio's speech gather would).
 
 Rules kept here: a call's events come out in order (ringing, answered, then one final
-event); `lookup` knows every call this provider placed; calls take no wall-clock time, so a
+event); an answered call ends completed or abandoned, never failed (a survey that broke off
+ends as a hang-up); `lookup` knows every call this provider placed; calls take no wall-clock time, so a
 driver with a movable clock runs a calling day in seconds.
 """
 
@@ -138,9 +139,22 @@ class SimProvider:
             survey = await self._factory(request.attempt_id)
             final = await self._converse(survey, persona, request, number)
         except Exception:
-            log.exception("simulated call %s (attempt %s) failed", call_id, request.attempt_id)
-            final = CallProgress.failed
+            log.exception("simulated call %s (attempt %s): the survey broke off", call_id,
+                          request.attempt_id)  # fmt: skip
+            final = await self._cut_short(request.attempt_id)
         self._emit(request, call_id, final)
+
+    async def _cut_short(self, attempt_id: int) -> CallProgress:
+        """The survey broke off mid-call (its database out of reach beyond a step's retries):
+        the line hangs up, and the survey ends as a hang-up after the last step it stored, as
+        a real line's hang-up would end it: its answers count, an unsatisfied one is escalated,
+        and the policy calls again only if they are not a usable survey. An answered call
+        never ends as failed."""
+        try:
+            await (await self._factory(attempt_id)).feed(HungUp())
+        except Exception:
+            log.exception("simulated call (attempt %s): the survey could not be ended", attempt_id)
+        return CallProgress.abandoned
 
     async def _converse(
         self, survey: SurveyCall, persona: Persona, request: OriginateRequest, number: int
