@@ -20,9 +20,11 @@ from huifang.db import create_db_engine, upgrade
 from huifang.settings import Settings
 
 if TYPE_CHECKING:
+    from huifang.speech.reader import Reader
     from huifang.speech.vosk import SpeechPool
 
 SPEECH_POOL = "speech_pool"
+READER = "reply_reader"
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -63,6 +65,16 @@ class Runtime:
             pool = SpeechPool.from_settings(self.settings, on_latency=latency.observe)
             self.services[SPEECH_POOL] = pool
         return pool
+
+    def reader(self) -> Reader:
+        """The process's reply reader: the model in the models folder (`huifang speech
+        train` puts a retrained one there), else the one shipped in the package."""
+        from huifang.speech.reader import load_reader
+
+        reader = self.services.get(READER)
+        if reader is None:
+            reader = self.services[READER] = load_reader(self.settings.effective_models_dir)
+        return reader
 
     def close(self) -> None:
         """Close the services that close synchronously (pools); async ones (providers) are

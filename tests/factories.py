@@ -112,3 +112,37 @@ def make_escalation(session: Session, *, incident: Incident | None = None, voice
     return escalate(session, incident_id=incident.id, origin="voice" if voice else "import",  # type: ignore[arg-type]
                     now=now, sla_hours=sla_hours, contact_id=contact.id if contact else None,
                     summary=summary, categories=("attitude",))  # fmt: skip
+
+
+def make_sms_surveyed_contact(session: Session, *, incident: Incident | None = None) -> Contact:
+    """A contact whose survey SMS went out (the text the citizen replies to)."""
+    from huifang.domain.models import SmsMessage
+    from huifang.settings import Settings
+    from huifang.sms.survey import survey_text
+
+    contact = make_contact(session, incident=incident)
+    contact.state, contact.sms_sent_at = "in_progress", T0
+    session.add(contact)
+    survey = SmsMessage(contact_id=contact.id, direction="out", phone=contact.phone,
+                        body=survey_text(session, contact, Settings()), state="delivered",
+                        provider_message_id=f"OUT{next(_serial)}", created_at=T0)  # fmt: skip
+    session.add(survey)
+    session.flush()
+    return contact
+
+
+#: a reply the reader cannot read at all (Uyghur: "the police came late"): always reviewed
+UNREADABLE_REPLY = "ساقچىلار كېچىكىپ كەلدى"
+
+
+def make_review_item(session: Session, settings: Any, *, incident: Incident | None = None) -> int:
+    """An open review item: a surveyed citizen's SMS reply the reader cannot settle; its id."""
+    from huifang.sms.survey import handle_inbound_sms
+
+    contact = make_sms_surveyed_contact(session, incident=incident)
+    outcome = handle_inbound_sms(
+        session, phone=contact.phone, body=UNREADABLE_REPLY,
+        provider_message_id=f"SM{next(_serial)}", now=T0, settings=settings,
+    )  # fmt: skip
+    assert outcome.review_id is not None
+    return outcome.review_id

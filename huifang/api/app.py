@@ -19,6 +19,7 @@ from huifang.api.routes import (
     health,
     incidents,
     metrics,
+    reviews,
     second_callbacks,
     stats,
     tickets,
@@ -50,6 +51,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(units.router, prefix="/api/v1")
     app.include_router(escalations.router, prefix="/api/v1")
     app.include_router(escalations.recordings_router, prefix="/api/v1")
+    app.include_router(reviews.router, prefix="/api/v1")
     app.include_router(tickets.router, prefix="/api/v1")
     app.include_router(tickets.notices_router, prefix="/api/v1")
     app.include_router(second_callbacks.router, prefix="/api/v1")

@@ -22,8 +22,12 @@ Rules kept here:
 - the end of the call ends the attempt once (`claims.end_attempt`), applies an opt-out or a
   not-the-caller answer, and opens the escalation once when any answer is unsatisfied;
   a second callback's answer instead closes the ticket it asked about, or reopens it;
-- spoken answers are read by the satisfaction classifier (negation, degree words, Vosk's
-  spaced Chinese), falling back to the script's phrases where it finds them unclear;
+- spoken answers are read by the reply reader (`speech.reader`: the rules and the learned
+  model), falling back to the script's phrases where it finds them unclear; one it is not
+  sure of is asked again by keys, and a question that ends with the citizen's words but no
+  usable answer stores them as an unclear answer and, on a survey call, opens a review item
+  (待研判) for an agent: what a citizen said is never dropped unread (a second callback left
+  unclear stays with its ticket's agent, who calls the citizen);
 - a call that ended with no usable answer (nobody pressed a key: an answering machine)
   ends as `machine`, one cut short as `abandoned`: both are retried by the policy;
 - blocking work runs off the event loop (database work through `Runtime.run_db`).
@@ -64,6 +68,7 @@ from huifang.domain.scripts import script_variables
 from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.errors import AlreadyApplied, Conflict, NotFound
 from huifang.followup.escalations import escalate
+from huifang.followup.review import UNCLEAR_AFTER_REASK, open_voice_review
 from huifang.followup.second_callback import PURPOSE as SECOND_CALLBACK
 from huifang.followup.second_callback import open_round_for_contact
 from huifang.followup.tickets import record_second_callback_result
@@ -77,6 +82,7 @@ from huifang.ivr.script import Script, parse_script
 from huifang.ivr.summary import unsatisfied_summary
 from huifang.ivr.template import TemplateError, render_template
 from huifang.logs import attempt_changed
+from huifang.speech.reader import Reader
 from huifang.speech.recognizer import Transcript
 from huifang.telephony.base import SurveyCall, SurveyCallFactory
 
@@ -186,6 +192,7 @@ class DbSurveyCall:
         variables: dict[str, str],
         speech: Transcriber | None,
         tagger: Tagger,
+        reader: Reader,
     ) -> None:
         self._runtime = runtime
         self._context = context
@@ -197,6 +204,7 @@ class DbSurveyCall:
         self._variables = variables
         self._speech = speech
         self._tagger = tagger
+        self._reader = reader
         #: why complaints were not transcribed, for the operator (empty when they were)
         self.speech_note = ""
         #: word timings of the last transcription, stored with its recording
@@ -278,6 +286,10 @@ class DbSurveyCall:
                 recording_id = self._store_recording(db, step.event, now)
             for answer in step.new_answers:
                 self._store_answer(connection, answer, recording_id, now)
+                # a second callback left unclear stays with its ticket's agent (`_settle_ticket`)
+                if answer.outcome == Satisfaction.unclear and answer.transcript:
+                    if ctx.purpose != SECOND_CALLBACK:
+                        self._to_review(db, answer, recording_id, now)
             if self._session.finished:
                 self._finish(db, step.result, now)
 
@@ -336,9 +348,27 @@ class DbSurveyCall:
             "recording_id": recording_id if answer.recording_path else None,
             "transcript": answer.transcript,
             "categories": categories,
+            "reader_version": self._reader.version if answer.mode == "speech" else None,
             "created_at": now,
         }
         connection.execute(_INSERT_ANSWER, row)
+
+    def _to_review(
+        self, db: Session, answer: ivr.Answer, recording_id: int | None, now: datetime
+    ) -> None:
+        """The citizen spoke but the question ended unanswered: an agent reads their words."""
+        ctx = self._context
+        language = ctx.script.language
+        reading = self._reader.read(answer.transcript, language)
+        open_voice_review(
+            db, contact_id=ctx.contact_id, incident_id=ctx.incident_id,
+            attempt_id=ctx.attempt_id, question_id=answer.question_id,
+            question=self._question_text(answer.question_id),
+            language=language, text=answer.transcript, recording_id=recording_id,
+            reason=reading.reason if reading.review else UNCLEAR_AFTER_REASK,
+            reader_label=reading.label.value, reader_confidence=reading.confidence,
+            reader_version=reading.version, now=now,
+        )  # fmt: skip
 
     def _finish(self, db: Session, result: ivr.SurveyResult, now: datetime) -> None:
         ctx = self._context
@@ -436,9 +466,11 @@ def make_survey_call_factory(
     runtime: Runtime, *, speech: Transcriber | None = None, classifier: Tagger | None = None
 ) -> SurveyCallFactory:
     """The factory providers are built with. `speech` (a `SpeechPool`) transcribes recorded
-    complaints; `classifier` tags their categories (default: `speech.classify.tag_complaint`)."""
+    complaints; `classifier` tags their categories (default: `speech.classify.tag_complaint`);
+    spoken answers are read by the runtime's reply reader."""
     scripts: dict[int, Script] = {}
     tagger = classifier or default_tagger
+    reader = runtime.reader()
 
     def load(attempt_id: int) -> tuple[_CallContext, dict[str, str], list[dict[str, Any]]]:
         with Session(runtime.engine) as db:
@@ -469,13 +501,11 @@ def make_survey_call_factory(
             retry_transient, lambda _try: load(attempt_id),
             what=f"call attempt {attempt_id}: survey start",
         )  # fmt: skip
-        from huifang.speech.classify import classify
-
-        matcher = classifier_matcher(classify, context.script.language)
+        matcher = classifier_matcher(reader.read, context.script.language)
         session, actions = replay(context.script, variables, logged, speech_matcher=matcher)
         return DbSurveyCall(
             runtime, context, session, logged, actions, variables=variables, speech=speech,
-            tagger=tagger,
+            tagger=tagger, reader=reader,
         )  # fmt: skip
 
     return factory

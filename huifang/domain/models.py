@@ -211,6 +211,8 @@ class SmsMessage(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, sa_type=String(64), unique=True)
     state: str = _state("queued")
     label: str | None = Field(default=None, sa_type=String(24))
+    #: the reply reader's model version that gave `label` (inbound replies)
+    reader_version: str | None = Field(default=None, sa_type=String(24))
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime | None = _time()
 
@@ -248,6 +250,9 @@ class Answer(SQLModel, table=True):
     transcript: str = Field(default="", sa_type=Text)
     #: complaint categories found in the transcript or reply (attitude, arrival_time, …)
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: the reply reader's model version that read a free-text answer; `review:<user id>` when
+    #: an agent labelled it from the review inbox; empty for keys
+    reader_version: str | None = Field(default=None, sa_type=String(24))
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
     #: when its survey completed, and until a later completed survey of the same incident
     #: answered the same dimension: the statistics count these only (`domain.answers`)
@@ -295,6 +300,51 @@ class Escalation(SQLModel, table=True):
     notes: str = Field(default="", sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
     resolved_at: datetime | None = _time()
+
+
+class ReviewItem(SQLModel, table=True):
+    """A citizen's free-text answer no machine settled, waiting for an agent (待研判): the
+    reader was not sure of it, or it was still not an answer after the one re-ask.
+
+    Labelled once (a guarded `open → labelled`); the labelled items are corpus rows too (who
+    labelled them, when), which `huifang speech train --include-reviewed` learns from.
+    """
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "question_id", name="uq_review_items_attempt_question"),
+        Index("ix_review_items_state_created", "state", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    #: sms / voice
+    channel: str = Field(sa_type=String(8))
+    #: the inbound reply (SMS): one item per message
+    sms_id: int | None = Field(default=None, foreign_key="sms_messages.id", unique=True)
+    #: the call and the question a spoken answer answered (voice)
+    attempt_id: int | None = Field(default=None, foreign_key="call_attempts.id")
+    question_id: str = Field(default="", sa_type=String(64))
+    recording_id: int | None = Field(default=None, foreign_key="recordings.id")
+    language: str = Field(sa_type=String(8))
+    #: the question as the citizen heard or read it, in their language
+    question: str = Field(default="", sa_type=Text)
+    #: what the citizen wrote, or the transcript of what they said
+    text: str = Field(sa_type=Text)
+    #: why no machine settled it: the reader's doubt (low_confidence, complaint_risk, marked,
+    #: unknown_language) or unclear_after_reask
+    reason: str = Field(sa_type=String(24))
+    reader_label: str | None = Field(default=None, sa_type=String(24))
+    reader_confidence: float = 0.0
+    reader_version: str = Field(default="", sa_type=String(24))
+    state: str = _state("open", 16)
+    #: the agent's reading: satisfied / basically_satisfied / unsatisfied / opt_out / unclear
+    label: str | None = Field(default=None, sa_type=String(24))
+    labelled_by: int | None = Field(default=None, foreign_key="users.id")
+    labelled_at: datetime | None = _time()
+    #: the escalation an "unsatisfied" label opened (or found open)
+    escalation_id: int | None = Field(default=None, foreign_key="escalations.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Ticket(SQLModel, table=True):

@@ -156,6 +156,15 @@ class SmsEvent(StrEnum):
     fail = "fail"
 
 
+class ReviewState(StrEnum):
+    open = "open"  # waiting for an agent to read it
+    labelled = "labelled"
+
+
+class ReviewEvent(StrEnum):
+    label = "label"
+
+
 A, AE = AttemptState, AttemptEvent
 _LIVE_ENDS = {AE.no_answer: A.no_answer, AE.busy: A.busy, AE.fail: A.failed, AE.machine: A.machine}
 
@@ -241,6 +250,11 @@ SMS_TRANSITIONS: Mapping[SmsState, Mapping[SmsEvent, SmsState]] = {
     S.received: {},
 }
 
+REVIEW_TRANSITIONS: Mapping[ReviewState, Mapping[ReviewEvent, ReviewState]] = {
+    ReviewState.open: {ReviewEvent.label: ReviewState.labelled},
+    ReviewState.labelled: {},
+}
+
 
 St = TypeVar("St", bound=StrEnum)
 Ev = TypeVar("Ev", bound=StrEnum)
@@ -275,6 +289,7 @@ TICKET = Lifecycle("ticket", TICKET_TRANSITIONS)
 CONTACT = Lifecycle("contact", CONTACT_TRANSITIONS)
 CAMPAIGN = Lifecycle("campaign", CAMPAIGN_TRANSITIONS)
 SMS = Lifecycle("sms", SMS_TRANSITIONS)
+REVIEW = Lifecycle("review item", REVIEW_TRANSITIONS)
 SECOND_CALLBACK = Lifecycle("second callback", SECOND_CALLBACK_TRANSITIONS)
 
 

@@ -32,6 +32,7 @@ from huifang.domain.states import (
 from huifang.domain.users import Role
 from huifang.errors import Conflict, Forbidden, NotFound
 from huifang.followup.deadlines import DeadlinePolicy
+from huifang.followup.review import recording_under_review
 from huifang.followup.tickets import issue_ticket
 
 #: roles that read the queue and escalation details
@@ -367,17 +368,22 @@ def reveal_phone(session: Session, escalation_id: int, *, agent: User, now: date
 
 
 def open_recording(session: Session, recording_id: int, *, actor: User, now: datetime) -> Recording:
-    """A recording to play: inspectors and admins any, an agent only one of their live claim.
+    """A recording to play: inspectors and admins any, an agent one of their live claim or
+    one an open review item rests on (they label what they hear).
 
     Audited as a playback.
     """
     recording = session.get(Recording, recording_id)
     if recording is None:
         raise NotFound(f"recording {recording_id} does not exist")
-    if actor.role not in (Role.admin, Role.inspector) and not _in_live_claim(
-        session, recording, actor, now
+    if actor.role not in (Role.admin, Role.inspector) and not (
+        _in_live_claim(session, recording, actor, now)
+        or (actor.role == Role.agent and recording_under_review(session, recording_id))
     ):
-        raise Forbidden("recordings: inspectors, or the agent holding the claim on its case")
+        raise Forbidden(
+            "recordings: inspectors, the agent holding the claim on its case, or an agent "
+            "reviewing its answer"
+        )
     record_audit(
         session,
         at=now,

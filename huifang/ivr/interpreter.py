@@ -14,7 +14,11 @@ Rules this module keeps:
   the end of the call (`Hangup`, `Transfer`). Prompts before a `Collect` that takes keys
   carry those keys as barge-in digits: a citizen who knows the answer need not wait.
 - A speech answer below the script's `low_confidence` is not trusted: the question is asked
-  again (by keys only, when it has keys) and that counts as an invalid attempt.
+  again (by keys only, when it has keys) and that counts as an invalid attempt. So is one the
+  speech matcher is not sure of (it returns `UNSURE`: the reader abstained).
+- What the citizen said is never dropped: a question that ends with no usable answer (retries
+  exhausted, or a hang-up) after they spoke keeps their last words as an `unclear` answer,
+  which the caller sends to the agents' review inbox.
 - A call visits at most `max_steps` questions: a script loop the citizen keeps choosing
   ends with the closing rather than running forever.
 """
@@ -50,7 +54,17 @@ from huifang.ivr.script import (
 from huifang.ivr.template import TemplateError, render_template
 
 T = TypeVar("T")
-SpeechMatcher = Callable[[str, Sequence[Choice]], Choice | None]
+
+
+class Unsure:
+    """A speech matcher's answer when it cannot tell which choice was meant."""
+
+    def __repr__(self) -> str:
+        return "UNSURE"
+
+
+UNSURE = Unsure()
+SpeechMatcher = Callable[[str, Sequence[Choice]], Choice | Unsure | None]
 
 #: the satisfaction grades, best first; the overall outcome is the worst one answered
 GRADES = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.unsatisfied)
@@ -87,21 +101,33 @@ class Classified(Protocol):
     @property
     def label(self) -> str: ...
 
+    @property
+    def review(self) -> bool: ...
+
 
 def classifier_matcher(classify: Callable[[str, str], Classified], language: str) -> SpeechMatcher:
-    """A `SpeechMatcher` that asks a satisfaction classifier (e.g. `huifang.speech.classify.
-    classify`) and picks the choice whose outcome is the label it gives.
+    """A `SpeechMatcher` that asks a reply reader (`huifang.speech.reader.Reader.read`) and
+    picks the choice whose outcome is the label it gives.
 
-    Choices the classifier cannot name (a transfer to an agent, a choice without an
-    outcome) and answers it finds unclear fall back to the phrase matcher.
+    Choices the reader cannot name (a transfer to an agent, a choice without an outcome) and
+    answers it labels unclear fall back to the phrase matcher, which may then pick only a
+    choice without an outcome or an unsatisfied one: a phrase found inside a sentence
+    (`满意？钱包到现在都没找到`) is no verdict of satisfaction. When the reader is not sure and
+    no such phrase decides, the answer is `UNSURE`.
     """
 
-    def match(text: str, choices: Sequence[Choice]) -> Choice | None:
-        label = classify(text, language).label
-        by_outcome = [c for c in choices if c.outcome is not None and c.outcome == label]
-        if len(by_outcome) == 1:
-            return by_outcome[0]
-        return match_phrase(text, choices)
+    def match(text: str, choices: Sequence[Choice]) -> Choice | Unsure | None:
+        reading = classify(text, language)
+        if not reading.review:
+            by_outcome = [
+                c for c in choices if c.outcome is not None and c.outcome == reading.label
+            ]
+            if len(by_outcome) == 1:
+                return by_outcome[0]
+        phrase = match_phrase(text, choices)
+        if phrase is not None and phrase.outcome in (None, Satisfaction.unsatisfied):
+            return phrase
+        return UNSURE if reading.review else None
 
     return match
 
@@ -136,6 +162,8 @@ class Session:
         self._keys_only = False
         self._answers: list[Answer] = []
         self._set: dict[str, str] = {}
+        #: the last words heard for the question being asked, and their confidence
+        self._heard: tuple[str, float] | None = None
 
     # --- the provider's side ------------------------------------------------------------
 
@@ -152,6 +180,8 @@ class Session:
         if self.finished:
             return []
         if isinstance(event, HungUp):
+            if self._current is not None and self._heard is not None:
+                self._keep_heard(self.script.questions[self._current])
             self.finished = True
             self._hung_up = True
             self._current = None
@@ -189,14 +219,18 @@ class Session:
             if chosen is not None:
                 return self._answer(question, chosen, event.digits, AnswerMode.dtmf, 1.0)
         elif isinstance(event, SpeechRecognized) and question.takes_speech and not self._keys_only:
+            if event.text.strip():
+                self._heard = (event.text, event.confidence)
             if event.confidence < self.script.low_confidence:
                 return self._retry_wrong(question, low_confidence=True)
             spoken = [c for c in question.choices if c.phrases]
-            chosen = self._match(event.text, spoken)
+            matched = self._match(event.text, spoken)
+            if isinstance(matched, Unsure):
+                return self._retry_wrong(question, low_confidence=True)
             # a plugged-in matcher may hand back a look-alike; only the script's own counts
-            if chosen is not None and chosen in spoken:
+            if matched is not None and matched in spoken:
                 return self._answer(
-                    question, chosen, event.text, AnswerMode.speech, event.confidence
+                    question, matched, event.text, AnswerMode.speech, event.confidence
                 )
         return self._retry_wrong(question, low_confidence=False)
 
@@ -261,24 +295,45 @@ class Session:
         return self._ask(question, [self._retry_prompt(question, name)])
 
     def _give_up(self, question: Question) -> list[Action]:
+        if self._heard is not None:
+            self._keep_heard(question)
+        else:
+            self._answers.append(
+                Answer(
+                    question_id=question.id,
+                    dimension=question.answer_dimension,
+                    outcome=Satisfaction.unclear if question.kind == "choice" else None,
+                    value="",
+                    mode=AnswerMode.none,
+                    confidence=0.0,
+                )
+            )
+        route = question.on_no_answer or Route()
+        return self._route(route, question, f"{self._path(question)}.on_no_answer.say")
+
+    def _keep_heard(self, question: Question) -> None:
+        """The question ends unanswered after the citizen spoke: their words stay, unclear."""
+        assert self._heard is not None
+        said, confidence = self._heard
+        self._heard = None
         self._answers.append(
             Answer(
                 question_id=question.id,
                 dimension=question.answer_dimension,
-                outcome=Satisfaction.unclear if question.kind == "choice" else None,
-                value="",
-                mode=AnswerMode.none,
-                confidence=0.0,
+                outcome=Satisfaction.unclear,
+                value=said,
+                mode=AnswerMode.speech,
+                confidence=confidence,
+                transcript=said,
             )
         )
-        route = question.on_no_answer or Route()
-        return self._route(route, question, f"{self._path(question)}.on_no_answer.say")
 
     # --- moving through the script --------------------------------------------------------
 
     def _route(self, route: Route, question: Question, say_key: str) -> list[Action]:
         index = self.script.index_of(question.id)
         self._current = None
+        self._heard = None
         actions: list[Action] = []
         for name, value in route.variables.items():
             self._set[name] = value

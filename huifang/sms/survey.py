@@ -10,7 +10,10 @@ Rules kept here:
 - the first usable reply is the contact's answer; a later reply is kept as a message, and
   a later *unsatisfied* one still reaches the escalation queue (a complaint is never lost);
 - an opt-out stops every channel of every campaign for that phone and is confirmed once;
-- an unclear reply is asked again once, never more (no SMS ping-pong);
+- a reply is read by the reply reader (`huifang.speech.reader`): one it is not sure of goes
+  straight to the agents' review inbox (`followup.review`), never guessed;
+- a reply that is no answer (`unclear`) is asked again once, never more (no SMS ping-pong);
+  one still unclear after the re-ask goes to the review inbox: unclear is never an end state;
 - in an SMS-then-voice campaign the citizen gets `sms_fallback_hours` to answer the survey
   SMS before the fallback call: when the survey SMS is sent (accepted by the gateway), the
   contact's still-queued survey call is pushed to sent + N hours if it was due earlier,
@@ -20,7 +23,7 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +33,6 @@ from sqlmodel import Session, col, select
 
 from huifang.bootstrap import Runtime
 from huifang.db import session_scope
-from huifang.domain.answers import count_survey
 from huifang.domain.campaigns import is_opted_out, opt_out
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import (
@@ -44,7 +46,6 @@ from huifang.domain.models import (
     Unit,
 )
 from huifang.domain.states import (
-    CONTACT,
     SMS,
     AttemptState,
     ContactEvent,
@@ -52,12 +53,30 @@ from huifang.domain.states import (
     SmsState,
 )
 from huifang.errors import InvalidPhoneNumber, NotFound
+from huifang.followup.answers import (
+    SMS_QUESTION_ID,
+    advance_contact,
+    settle_sms_reply,
+    survey_message,
+)
+from huifang.followup.review import UNCLEAR_AFTER_REASK, open_sms_review
 from huifang.phones import normalize_phone
 from huifang.settings import Settings
 from huifang.sms.base import OutboundSms, SmsGateway, SmsSendError
+from huifang.speech.reader import Reader, Reading, load_reader
 
-#: the question id an SMS reply answers (one question: the overall verdict)
-SMS_QUESTION_ID = "sms.overall"
+__all__ = [
+    "DELIVERY_EVENTS",
+    "SMS_OPT_OUT_KEY",
+    "SMS_QUESTION_ID",
+    "InboundOutcome",
+    "handle_delivery_status",
+    "handle_inbound_sms",
+    "read_reply",
+    "send_queued_sms",
+    "send_survey_sms",
+    "survey_text",
+]
 #: the reply the survey SMS names for unsubscribing
 SMS_OPT_OUT_KEY = "0"
 _REPLY_PUNCTUATION = " \t\r\n.。!！,，、~～"
@@ -102,6 +121,8 @@ class InboundOutcome:
     opted_out: bool = False
     reply_sms_id: int | None = None
     reply_text: str = ""
+    #: the review item the reply became (the reader was not sure, or still unclear)
+    review_id: int | None = None
 
 
 # --- outbound ----------------------------------------------------------------------------
@@ -139,7 +160,7 @@ def _queue_survey_sms(
             .values(sms_sent_at=now, updated_at=now)
         ).rowcount
         if not claimed:
-            return _survey_message(session, contact_id), False
+            return survey_message(session, contact_id), False
         message = SmsMessage(
             contact_id=contact_id,
             direction="out",
@@ -150,7 +171,7 @@ def _queue_survey_sms(
             created_at=now,
         )
         session.add(message)
-        _advance_contact(session, contact_id, ContactEvent.contact, now)
+        advance_contact(session, contact_id, ContactEvent.contact, now)
         session.flush()
         return message, True
 
@@ -232,19 +253,20 @@ def handle_inbound_sms(
     provider_message_id: str,
     now: datetime,
     settings: Settings,
+    reader: Reader | None = None,
 ) -> InboundOutcome:
     """Store and act on a citizen's reply, once per gateway message id.
 
     Runs in the caller's transaction; the caller commits, then sends `reply_sms_id`.
+    `reader` defaults to the one the settings' models folder (or the package) holds.
     """
-    from huifang.followup.escalations import escalate
-
     if _inbound_exists(session, provider_message_id):
         return InboundOutcome(message_id=None, label=None, duplicate=True)
     phone = _normalized_or_raw(phone, settings.phone_region)
     contact = _latest_surveyed_contact(session, phone)
     language = _sms_script_version(session, contact).language if contact else settings.language
-    label, confidence = classify_reply(body, language)
+    reading = read_reply(body, language, reader or load_reader(settings.effective_models_dir))
+    label = None if reading.review else reading.label
     inbound = SmsMessage(
         contact_id=contact.id if contact else None,
         direction="in",
@@ -253,6 +275,7 @@ def handle_inbound_sms(
         provider_message_id=provider_message_id,
         state=SmsState.received,
         label=label,
+        reader_version=reading.version,
         created_at=now,
     )
     try:
@@ -275,52 +298,63 @@ def handle_inbound_sms(
         )
     if contact is None or contact.id is None:
         return InboundOutcome(message_id=inbound.id, label=label)
-    if label is Satisfaction.unclear:
-        reply = _reask(session, contact, language, now)
-        return InboundOutcome(
-            message_id=inbound.id,
-            label=label,
-            contact_id=contact.id,
-            reply_sms_id=reply.id if reply else None,
-            reply_text=reply.body if reply else "",
-        )
+    if label is None or label is Satisfaction.unclear:
+        return _unread(session, contact, inbound, reading, language, now)
 
-    categories = _complaint_categories(body, language) if label is Satisfaction.unsatisfied else []
-    answer = _store_answer(session, contact, inbound, label, confidence, categories, now)
-    escalation_id = None
-    if label is Satisfaction.unsatisfied:
-        escalation = escalate(
-            session,
-            incident_id=contact.incident_id,
-            origin="sms",
-            now=now,
-            sla_hours=settings.escalation_sla_hours,
-            contact_id=contact.id,
-            summary=body,
-            categories=categories,
-        )
-        escalation_id = escalation.id
+    settled = settle_sms_reply(
+        session, contact=contact, reply=inbound, label=label, confidence=reading.confidence,
+        reader_version=reading.version, language=language, now=now,
+        sla_hours=settings.escalation_sla_hours,
+    )  # fmt: skip
     return InboundOutcome(
         message_id=inbound.id,
         label=label,
         contact_id=contact.id,
-        answer_id=answer.id if answer else None,
-        escalation_id=escalation_id,
+        answer_id=settled.answer_id,
+        escalation_id=settled.escalation_id,
     )
 
 
-def classify_reply(body: str, language: str) -> tuple[Satisfaction, float]:
-    """The label of an SMS reply, and the classifier's confidence in it.
+def read_reply(body: str, language: str, reader: Reader) -> Reading:
+    """The reader's reading of an SMS reply.
 
-    The survey SMS invites "reply 0 to unsubscribe"; the classifier's digit keys are the
-    rating keys shared with voice, so the SMS-only key is honoured here.
+    The survey SMS invites "reply 0 to unsubscribe"; the reader's digit keys are the rating
+    keys shared with voice, so the SMS-only key is honoured here.
     """
-    from huifang.speech.classify import classify
-
+    reading = reader.read(body, language)
     if body.strip(_REPLY_PUNCTUATION).translate(_FULL_WIDTH_DIGITS) == SMS_OPT_OUT_KEY:
-        return Satisfaction.opt_out, 1.0
-    classification = classify(body, language)
-    return Satisfaction(classification.label), classification.confidence
+        return Reading(
+            Satisfaction.opt_out, 1.0, False, "", SMS_OPT_OUT_KEY, True, reading.version, 0.0
+        )
+    return reading
+
+
+def _unread(
+    session: Session,
+    contact: Contact,
+    inbound: SmsMessage,
+    reading: Reading,
+    language: str,
+    now: datetime,
+) -> InboundOutcome:
+    """A reply no machine settles: the reader was not sure (to review at once), or it is no
+    answer (asked again once; to review when it is still no answer after that)."""
+    assert contact.id is not None and inbound.id is not None
+    label = None if reading.review else reading.label
+    outcome = InboundOutcome(message_id=inbound.id, label=label, contact_id=contact.id)
+    if not reading.review:
+        if _answered(session, contact.id):
+            return outcome  # an acknowledgement after the answer: nothing to ask or read
+        reask = _reask(session, contact, language, now)
+        if reask is not None:
+            return replace(outcome, reply_sms_id=reask.id, reply_text=reask.body)
+    item = open_sms_review(
+        session, contact=contact, reply=inbound, question=_question_asked(session, contact.id),
+        language=language, reason=reading.reason or UNCLEAR_AFTER_REASK,
+        reader_label=reading.label.value, reader_confidence=reading.confidence,
+        reader_version=reading.version, now=now,
+    )  # fmt: skip
+    return replace(outcome, review_id=item.id)
 
 
 def handle_delivery_status(
@@ -395,7 +429,7 @@ def _give_time_to_reply(session: Session, sms_id: int, *, sent_at: datetime) -> 
         return 0
     contact_id, campaign_id, fallback_hours = found
     assert contact_id is not None  # joined to its contact
-    survey = _survey_message(session, contact_id)
+    survey = survey_message(session, contact_id)
     if survey is None or survey.id != sms_id:
         return 0
     due = sent_at + timedelta(hours=fallback_hours)
@@ -414,57 +448,9 @@ def _give_time_to_reply(session: Session, sms_id: int, *, sent_at: datetime) -> 
     )
 
 
-def _advance_contact(session: Session, contact_id: int, event: ContactEvent, now: datetime) -> bool:
-    moved = 0
-    for source in CONTACT.sources(event):
-        moved += session.exec(
-            update(Contact)
-            .where(col(Contact.id) == contact_id, col(Contact.state) == source)
-            .values(state=CONTACT.advance(source, event), updated_at=now)
-        ).rowcount
-    return bool(moved)
-
-
-def _store_answer(
-    session: Session,
-    contact: Contact,
-    inbound: SmsMessage,
-    label: Satisfaction,
-    confidence: float,
-    categories: list[str],
-    now: datetime,
-) -> Answer | None:
-    """The contact's SMS answer, keyed on its survey SMS: only the first reply is stored."""
-    assert contact.id is not None
-    survey = _survey_message(session, contact.id)
-    if survey is None or survey.id is None:
-        return None
-    answer = Answer(
-        contact_id=contact.id,
-        incident_id=contact.incident_id,
-        sms_id=survey.id,
-        question_id=SMS_QUESTION_ID,
-        dimension="overall",
-        outcome=label,
-        value=inbound.body,
-        mode="sms",
-        confidence=confidence,
-        categories=categories,
-        created_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(answer)
-    except IntegrityError:
-        return None  # answered already by an earlier reply
-    count_survey(session, now=now, sms_id=survey.id)
-    _advance_contact(session, contact.id, ContactEvent.answer, now)
-    session.exec(update(Contact).where(col(Contact.id) == contact.id).values(outcome=label))
-    return answer
-
-
 def _reask(session: Session, contact: Contact, language: str, now: datetime) -> SmsMessage | None:
-    """Ask again after the contact's first unclear reply only."""
+    """Ask again after the contact's first unclear reply only (None: asked once already)."""
+    assert contact.id is not None
     unclear_replies = session.exec(
         select(SmsMessage.id).where(
             SmsMessage.contact_id == contact.id,
@@ -472,16 +458,30 @@ def _reask(session: Session, contact: Contact, language: str, now: datetime) -> 
             SmsMessage.label == Satisfaction.unclear,
         )
     ).all()
-    answered = session.exec(
-        select(Answer.id).where(Answer.contact_id == contact.id, col(Answer.sms_id).is_not(None))
-    ).first()
-    assert contact.id is not None
-    survey = _survey_message(session, contact.id)
-    if len(unclear_replies) > 1 or answered is not None or survey is None:
+    survey = survey_message(session, contact.id)
+    if len(unclear_replies) > 1 or survey is None:
         return None
     return _queue_reply(
         session, contact.phone, contact, _reply(language, "reask") + survey.body, now
     )
+
+
+def _answered(session: Session, contact_id: int) -> bool:
+    answered = session.exec(
+        select(Answer.id).where(Answer.contact_id == contact_id, col(Answer.sms_id).is_not(None))
+    ).first()
+    return answered is not None
+
+
+def _question_asked(session: Session, contact_id: int) -> str:
+    """What the citizen was answering: the last message we sent them (the survey SMS or its
+    re-ask), in their language."""
+    last = session.exec(
+        select(SmsMessage.body)
+        .where(SmsMessage.contact_id == contact_id, SmsMessage.direction == "out")
+        .order_by(col(SmsMessage.id).desc())
+    ).first()
+    return last or ""
 
 
 def _queue_reply(
@@ -498,21 +498,6 @@ def _queue_reply(
     session.add(reply)
     session.flush()
     return reply
-
-
-def _complaint_categories(body: str, language: str) -> list[str]:
-    from huifang.speech.classify import tag_complaint
-
-    return [str(tag.category) for tag in tag_complaint(body, language)]
-
-
-def _survey_message(session: Session, contact_id: int) -> SmsMessage | None:
-    """The contact's survey SMS: its first outbound message that did not fail, if any."""
-    return session.exec(
-        select(SmsMessage)
-        .where(SmsMessage.contact_id == contact_id, SmsMessage.direction == "out")
-        .order_by(col(SmsMessage.state) == SmsState.failed, col(SmsMessage.id))
-    ).first()
 
 
 def _latest_surveyed_contact(session: Session, phone: str) -> Contact | None:

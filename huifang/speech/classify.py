@@ -38,10 +38,18 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
+from typing import Any
 
 from huifang.domain.enums import ComplaintCategory, Satisfaction
 
-__all__ = ["Classification", "ComplaintTag", "classify", "tag_complaint"]
+__all__ = [
+    "Classification",
+    "ComplaintTag",
+    "RuleReading",
+    "classify",
+    "read_rules",
+    "tag_complaint",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,24 @@ class Classification:
     label: Satisfaction
     confidence: float
     evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReading:
+    """What the rules make of an answer, with the signals a learned reader weighs.
+
+    `decided_by` says which rule gave the label: `menu` (a reply digit), `whole` (a
+    whole-message entry such as `好的` or `STOP`), `phrases` (the lexicon scan), `empty`
+    (nothing readable). `roles` are the roles of the phrases found, after negators and other
+    modifiers acted on them (`满意` under `不` is `unsatisfied`); `mild` marks the softened ones.
+    """
+
+    classification: Classification
+    decided_by: str
+    language: str
+    normalized: str
+    roles: tuple[str, ...]
+    mild: tuple[bool, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +156,15 @@ class _Hit:
 class _Lexicon:
     joiner: str
     phrases: dict[str, _Entry]
-    #: for each first unit, the lengths (in units) of the phrases starting with it, longest first
-    lengths: dict[str, tuple[int, ...]]
+    #: every phrase and every start of one (in whole units): a scan extends a candidate only
+    #: while it is one of these
+    prefixes: frozenset[str]
     whole: dict[str, Satisfaction]
     patterns: tuple[tuple[re.Pattern[str], _Entry], ...]
+    #: the patterns worth trying on an answer holding a character or two neighbouring ones:
+    #: each pattern is filed under such keys one of which every match holds (`_needs`), or
+    #: under "" (always tried)
+    pattern_index: dict[str, tuple[int, ...]]
     units: re.Pattern[str]
     reply_digit: re.Pattern[str]
     menu_digits: re.Pattern[str]
@@ -149,6 +180,22 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z]")
 _MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
 _CHINESE_NUMBER_REPLY = {"一": "1", "二": "2", "三": "3"}
+#: a menu choice said or typed as a word (`我 选 三`, `按二`, `壹`, `option three please`):
+#: the whole answer is the word, repeated or not, with a verb before and a particle after
+_NUMBER_WORDS = {
+    "一": "1", "壹": "1", "二": "2", "贰": "2", "三": "3", "叁": "3",
+    "one": "1", "two": "2", "three": "3", "#1": "1", "#2": "2", "#3": "3",
+    "1": "1", "2": "2", "3": "3",
+}  # fmt: skip
+_SPOKEN_CHOICE = re.compile(
+    r"^(?:(?:我|那|就)\s*)*(?:(?:选\s*择?|按|回\s*复?|要|打)\s*)?0?(一|壹|二|贰|三|叁|[1-3])(?:\s*号)?"
+    r"(?:\s*(?:选\s*择?|按)?\s*\1(?:\s*号)?)*\s*(?:吧|呢|啊|呀|了)?$"
+    r"|^(?:i ' ?ll go with|i choose|i pick|i say|press|option|number|choice|reply|go with)?\s*"
+    r"(one|two|three|# ?[1-3])(?:\s+\2)*"
+    r"(?:\s+(?:please|pls|i guess|i suppose|definitely|thanks|thank you))?$"
+)
+#: no spoken menu choice is longer (`i ' ll go with three please`)
+_LONGEST_SPOKEN_CHOICE = 40
 _DIGIT_LABELS = {
     "1": Satisfaction.satisfied,
     "2": Satisfaction.basically_satisfied,
@@ -161,6 +208,7 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
     phrases: dict[str, _Entry] = {}
     whole: dict[str, Satisfaction] = {}
     patterns: list[tuple[re.Pattern[str], _Entry]] = []
+    pattern_index: dict[str, set[int]] = {}
     unit_pattern = re.compile(units)
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -176,20 +224,90 @@ def _load(language: str, joiner: str, units: str, digit_units: str) -> _Lexicon:
             found = [u for u in unit_pattern.findall(_normalize(phrase)) if _MEANINGFUL.match(u)]
             whole[_key(found, joiner)] = Satisfaction(role[1:])
         elif phrase.startswith("re:"):
-            patterns.append((re.compile(phrase[3:]), _Entry(Role(role), category)))
+            compiled = re.compile(phrase[3:])
+            for character in _needs(compiled) or {""}:
+                pattern_index.setdefault(character, set()).add(len(patterns))
+            patterns.append((compiled, _Entry(Role(role), category)))
         else:
             key = _key(unit_pattern.findall(_normalize(phrase)), joiner)
             phrases[key] = _Entry(Role(role), category)
-    starting: dict[str, set[int]] = {}
+    prefixes: set[str] = set()
     for key in phrases:
         found = unit_pattern.findall(key)
-        starting.setdefault(found[0], set()).add(len(found))
-    lengths = {unit: tuple(sorted(sizes, reverse=True)) for unit, sizes in starting.items()}
+        prefixes.update(_key(found[:size], joiner) for size in range(1, len(found) + 1))
     reply = re.compile(
         rf"^(?:回复|回|选择?|我选择?|答|reply|option|choice)?[\s:：]*([1-3])\1*(?![0-9]|\.[0-9]|\s*(?:{digit_units}))"
     )
     menu = re.compile(rf"(?<![0-9])[1-3](?![0-9]|\.[0-9]|\s*(?:{digit_units}))")
-    return _Lexicon(joiner, phrases, lengths, whole, tuple(patterns), unit_pattern, reply, menu)
+    index = {character: tuple(sorted(found)) for character, found in pattern_index.items()}
+    return _Lexicon(
+        joiner,
+        phrases,
+        frozenset(prefixes),
+        whole,
+        tuple(patterns),
+        index,
+        unit_pattern,
+        reply,
+        menu,
+    )
+
+
+def _needs(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Keys (a character, or two neighbouring ones) one of which every match of `pattern`
+    holds, to skip it on answers that hold none (most patterns, most answers); None when the
+    pattern promises none."""
+    from re import _constants as c  # type: ignore[attr-defined]  # the parser re itself uses
+    from re import _parser  # type: ignore[attr-defined]
+
+    def sequence(items: Any) -> frozenset[str] | None:
+        best: frozenset[str] | None = None
+        run = ""
+        for op, arg in [*items, (None, None)]:
+            if op is c.LITERAL:
+                run += chr(arg)
+                continue
+            if run and (best is None or len(min(best, key=len)) < len(run)):
+                best = frozenset({run})
+            run = ""
+            found = node(op, arg)
+            if found is not None and (best is None or min(map(len, found)) > min(map(len, best))):
+                best = found
+        return best
+
+    def node(op: Any, arg: Any) -> frozenset[str] | None:
+        if op is c.SUBPATTERN:
+            return sequence(arg[-1])
+        if op is c.BRANCH:
+            alternatives = [sequence(branch) for branch in arg[1]]
+            if any(a is None for a in alternatives):
+                return None
+            return frozenset().union(*alternatives)  # type: ignore[arg-type]
+        if op is c.IN and all(o is c.LITERAL for o, _ in arg):
+            return frozenset(chr(a) for _, a in arg)
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT) and arg[0] >= 1:
+            return sequence(arg[2])
+        return None
+
+    found = sequence(_parser.parse(pattern.pattern))
+    rarest = frozenset(_rarest(need) for need in found if need.strip()) if found else None
+    return rarest or None
+
+
+#: Latin letters and signs, most frequent first: of a substring a pattern needs, its least
+#: frequent pair of characters files it (`went on ` under `we`), any Chinese character
+#: counting as rare
+_FREQUENT = " etaoinshrdlcumwfgypbvk'-,.jxqz0123456789"
+
+
+def _rarest(need: str) -> str:
+    """The need's two neighbouring characters least likely in an answer (or its only one)."""
+    stripped = need.strip()
+    if len(stripped) < 2:
+        return stripped
+    rank = lambda character: _FREQUENT.find(character) % 1000  # noqa: E731
+    pairs = [stripped[i : i + 2] for i in range(len(stripped) - 1)]
+    return max(pairs, key=lambda pair: rank(pair[0]) + rank(pair[1]))
 
 
 def _key(units: list[str], joiner: str) -> str:
@@ -205,12 +323,23 @@ def _simplified_table() -> dict[int, str]:
 _SIMPLIFIED = _simplified_table() | {ord("\u2019"): "'"}
 
 
+#: emoji decorations that change nothing a reader sees in them: variation selectors, joiners,
+#: skin tones, the gender signs of joined sequences
+_EMOJI_DECORATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff\u2640\u2642]")
+
+
 def _normalize(text: str) -> str:
     normalized = unicodedata.normalize("NFKC", text).lower().translate(_SIMPLIFIED)
-    for pattern, replacement in _CONTRACTIONS:
-        normalized = pattern.sub(replacement, normalized)
+    normalized = _EMOJI_DECORATION.sub("", normalized)
+    # the contractions need one of these (most answers have none: spare the four patterns)
+    if "'" in normalized or "cant" in normalized or "cannot" in normalized or "wont" in normalized:
+        for pattern, replacement in _CONTRACTIONS:
+            normalized = pattern.sub(replacement, normalized)
     return normalized.strip()
 
+
+#: emoji that say something (`👍` satisfied, `😐` so-so, `👎` a complaint): in both lexicons
+_EMOJI = frozenset("👍👏💯❤♥☺😊🥰😁😀😃😄🙏🌹🎉✌👌💪🤝😍🫡👎💩😡🤬😤😠🙄😒😾😞😔😢😭💢🖕😐😑🤷")
 
 _LEXICONS = {
     "zh-CN": _load(
@@ -250,7 +379,14 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
         for unit in units:
             starts.append(offset)
             offset += len(unit) + len(lexicon.joiner)
-        for pattern, entry in lexicon.patterns:
+        index = lexicon.pattern_index
+        tried: set[int] = set(index.get("", ()))
+        for key in {*joined, *(joined[i : i + 2] for i in range(len(joined) - 1))}:
+            filed = index.get(key)
+            if filed is not None:
+                tried.update(filed)
+        for number in sorted(tried):
+            pattern, entry = lexicon.patterns[number]
             for match in pattern.finditer(joined):
                 first = bisect_right(starts, match.start()) - 1
                 last = bisect_right(starts, max(match.end() - 1, match.start())) - 1
@@ -260,24 +396,25 @@ def _scan(units: list[str], lexicon: _Lexicon) -> list[_Hit]:
                 hits.append(_Hit(entry.role, entry.category, match.group(), first, last + 1))
     position = 0
     count = len(units)
-    any_taken = any(taken)
+    prefixes, phrases, joiner = lexicon.prefixes, lexicon.phrases, lexicon.joiner
     while position < count:
-        lengths = lexicon.lengths.get(units[position])
-        if lengths is None or taken[position]:
+        # the longest phrase starting here, grown unit by unit while it starts some phrase
+        longest: tuple[_Entry, str, int] | None = None
+        piece, end = "", position
+        while end < count and not taken[end]:
+            piece = piece + joiner + units[end] if end > position else units[end]
+            end += 1
+            if piece not in prefixes:
+                break
+            entry = phrases.get(piece)
+            if entry is not None:
+                longest = (entry, piece, end)
+        if longest is None:
             position += 1
             continue
-        for length in lengths:
-            end = position + length
-            if end > count or (any_taken and any(taken[position:end])):
-                continue
-            phrase = _key(units[position:end], lexicon.joiner)
-            entry = lexicon.phrases.get(phrase)
-            if entry is not None:
-                hits.append(_Hit(entry.role, entry.category, phrase, position, end))
-                position = end
-                break
-        else:
-            position += 1
+        matched, phrase, stop = longest
+        hits.append(_Hit(matched.role, matched.category, phrase, position, stop))
+        position = stop
     hits.sort(key=lambda hit: hit.start)
     return _drop_questions(_apply_modifiers(hits, units), units)
 
@@ -288,9 +425,24 @@ _QUESTION_WORDS = frozenset(
     {"did", "do", "does", "is", "are", "can", "could", "will", "when", "what", "where", "has"}
     | {"have", "any"}
 )
+#: who a spoken English question (no question mark from Vosk) asks about: `did they catch him`
+_SUBJECTS = frozenset(
+    {"they", "you", "he", "she", "anyone", "anybody", "someone", "somebody", "the", "my", "it"}
+)
 #: units without which no clause can be a question (checked first: most answers have none)
-_QUESTION_HINTS = frozenset({"吗", "么", "?", "？", "请", "时"})
-_RHETORICAL = ("为什么", "凭什么", "怎么", "难道", "why", "how come")
+_QUESTION_HINTS = frozenset({"吗", "么", "?", "？", "请", "时", "没", "有"} | _QUESTION_WORDS)
+_RHETORICAL = (
+    "为什么",
+    "凭什么",
+    "怎么",
+    "难道",
+    "这叫",
+    "有用吗",
+    "觉得这样",
+    "认为这样",
+    "why",
+    "how come",
+)
 
 
 def _drop_questions(hits: list[_Hit], units: list[str]) -> list[_Hit]:
@@ -310,7 +462,9 @@ def _drop_questions(hits: list[_Hit], units: list[str]) -> list[_Hit]:
         text = "".join(clause)
         asks = bool(clause) and (
             clause[-1] in ("吗", "么")
+            or text.endswith(("了没有", "了没"))
             or (index < len(units) and units[index] in "?？" and clause[0] in _QUESTION_WORDS)
+            or (clause[0] in _QUESTION_WORDS and clause[1:2] and clause[1] in _SUBJECTS)
             or any(word in text for word in ("请问", "什么时候"))
         )
         if asks and not any(marker in " ".join(clause) or marker in text for marker in _RHETORICAL):
@@ -378,6 +532,15 @@ def _apply_modifiers(hits: list[_Hit], units: list[str]) -> list[_Hit]:
         starts_clause = hit.start == 0 or not _MEANINGFUL.match(units[hit.start - 1])
         if hit.role is Role.mild and starts_clause and ends_clause:
             result.append(_Hit(Role.basic, None, hit.phrase, hit.start, hit.end))
+        elif hit.role is Role.mild and hit.start in by_end:
+            # a softener after a judgement (`慢了点`, `satisfied-ish`) makes a complaint a
+            # remark and praise faint
+            softened = result[by_end[hit.start]]
+            faint = softened.role if softened.role is Role.bad else _SOFTENED.get(softened.role)
+            if faint is not None:
+                result[by_end[hit.start]] = _Hit(
+                    faint, softened.category, softened.phrase, softened.start, hit.end, True
+                )
         elif hit.role is Role.retract and ends_clause:
             # a retraction ending the clause takes back what came just before it:
             # `很满意才怪`, `满意也谈不上`
@@ -416,22 +579,64 @@ def _menu_choice(normalized: str, lexicon: _Lexicon) -> Classification | None:
     if digit is None:
         match = lexicon.reply_digit.match(stripped)
         digit = match.group(1) if match else None
+    if digit is None and len(stripped) <= _LONGEST_SPOKEN_CHOICE:
+        spoken = _SPOKEN_CHOICE.match(" ".join(lexicon.units.findall(stripped)))
+        word = spoken and (spoken.group(1) or spoken.group(2))
+        digit = _NUMBER_WORDS.get(word.replace(" ", "")) if word else None
     return Classification(_DIGIT_LABELS[digit], 0.98, digit) if digit else None
 
 
-def _analyse(text: str, language: str) -> tuple[Classification, list[_Hit], list[str], _Lexicon]:
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    classification: Classification
+    decided_by: str
+    normalized: str
+    hits: list[_Hit]
+    units: list[str]
+    lexicon: _Lexicon
+
+
+def _analyse(text: str, language: str) -> _Analysis:
     normalized = _normalize(text)
     lexicon = _lexicon_for(normalized, language)
     units = lexicon.units.findall(normalized)
-    meaningful = [u for u in units if _MEANINGFUL.match(u)]
+    meaningful = [u for u in units if _MEANINGFUL.match(u) or u in _EMOJI]
     if not meaningful:
-        return Classification(Satisfaction.unclear, 0.9, ""), [], units, lexicon
+        unclear = Classification(Satisfaction.unclear, 0.9, "")
+        return _Analysis(unclear, "empty", normalized, [], units, lexicon)
     whole_key = _key(meaningful, lexicon.joiner)
     if whole_key in lexicon.whole:
-        return Classification(lexicon.whole[whole_key], 0.9, whole_key), [], units, lexicon
+        whole = Classification(lexicon.whole[whole_key], 0.9, whole_key)
+        return _Analysis(whole, "whole", normalized, [], units, lexicon)
     hits = _scan(units, lexicon)
     choice = _menu_choice(normalized, lexicon)
-    return choice or _decide(hits, units, lexicon), hits, units, lexicon
+    if choice is not None and choice.evidence:
+        return _Analysis(choice, "menu", normalized, hits, units, lexicon)
+    decided = choice or _decide(hits, units, lexicon)
+    return _Analysis(decided, "phrases", normalized, hits, units, lexicon)
+
+
+#: a complaint phrase holding one of these is a remark (`来得有点晚`, `a bit slow`)
+_HEDGES = (
+    "有点",
+    "稍",
+    "略",
+    "了点",
+    "了一点",
+    "没完全",
+    "不完全",
+    "a bit",
+    "a little",
+    "slightly",
+    "somewhat",
+    "not completely",
+    "not fully",
+)
+
+
+def _hedged(hit: _Hit, beside_praise: bool) -> bool:
+    """A softened complaint (`有点慢`), or one worded with a hedge beside praise or a rating."""
+    return hit.mild or (beside_praise and any(hedge in hit.phrase for hedge in _HEDGES))
 
 
 def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classification:
@@ -440,9 +645,14 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
     weak = [h for h in hits if h.role in _WEAK]
     opt_out = [h for h in hits if h.role is Role.opt_out]
     soft_opt_out = [h for h in hits if h.role is Role.soft_opt_out]
-    complaints = [h for h in reasons if h.role is Role.bad and not h.mild]
-    remarks = [h for h in reasons if h.role is Role.so_so or (h.role is Role.bad and h.mild)]
     praise = [h for h in reasons if h.role is Role.good]
+    # a complaint worded with a hedge (`来得有点晚`) is a remark beside praise or a rating;
+    # alone it is a complaint still (safety first)
+    softens = bool(praise or ratings)
+    complaints = [h for h in reasons if h.role is Role.bad and not _hedged(h, softens)]
+    remarks = [
+        h for h in reasons if h.role is Role.so_so or (h.role is Role.bad and _hedged(h, softens))
+    ]
 
     def verdict(label: Satisfaction, confidence: float, basis: list[_Hit]) -> Classification:
         return Classification(label, confidence, _evidence(units, basis, lexicon))
@@ -450,21 +660,32 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
     unsatisfied_rating = bool(ratings) and ratings[-1].role is Role.unsatisfied
     if opt_out and not unsatisfied_rating and not complaints:
         return verdict(Satisfaction.opt_out, 0.95, opt_out)
+    resolved = [h for h in praise if h.category is ComplaintCategory.handling]
+    if (
+        resolved
+        and complaints
+        and all(h.category is not ComplaintCategory.handling for h in complaints)
+    ):
+        # the case was resolved, late or rudely: a remark on an accepted outcome
+        # (`Took a while but they sorted it`)
+        remarks, complaints = [*remarks, *complaints], []
     if ratings:
         last = ratings[-1]
         if complaints and any(h.role is Role.unsatisfied for h in ratings):
             last = next(h for h in reversed(ratings) if h.role is Role.unsatisfied)
         if last.role is Role.unsatisfied:
             return verdict(Satisfaction.unsatisfied, 0.95, [last, *complaints])
+        if complaints:
+            # an unhedged grievance beside praise is the real verdict (`还凑合吧，就是事情一点
+            # 没办成`), or sarcasm (`满意满意，车还在我家门口堵着呢`)
+            return verdict(Satisfaction.unsatisfied, 0.75, [*complaints, last])
         if last.role is Role.basic:
             return verdict(Satisfaction.basically_satisfied, 0.9, [last])
-        if complaints or remarks:
-            return verdict(Satisfaction.basically_satisfied, 0.75, [last, *complaints, *remarks])
+        if remarks:
+            return verdict(Satisfaction.basically_satisfied, 0.75, [last, *remarks])
         return verdict(Satisfaction.satisfied, 0.95, [last])
-    if complaints and len(complaints) > len(praise) + len(remarks):
-        return verdict(Satisfaction.unsatisfied, 0.85 if not praise else 0.7, complaints)
     if complaints:
-        return verdict(Satisfaction.basically_satisfied, 0.7, [*praise, *complaints])
+        return verdict(Satisfaction.unsatisfied, 0.85 if not praise else 0.7, complaints)
     if remarks:
         return verdict(Satisfaction.basically_satisfied, 0.75, [*praise, *remarks])
     if praise:
@@ -479,7 +700,21 @@ def _decide(hits: list[_Hit], units: list[str], lexicon: _Lexicon) -> Classifica
 
 def classify(text: str, language: str = "zh-CN") -> Classification:
     """What a survey answer says about the citizen's satisfaction, and why."""
-    return _analyse(text, language)[0]
+    return _analyse(text, language).classification
+
+
+def read_rules(text: str, language: str = "zh-CN") -> RuleReading:
+    """`classify`'s reading with the signals it rests on (for the learned reader)."""
+    analysis = _analyse(text, language)
+    lexicon_language = next(name for name, lex in _LEXICONS.items() if lex is analysis.lexicon)
+    return RuleReading(
+        analysis.classification,
+        analysis.decided_by,
+        lexicon_language,
+        analysis.normalized,
+        tuple(hit.role.value for hit in analysis.hits),
+        tuple(hit.mild for hit in analysis.hits),
+    )
 
 
 def tag_complaint(text: str, language: str = "zh-CN") -> list[ComplaintTag]:
@@ -488,7 +723,13 @@ def tag_complaint(text: str, language: str = "zh-CN") -> list[ComplaintTag]:
     An answer that complains about nothing named gets one `other` tag with its evidence;
     one that does not complain at all gets none.
     """
-    result, hits, units, lexicon = _analyse(text, language)
+    analysis = _analyse(text, language)
+    result, hits, units, lexicon = (
+        analysis.classification,
+        analysis.hits,
+        analysis.units,
+        analysis.lexicon,
+    )
     tags: list[ComplaintTag] = []
     for hit in hits:
         negative = hit.role in (Role.bad, Role.unsatisfied, Role.refusal, Role.so_so)

@@ -18,6 +18,7 @@ from huifang.errors import HuifangError
 
 if TYPE_CHECKING:
     from huifang.speech.models import ModelRegistry
+    from huifang.speech.reader import Reader
 
 speech_app = typer.Typer(help="Speech recognition and answer classification.", no_args_is_help=True)
 models_app = typer.Typer(
@@ -38,7 +39,7 @@ def _default_language() -> str:
     return Settings().language
 
 
-def _fail(error: Exception) -> typer.Exit:
+def fail(error: Exception) -> typer.Exit:
     typer.echo(f"error: {error}", err=True)
     return typer.Exit(1)
 
@@ -56,7 +57,7 @@ def transcribe(
     try:
         result = transcribe_wav(VoskEngine(_registry()), file, lang or _default_language(), phrases)
     except HuifangError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
 
 
@@ -72,8 +73,9 @@ def classify_command(
         help="TSV with a header; the first column is classified",
     ),
 ) -> None:
-    """Print one JSON object per answer: text, label, confidence, evidence, complaints."""
-    from huifang.speech.classify import classify, tag_complaint
+    """Print one JSON object per answer: text, label, confidence, evidence, review (the reader
+    is not sure: a person must read it) and its reason, the model version, complaints."""
+    from huifang.speech.classify import tag_complaint
 
     language = lang or _default_language()
     answers = list(texts or [])
@@ -83,20 +85,70 @@ def classify_command(
             next(rows, None)
             answers += [row[0] for row in rows if row]
     if not answers:
-        raise _fail(ValueError("give answers as arguments or --file F.tsv"))
+        raise fail(ValueError("give answers as arguments or --file F.tsv"))
+    reader = active_reader()
     for text in answers:
-        result = classify(text, language)
+        reading = reader.read(text, language)
         line = {
             "text": text,
-            "label": result.label.value,
-            "confidence": round(result.confidence, 3),
-            "evidence": result.evidence,
+            "label": reading.label.value,
+            "confidence": round(reading.confidence, 3),
+            "evidence": reading.evidence,
+            "review": reading.review,
+            "reason": reading.reason,
+            "version": reading.version,
             "complaints": [
                 {"category": tag.category.value, "phrase": tag.phrase}
                 for tag in tag_complaint(text, language)
             ],
         }
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def active_reader(model: Path | None = None) -> Reader:
+    """The reader of `model`, or the one processes load (models folder, else the package)."""
+    from huifang.settings import Settings
+    from huifang.speech.model import load_model
+    from huifang.speech.reader import Reader, model_path
+
+    path = model or model_path(Settings().effective_models_dir)
+    return Reader(load_model(path))
+
+
+@speech_app.command("evaluate")
+def evaluate_command(
+    files: list[Path] = typer.Argument(
+        ..., exists=True, dir_okay=False, help="labelled replies: corpus TSV files"
+    ),
+    lang: str = typer.Option(
+        None, "--lang", help="language of the replies (default: from the file name, test.zh-CN.tsv)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object instead of tables"),
+    model: Path = typer.Option(
+        None,
+        "--model",
+        exists=True,
+        dir_okay=False,
+        help="a model artefact (default: the active one)",
+    ),
+) -> None:
+    """How well the reply reader reads labelled replies: accuracy, precision and recall per
+    label, lost complaints, the share sent to review, accuracy on the replies it labels
+    itself, the confusion matrix."""
+    from huifang.speech.corpus import CorpusError, read_corpus
+    from huifang.speech.evaluate import evaluate_reader, render_text
+
+    try:
+        rows = [row for f in files for row in read_corpus(f, lang)]
+    except (CorpusError, OSError) as exc:
+        raise fail(exc) from exc
+    reader = active_reader(model)
+    figures = evaluate_reader(reader, rows)
+    if as_json:
+        typer.echo(json.dumps({"model": reader.version, **figures.as_dict()}, ensure_ascii=False))
+    else:
+        title = f"{', '.join(str(f) for f in files)} — model {reader.version}"
+        typer.echo(render_text(figures, title))
 
 
 @models_app.command("list")
@@ -127,7 +179,7 @@ def models_fetch(
     try:
         model = _registry().fetch(name, sha256)
     except (HuifangError, OSError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(f"installed {model.name} ({model.language}) at {model.path}")
 
 
@@ -148,7 +200,7 @@ def models_add(
         source = _package_model(path) if from_package else Path(path)
         model = _registry().add(source, language, name=name, copy=copy)
     except (HuifangError, OSError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(f"registered {model.name} ({model.language}) at {model.path}")
 
 

@@ -4,7 +4,8 @@ recognizer latency histogram.
 Rules kept here:
 - nothing is registered at import time: `metrics_registry(runtime)` builds one registry per
   runtime (kept in `runtime.services`), so two apps in one process (tests) never collide;
-- every database figure is one GROUP BY or aggregate query per scrape, read-only;
+- every database figure is one GROUP BY or aggregate query per scrape, read-only (the review
+  inbox's count is `followup.review.inbox_count`, the one the dashboard shows);
 - the speech pool times each recognition with `recognizer_latency(runtime).observe(seconds)`.
 """
 
@@ -29,6 +30,7 @@ from huifang.domain.states import (
     ContactState,
     EscalationState,
 )
+from huifang.followup.review import inbox_count
 
 _REGISTRY_KEY = "metrics_registry"
 _LATENCY_KEY = "recognizer_latency"
@@ -78,6 +80,7 @@ class DatabaseCollector(Collector):
                     func.count().filter(col(Ticket.deadline_at) < now),
                 ).where(col(Ticket.state).in_(open_tickets))
             ).one()
+            review_open = inbox_count(session)
 
         in_flight = GaugeMetricFamily(
             "huifang_calls_in_flight", "Call attempts dialing, ringing or answered right now"
@@ -114,6 +117,13 @@ class DatabaseCollector(Collector):
         tickets.add_metric(["false"], open_count - overdue)
         tickets.add_metric(["true"], overdue)
         yield tickets
+
+        review = GaugeMetricFamily(
+            "huifang_review_inbox",
+            "Free-text replies no machine settled, waiting for an agent (待研判)",
+        )
+        review.add_metric([], review_open)
+        yield review
 
         age = GaugeMetricFamily(
             "huifang_oldest_open_ticket_age_seconds",

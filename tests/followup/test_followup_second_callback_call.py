@@ -7,15 +7,15 @@ from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import Engine, update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from huifang.bootstrap import build_runtime
 from huifang.clock import FakeClock
 from huifang.dialer.survey import make_survey_call_factory
-from huifang.domain.models import CallAttempt, Escalation, Ticket
+from huifang.domain.models import CallAttempt, Escalation, ReviewItem, Ticket
 from huifang.domain.states import TicketState
 from huifang.ivr.actions import Collect, Record
-from huifang.ivr.events import DigitsReceived, HungUp, RecordingFinished
+from huifang.ivr.events import DigitsReceived, HungUp, RecordingFinished, SpeechRecognized
 from huifang.settings import Settings
 from tests.followup.test_followup_tickets import issue, rectify, second_callbacks
 
@@ -74,4 +74,19 @@ async def test_a_second_callback_nobody_answers_leaves_the_ticket_rectified(
     ticket, attempt_id = rectified
     await answer_call(engine, settings, clock, attempt_id, [])
     session.expire_all()
+    assert session.get(Ticket, ticket.id).state == TicketState.rectified  # type: ignore[union-attr]
+
+
+async def test_words_left_unsettled_on_a_second_callback_stay_with_the_ticket_not_the_inbox(
+    engine: Engine, session: Session, settings: Settings, clock: FakeClock, rectified
+) -> None:  # type: ignore[no-untyped-def]
+    ticket, attempt_id = rectified
+    runtime = build_runtime(settings, clock=clock, engine=engine, migrate=False)
+    call = await make_survey_call_factory(runtime)(attempt_id)
+    await call.start()
+    await call.feed(DigitsReceived("1"))
+    await call.feed(SpeechRecognized("ساقچىلار كېچىكىپ كەلدى", 0.9))
+    await call.feed(HungUp())
+    session.expire_all()
+    assert session.exec(select(ReviewItem)).all() == []
     assert session.get(Ticket, ticket.id).state == TicketState.rectified  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from huifang.domain.states import (
     CAMPAIGN,
     CONTACT,
     ESCALATION,
+    REVIEW,
     SECOND_CALLBACK,
     SMS,
     TICKET,
@@ -23,7 +24,7 @@ from huifang.domain.states import (
 )
 from huifang.errors import IllegalTransition
 
-LIFECYCLES = [ATTEMPT, ESCALATION, TICKET, CONTACT, CAMPAIGN, SMS, SECOND_CALLBACK]
+LIFECYCLES = [ATTEMPT, ESCALATION, TICKET, CONTACT, CAMPAIGN, SMS, SECOND_CALLBACK, REVIEW]
 
 
 def _pairs(machine: Lifecycle) -> list[tuple[Lifecycle, object, object]]:  # type: ignore[type-arg]

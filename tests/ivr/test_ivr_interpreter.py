@@ -290,6 +290,7 @@ def test_a_matcher_answer_that_is_not_one_of_the_choices_is_no_match(mini):
 @dataclass(frozen=True)
 class FakeClassification:
     label: str
+    review: bool = False
 
 
 def test_a_classifier_matcher_picks_the_choice_with_the_label_given(call):
@@ -316,6 +317,56 @@ def test_a_classifier_matcher_leaves_unlabelled_choices_to_the_phrases():
     session.start()
     session.feed(DigitsReceived("1"))
     assert session.feed(SpeechRecognized("转 人工", 0.9))[-1] == Transfer("callback-agents")
+
+
+@pytest.fixture
+def unsure_reader_call() -> Session:
+    """A 110 survey past its confirmation, read by a reader never sure of anything."""
+    unsure = classifier_matcher(
+        lambda text, language: FakeClassification("satisfied", True), "zh-CN"
+    )
+    session = Session(
+        builtin_script("survey-110.zh-CN"), sample_variables("zh-CN"), speech_matcher=unsure
+    )
+    session.start()
+    session.feed(DigitsReceived("1"))
+    return session
+
+
+def test_an_answer_the_reader_is_not_sure_of_is_asked_again_by_keys(unsure_reader_call):
+    actions = unsure_reader_call.feed(SpeechRecognized("满意？钱包到现在都没找到", 0.9))
+    assert keys(actions)[0] == "defaults.low_confidence_prompt"
+    assert actions[-1].phrases == ()  # keys only now
+
+
+def test_a_phrase_inside_an_answer_the_reader_is_not_sure_of_is_no_satisfied_verdict(
+    unsure_reader_call,
+):
+    unsure_reader_call.feed(SpeechRecognized("满意？钱包到现在都没找到", 0.9))
+    assert unsure_reader_call.result().answers[1:] == ()
+
+
+def test_words_heard_on_a_question_left_unanswered_are_kept_as_an_unclear_answer(call):
+    c = call("survey-110.zh-CN")
+    c.feed(DigitsReceived("1"))
+    c.feed(SpeechRecognized("那个 什么 东西", 0.9))
+    c.feed(NoInput())
+    c.feed(NoInput())
+    c.feed(NoInput())
+    kept = c.session.result().answers[1]
+    assert (kept.question_id, kept.outcome, kept.transcript, kept.mode) == (
+        "attitude", Satisfaction.unclear, "那个 什么 东西", AnswerMode.speech,
+    )  # fmt: skip
+
+
+def test_words_heard_before_a_hang_up_are_kept_as_an_unclear_answer(call):
+    c = call("survey-110.zh-CN")
+    c.feed(DigitsReceived("1"))
+    c.feed(SpeechRecognized("那个 什么 东西", 0.9))
+    c.feed(HungUp())
+    assert [(a.outcome, a.transcript) for a in c.session.result().answers[1:]] == [
+        (Satisfaction.unclear, "那个 什么 东西")
+    ]
 
 
 @pytest.mark.parametrize(

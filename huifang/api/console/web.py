@@ -54,19 +54,20 @@ HOME = {
 #: the navigation of each role: (path, label key)
 NAV: dict[str, list[tuple[str, str]]] = {
     Role.admin: [
-        ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/tickets", "nav_tickets"),
-        ("/second-callbacks", "nav_second_callbacks"), ("/scripts", "nav_scripts"),
-        ("/campaigns", "nav_campaigns"), ("/units", "nav_units"), ("/users", "nav_users"),
-        ("/audit", "nav_audit"),
+        ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/review", "nav_review"),
+        ("/tickets", "nav_tickets"), ("/second-callbacks", "nav_second_callbacks"),
+        ("/scripts", "nav_scripts"), ("/campaigns", "nav_campaigns"), ("/units", "nav_units"),
+        ("/users", "nav_users"), ("/audit", "nav_audit"),
     ],
     Role.agent: [
-        ("/queue", "nav_queue"), ("/second-callbacks", "nav_second_callbacks"),
-        ("/tickets", "nav_tickets"),
+        ("/queue", "nav_queue"), ("/review", "nav_review"),
+        ("/second-callbacks", "nav_second_callbacks"), ("/tickets", "nav_tickets"),
     ],
     Role.supervisor: [("/tickets", "nav_tickets"), ("/dashboard", "nav_dashboard")],
     Role.inspector: [
-        ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/tickets", "nav_tickets"),
-        ("/second-callbacks", "nav_second_callbacks"), ("/audit", "nav_audit"),
+        ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/review", "nav_review"),
+        ("/tickets", "nav_tickets"), ("/second-callbacks", "nav_second_callbacks"),
+        ("/audit", "nav_audit"),
     ],
 }  # fmt: skip
 

@@ -138,6 +138,7 @@ def _apply_reply(runtime: Runtime, phone: str, body: str, message_id: str) -> in
             provider_message_id=message_id,
             now=runtime.clock.now(),
             settings=runtime.settings,
+            reader=runtime.reader(),
         )
         return outcome.reply_sms_id
 

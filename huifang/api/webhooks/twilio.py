@@ -487,6 +487,7 @@ async def sms_webhook(
                 provider_message_id=message_sid,
                 now=now,
                 settings=runtime.settings,
+                reader=runtime.reader(),
             )
             return outcome.reply_sms_id
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 23:07:07.535743
+Create Date: 2026-12-04 23:16:50.762977
 """
 
 from collections.abc import Sequence
@@ -319,6 +319,7 @@ def upgrade() -> None:
         sa.Column("provider_message_id", sa.String(length=64), nullable=True),
         sa.Column("state", sa.String(length=24), nullable=False),
         sa.Column("label", sa.String(length=24), nullable=True),
+        sa.Column("reader_version", sa.String(length=24), nullable=True),
         sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -423,6 +424,7 @@ def upgrade() -> None:
         sa.Column("recording_id", sa.Integer(), nullable=True),
         sa.Column("transcript", sa.Text(), nullable=False),
         sa.Column("categories", sa.JSON(), nullable=False),
+        sa.Column("reader_version", sa.String(length=24), nullable=True),
         sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("counted_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -462,6 +464,73 @@ def upgrade() -> None:
             unique=False,
             sqlite_where=sa.text("counted_at IS NOT NULL"),
             postgresql_where=sa.text("counted_at IS NOT NULL"),
+        )
+
+    op.create_table(
+        "review_items",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("sms_id", sa.Integer(), nullable=True),
+        sa.Column("attempt_id", sa.Integer(), nullable=True),
+        sa.Column("question_id", sa.String(length=64), nullable=False),
+        sa.Column("recording_id", sa.Integer(), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("question", sa.Text(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("reason", sa.String(length=24), nullable=False),
+        sa.Column("reader_label", sa.String(length=24), nullable=True),
+        sa.Column("reader_confidence", sa.Float(), nullable=False),
+        sa.Column("reader_version", sa.String(length=24), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("label", sa.String(length=24), nullable=True),
+        sa.Column("labelled_by", sa.Integer(), nullable=True),
+        sa.Column("labelled_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalation_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["attempt_id"],
+            ["call_attempts.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["escalation_id"],
+            ["escalations.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["labelled_by"],
+            ["users.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["recording_id"],
+            ["recordings.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["sms_id"],
+            ["sms_messages.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("attempt_id", "question_id", name="uq_review_items_attempt_question"),
+        sa.UniqueConstraint("sms_id"),
+    )
+    with op.batch_alter_table("review_items", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_review_items_contact_id"), ["contact_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_review_items_incident_id"), ["incident_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_review_items_state"), ["state"], unique=False)
+        batch_op.create_index(
+            "ix_review_items_state_created", ["state", "created_at"], unique=False
         )
 
     op.create_table(
@@ -663,6 +732,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tickets_deadline_at"))
 
     op.drop_table("tickets")
+    with op.batch_alter_table("review_items", schema=None) as batch_op:
+        batch_op.drop_index("ix_review_items_state_created")
+        batch_op.drop_index(batch_op.f("ix_review_items_state"))
+        batch_op.drop_index(batch_op.f("ix_review_items_incident_id"))
+        batch_op.drop_index(batch_op.f("ix_review_items_contact_id"))
+
+    op.drop_table("review_items")
     with op.batch_alter_table("answers", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_answers_incident_stats",

@@ -1,0 +1,109 @@
+"""What the learned reader sees of an answer: character n-grams, words, the rules' reading
+and the markers of replies that say the opposite of their words.
+
+One function, `answer_features`, serves training and reading alike, so the two can never
+see an answer differently. It is pure and reads no file.
+
+Rules kept here:
+- the text is normalised as the rules normalise it (NFKC, lower case, Traditional to
+  Simplified, English contractions spelled out), and Vosk's spaces between Chinese words are
+  dropped: `不 满意` and `不满意` give the same features;
+- Chinese is read as character 1–3-grams, English as character 2–4-grams inside words plus
+  words and word pairs; both with the rules' label and phrase roles (`rule:unsatisfied`,
+  `role:-reason`), and markers: quotes, laughter, question marks, ellipses, clause count,
+  length (`mark:quote`, `mark:clauses=3+`);
+- which model reads an answer follows the rules' choice of lexicon: an answer holding
+  Chinese characters is Chinese, one of Latin letters only English.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from huifang.speech.classify import RuleReading, read_rules
+
+__all__ = ["AnswerFeatures", "answer_features"]
+
+_SPACE_BETWEEN_CJK = re.compile(r"(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])")
+_SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
+_CLAUSE = re.compile(r"[,，。.!！?？;；、…~～]+|\s-\s|\bbut\b|\bthough\b|但是?|可是|就是|不过|然而")
+_QUOTES = frozenset("\"“”「」『』‘’'")
+_QUESTION = frozenset("?？")
+_LAUGHTER = ("呵呵", "哈哈", "嘿嘿", "lol", "haha", "hehe", "yeah right", "sure,")
+_EYE_ROLL = frozenset("🙄😒😤😡😠🤬💢👎😑😂🤣🙂😏😓😭😞😔")
+_ELLIPSIS = ("…", "...", "。。")
+#: letters the reader has a lexicon for; an answer with other letters only is unreadable
+_KNOWN_LETTERS = re.compile(r"[a-z\u3400-\u9fff\uf900-\ufaff]")
+_ANY_LETTER = re.compile(r"[^\W\d_]")
+#: n-gram sizes (shortest, longest): Chinese characters; letters inside English words
+CHINESE_GRAMS = (1, 3)
+ENGLISH_GRAMS = (2, 4)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFeatures:
+    """The rules' reading of an answer and the feature names the model weighs."""
+
+    rules: RuleReading
+    #: distinct, in a fixed order
+    names: tuple[str, ...]
+    clauses: int
+    #: letters of a script the reader has no lexicon for (Korean, Cyrillic …) and none it has
+    foreign: bool
+
+
+def answer_features(text: str, language: str) -> AnswerFeatures:
+    rules = read_rules(text, language)
+    normalized = rules.normalized
+    compact = (
+        _SPACES.sub(" ", _SPACE_BETWEEN_CJK.sub("", normalized)).strip()
+        if " " in normalized or "\t" in normalized
+        else normalized
+    )
+    names: list[str] = []
+    if rules.language == "zh-CN":
+        _char_grams(compact, *CHINESE_GRAMS, names)
+    else:
+        words = _WORD.findall(compact)
+        for word in words:
+            _char_grams(word, *ENGLISH_GRAMS, names)
+        padded = ["<", *words, ">"]
+        names += ["w:" + word for word in words]
+        names += [f"w2:{a} {b}" for a, b in zip(padded, padded[1:], strict=False)]
+    clauses = 1 + sum(1 for part in _CLAUSE.split(compact)[1:] if part.strip())
+    names.append(f"rule:{rules.classification.label.value}")
+    names.append(f"by:{rules.decided_by}")
+    for role, mild in zip(rules.roles, rules.mild, strict=True):
+        names.append(f"role:{role}{'~' if mild else ''}")
+    if rules.roles:
+        names.append(f"last:{rules.roles[-1]}")
+        if len(set(rules.roles)) > 1:
+            names.append("mark:mixed")
+    names += _markers(normalized, clauses)
+    foreign = bool(_ANY_LETTER.search(normalized)) and not _KNOWN_LETTERS.search(normalized)
+    return AnswerFeatures(rules, tuple(dict.fromkeys(names)), clauses, foreign)
+
+
+def _char_grams(text: str, shortest: int, longest: int, into: list[str]) -> None:
+    padded = f"<{text}>"
+    for size in range(shortest, longest + 1):
+        into += [padded[start : start + size] for start in range(len(padded) - size + 1)]
+
+
+def _markers(normalized: str, clauses: int) -> list[str]:
+    marks = [f"mark:clauses={min(clauses, 3)}{'+' if clauses >= 3 else ''}"]
+    length = len(normalized)
+    marks.append("mark:len=" + ("s" if length <= 4 else "m" if length <= 15 else "l"))
+    if not _QUOTES.isdisjoint(normalized):
+        marks.append("mark:quote")
+    if not _QUESTION.isdisjoint(normalized):
+        marks.append("mark:question")
+    if not _EYE_ROLL.isdisjoint(normalized):
+        marks.append("mark:eye_roll")
+    if any(laugh in normalized for laugh in _LAUGHTER):
+        marks.append("mark:laughter")
+    if any(dots in normalized for dots in _ELLIPSIS):
+        marks.append("mark:ellipsis")
+    return marks
