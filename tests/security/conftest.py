@@ -17,16 +17,17 @@ from sqlmodel import Session
 
 from huifang.db import create_db_engine
 from huifang.domain.models import Escalation
-from tests.api.conftest import (  # noqa: F401  # fixtures shared with the API tests
-    PASSWORD,
-    World,
-    app_client,
-    bearer_for,
-    login_as,
-    runtime,
-    world,
-)
+from tests.api import conftest as api_fixtures
+from tests.api.conftest import PASSWORD, World
 from tests.factories import make_escalation, make_incident
+
+# the API tests' world (units, one user per role, logged-in clients), here on both databases
+world = api_fixtures.world
+runtime = api_fixtures.runtime
+app_client = api_fixtures.app_client
+login_as = api_fixtures.login_as
+bearer_for = api_fixtures.bearer_for
+__all__ = ["PASSWORD", "World"]
 
 Login = Callable[[str], TestClient]
 #: how long the app's connections wait for a lock before giving up, in milliseconds
