@@ -3,6 +3,11 @@
 SQLite serves one machine: WAL journal, foreign keys on, a generous busy timeout so the
 API and one worker can share the file. PostgreSQL serves many workers and replicas.
 Nothing is created at import time; `bootstrap` asks for an engine from settings.
+
+Files follow the transaction that records them: a file written for a transaction that rolls
+back is removed (`remove_on_rollback`), and a file a transaction forgets is removed only
+once that transaction committed (`remove_after_commit`), so a failure never leaves a row
+without its file nor a file without its row.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_ON_ROLLBACK = "huifang.remove_on_rollback"
+_AFTER_COMMIT = "huifang.remove_after_commit"
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -58,6 +65,30 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def remove_on_rollback(session: Session, path: Path) -> None:
+    """`path` was written for this transaction: remove it if the transaction rolls back."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(path)
+
+
+def remove_after_commit(session: Session, path: Path) -> None:
+    """This transaction forgets `path`: remove the file once the transaction committed."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(path)
+
+
+@event.listens_for(Session, "after_commit")
+def _files_after_commit(session: Session) -> None:
+    session.info.pop(_ON_ROLLBACK, None)
+    for path in session.info.pop(_AFTER_COMMIT, []):
+        path.unlink(missing_ok=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _files_after_rollback(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+    for path in session.info.pop(_ON_ROLLBACK, []):
+        path.unlink(missing_ok=True)
 
 
 def alembic_config(engine: Engine) -> Config:

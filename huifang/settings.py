@@ -48,7 +48,34 @@ class Settings(BaseSettings):
         description="the URL Twilio and browsers use to reach us (behind a proxy: the proxy's)",
     )
     session_secret: SecretStr = SecretStr("")
-    session_cookie_secure: bool = False
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="send the console's session cookie over HTTPS only; default: on when "
+        "public_base_url is https",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="serve Swagger UI at /docs (development: it loads its assets from a "
+        "CDN); /openapi.json is served either way",
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="the largest request body any route takes (JSON, forms, webhooks): a "
+        "longer one is refused with 413 while it streams in, before the rest is read",
+    )
+    max_import_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="the largest incident file POST /api/v1/incidents/import takes, from an "
+        "authenticated admin or integration only",
+    )
+    max_attachments_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        description="the largest rectification report with its files (each file at most "
+        "20 MiB), from an authenticated unit supervisor or admin only",
+    )
     login_address_max_failures: int = Field(
         default=30,
         ge=1,
@@ -203,6 +230,13 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'huifang.db').resolve()}"
+
+    @property
+    def cookie_secure(self) -> bool:
+        """The session cookie's Secure flag: as set, or on behind an https public URL."""
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.public_base_url.lower().startswith("https://")
 
     @property
     def effective_models_dir(self) -> Path:

@@ -6,7 +6,8 @@ Rules kept here:
 - a cookie-authenticated request with an unsafe method must echo the session's CSRF token in
   the `X-CSRF-Token` header or a `csrf_token` form field; bearer requests need none, since a
   browser never attaches a bearer token on its own;
-- the cookie is HttpOnly, SameSite=Lax, and Secure when `session_cookie_secure` is set;
+- the cookie is HttpOnly, SameSite=Lax, and Secure when `Settings.cookie_secure` (set, or
+  an https public base URL);
 - a session ends early when its user's `sessions_valid_from` is at or after the second the
   cookie was signed (logout everywhere, an admin's revocation); cookies are signed with the
   runtime's clock, so tests move time as they like; API tokens are not sessions: they end
@@ -94,7 +95,7 @@ def start_session(response: Response, runtime: Runtime, user: User) -> str:
         max_age=int(SESSION_MAX_AGE.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=runtime.settings.session_cookie_secure,
+        secure=runtime.settings.cookie_secure,
         path="/",
     )
     return csrf

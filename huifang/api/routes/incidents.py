@@ -1,4 +1,9 @@
-"""Incident import over HTTP: the same rules as `huifang import incidents`."""
+"""Incident import over HTTP: the same rules as `huifang import incidents`.
+
+An upload route (`huifang.api.uploads`): the caller is authenticated and must be an admin or
+an integration before a byte of the file is read; only then may the body be as large as
+`max_import_bytes`.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,18 @@ from fastapi.responses import JSONResponse
 
 from huifang.api.auth import require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.uploads import upload_route
 from huifang.domain.incidents import ImportRefused, detect_format, import_incidents
 from huifang.domain.users import Role
 from huifang.followup.escalations import escalate_imported_complaints
 
 # importing is for admins and for the systems that feed us incidents, nobody else
+IMPORTERS = (Role.admin, Role.integration)
 router = APIRouter(
     prefix="/incidents",
     tags=["incidents"],
-    dependencies=[Depends(require_roles(Role.admin, Role.integration))],
+    dependencies=[Depends(require_roles(*IMPORTERS))],
+    route_class=upload_route(lambda s: s.max_import_bytes, *IMPORTERS),
 )
 
 
