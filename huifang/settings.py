@@ -76,6 +76,25 @@ class Settings(BaseSettings):
         description="the largest rectification report with its files (each file at most "
         "20 MiB), from an authenticated unit supervisor or admin only",
     )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="login attempts for one account from one client address within "
+        "login_failure_window_seconds before that address must wait (429) for the account; "
+        "a successful login starts the count over",
+    )
+    login_account_max_failures: int = Field(
+        default=30,
+        ge=1,
+        description="failed logins for one account from all addresses together within "
+        "login_failure_window_seconds before every address must wait: the slower "
+        "account-wide back-off against guessing spread over many addresses",
+    )
+    login_failure_window_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="the window of login_max_failures and login_account_max_failures",
+    )
     login_address_max_failures: int = Field(
         default=30,
         ge=1,
@@ -83,10 +102,11 @@ class Settings(BaseSettings):
         "before further logins from it are refused (429) until the window has room; the "
         "address is what uvicorn reports as the client: behind a reverse proxy, its "
         "proxy-headers setting (--proxy-headers, --forwarded-allow-ips) decides whether that "
-        "is the proxy or the address in X-Forwarded-For; counted per process (per worker)",
+        "is the proxy or the address in X-Forwarded-For; counted in the database, so it holds "
+        "across workers and replicas",
     )
     login_address_window_seconds: float = Field(
-        default=600.0, gt=0, description="the sliding window of login_address_max_failures"
+        default=600.0, gt=0, description="the window of login_address_max_failures"
     )
 
     # --- providers

@@ -10,10 +10,11 @@ Rules kept here:
   an https public base URL);
 - a session ends early when its user's `sessions_valid_from` is at or after the second the
   cookie was signed (logout everywhere, an admin's revocation); cookies are signed with the
-  runtime's clock, so tests move time as they like; API tokens are not sessions: they end
-  when deleted;
-- failed logins are also counted per client address (`AddressLoginLimit`, on the runtime):
-  an address over the limit is refused before its password is checked;
+  runtime's clock, so tests move time as they like; ending a user's sessions also revokes
+  their API tokens (`users.end_sessions`), which end besides when revoked or expired;
+- a password login first reserves its attempt in the database's login limits (per account
+  at an address, per account, per address: `huifang.domain.login_throttle`), so a refused
+  try costs no hash and simultaneous tries cannot overrun a limit;
 - with no `session_secret` configured, a random per-process secret signs cookies (sessions
   end at restart and do not cross replicas) and a warning says so.
 """
@@ -35,9 +36,10 @@ from sqlmodel import Session
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.bootstrap import Runtime
 from huifang.clock import Clock
-from huifang.domain.login_limit import AddressLoginLimit
+from huifang.domain import login_throttle
+from huifang.domain.api_tokens import user_for_token
 from huifang.domain.models import User
-from huifang.domain.users import LoginRateLimited, LoginRefused, Role, login, user_for_token
+from huifang.domain.users import LoginRefused, Role, login
 
 SESSION_COOKIE = "huifang_session"
 SESSION_MAX_AGE = timedelta(hours=12)
@@ -46,7 +48,6 @@ CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SERIALIZER_KEY = "session_serializer"
-_ADDRESS_LIMIT_KEY = "login_address_limit"
 
 log = logging.getLogger(__name__)
 
@@ -137,18 +138,6 @@ def csrf_token(request: Request) -> str:
     return str(found[0].get("csrf", "")) if found else ""
 
 
-def _address_limit(runtime: Runtime) -> AddressLoginLimit:
-    limit = runtime.services.get(_ADDRESS_LIMIT_KEY)
-    if limit is None:
-        settings = runtime.settings
-        limit = AddressLoginLimit(
-            settings.login_address_max_failures,
-            timedelta(seconds=settings.login_address_window_seconds),
-        )
-        runtime.services[_ADDRESS_LIMIT_KEY] = limit
-    return limit
-
-
 def _client_address(request: Request) -> str:
     """The client as uvicorn reports it (behind a proxy: see its proxy-headers setting)."""
     return request.client.host if request.client else "unknown"
@@ -157,21 +146,21 @@ def _client_address(request: Request) -> str:
 def password_login(
     request: Request, session: Session, runtime: Runtime, username: str, password: str
 ) -> User:
-    """`users.login`, also limited per client address: an address over its limit is refused
-    (LoginRateLimited) before the password is checked, so a refused try costs no hash; a
-    wrong password (LoginRefused) is committed and counted against the address, for both
-    limits to see it."""
-    address = _client_address(request)
-    limit = _address_limit(runtime)
-    retry_after = limit.retry_after(address, runtime.clock.now())
-    if retry_after is not None:
-        raise LoginRateLimited(retry_after)
+    """`users.login` within the login limits: the attempt is reserved first (LoginRateLimited
+    when a limit is full, before the password is checked); a wrong password (LoginRefused)
+    is committed with its audit event and keeps its place; a success gives it back."""
+    now = runtime.clock.now()
+    limits = login_throttle.LoginLimits.from_settings(runtime.settings)
+    reservation = login_throttle.reserve(
+        runtime.engine, limits, username, _client_address(request), now
+    )
     try:
-        return login(session, username, password, runtime.clock.now())
+        user = login(session, username, password, now)
     except LoginRefused:
         session.commit()
-        limit.record_failure(address, runtime.clock.now())
         raise
+    login_throttle.release(session, reservation)
+    return user
 
 
 async def _submitted_csrf(request: Request) -> str:

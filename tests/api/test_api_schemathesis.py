@@ -21,7 +21,7 @@ from sqlmodel import Session
 from huifang.api.app import create_app
 from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock, SystemClock
-from huifang.domain.users import create_api_token
+from huifang.domain.api_tokens import create_api_token
 from huifang.settings import Settings
 from tests.factories import make_escalation, make_incident
 

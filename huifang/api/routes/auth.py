@@ -61,8 +61,8 @@ def logout_endpoint(response: Response, _user: CurrentUser) -> None:
 def logout_everywhere_endpoint(
     response: Response, session: SessionDep, runtime: RuntimeDep, user: CurrentUser
 ) -> None:
-    """End all of the current user's console sessions, this one included (API tokens are
-    not sessions: they stay valid until deleted)."""
+    """End all of the current user's console sessions, this one included, and revoke their
+    API tokens."""
     end_sessions(session, user, runtime.clock.now(), actor=user)
     end_session(response)
 
