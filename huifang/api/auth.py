@@ -9,7 +9,9 @@ Rules kept here:
 - the cookie is HttpOnly, SameSite=Lax, and Secure when `Settings.cookie_secure` (set, or
   an https public base URL);
 - a session ends early when its user's `sessions_valid_from` is at or after the second the
-  cookie was signed (logout everywhere, an admin's revocation); cookies are signed with the
+  cookie was signed (logout everywhere, an admin's revocation), and on logout: the session
+  (known by the sha256 of its CSRF token, random per login) is recorded as ended, so a copy
+  of the cookie kept elsewhere is refused too; cookies are signed with the
   runtime's clock, so tests move time as they like; ending a user's sessions also revokes
   their API tokens (`users.end_sessions`), which end besides when revoked or expired;
 - a password login first reserves its attempt in the database's login limits (per account
@@ -21,6 +23,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -36,7 +39,7 @@ from sqlmodel import Session
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.bootstrap import Runtime
 from huifang.clock import Clock
-from huifang.domain import login_throttle
+from huifang.domain import login_throttle, users
 from huifang.domain.api_tokens import user_for_token
 from huifang.domain.models import User
 from huifang.domain.users import LoginRefused, Role, login
@@ -103,7 +106,27 @@ def start_session(response: Response, runtime: Runtime, user: User) -> str:
 
 
 def end_session(response: Response) -> None:
+    """Remove the session cookie from the browser (the server-side end is `log_out` or
+    `users.end_sessions`)."""
     response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def _session_key(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(str(payload.get("csrf", "")).encode()).hexdigest()
+
+
+def log_out(request: Request, response: Response, session: Session, runtime: Runtime) -> None:
+    """End the request's console session on the server and in the browser."""
+    found = _session_payload(request, runtime)
+    if found is not None:
+        payload, signed_at = found
+        user = session.get(User, payload["uid"])
+        if user is not None:
+            users.log_out(
+                session, user, _session_key(payload), now=runtime.clock.now(),
+                expires_at=signed_at + SESSION_MAX_AGE,
+            )  # fmt: skip
+    end_session(response)
 
 
 def _session_payload(request: Request, runtime: Runtime) -> tuple[dict[str, Any], datetime] | None:
@@ -204,7 +227,7 @@ def get_current_user(
     user = session.get(User, payload["uid"])
     if user is None or not user.active:
         raise _unauthorized("the session's user no longer exists or is inactive")
-    if session_revoked(user, signed_at):
+    if session_revoked(user, signed_at) or users.has_logged_out(session, _session_key(payload)):
         raise _unauthorized("the session has been ended: log in again")
     expected = str(payload.get("csrf", ""))
     if request.method in UNSAFE_METHODS and not hmac.compare_digest(

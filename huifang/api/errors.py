@@ -40,7 +40,7 @@ def _wants_page(request: Request) -> bool:
 def _error_page(request: Request, status: int, message: str) -> Response:
     from huifang.api.console.web import render
 
-    heading = f"error_{status}" if status in (403, 404, 409) else "error"
+    heading = f"error_{status}" if status in (403, 404, 409, 503) else "error"
     return render(request, "error.html", None, status_code=status, heading=heading, message=message)
 
 

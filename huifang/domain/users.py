@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
-from huifang.domain.models import ApiToken, Unit, User
+from huifang.domain.models import ApiToken, EndedSession, Unit, User
 from huifang.errors import Conflict, Forbidden, HuifangError, NotFound
 
 MIN_PASSWORD_LENGTH = 8
@@ -255,6 +255,29 @@ def end_sessions(session: Session, user: User, now: datetime, *, actor: User) ->
         target_id=user.id,
         detail={"tokens_revoked": revoked.rowcount},
     )
+
+
+def log_out(
+    session: Session, user: User, session_key: str, *, now: datetime, expires_at: datetime
+) -> None:
+    """End one console session, known by `session_key`, before its cookie expires (a logout);
+    audited. The key is kept until `expires_at`, when the cookie would have expired anyway."""
+    if session.get(EndedSession, session_key) is None:
+        session.add(
+            EndedSession(
+                session_key=session_key,
+                user_id=user.id,  # type: ignore[arg-type]  # a stored row: its id is set
+                ended_at=now,
+                expires_at=expires_at,
+            )
+        )
+    record_audit(
+        session, at=now, actor=user, action="logout", target_type="user", target_id=user.id
+    )
+
+
+def has_logged_out(session: Session, session_key: str) -> bool:
+    return session.get(EndedSession, session_key) is not None
 
 
 def list_users(session: Session) -> Sequence[User]:

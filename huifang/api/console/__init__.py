@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from huifang.api.console import admin, cases, dashboard, tickets, web
+from huifang.api.console import admin, cases, dashboard, tickets, tokens, web
 
 router = APIRouter(include_in_schema=False)
-for pages in (web, dashboard, cases, tickets, admin):
+for pages in (web, dashboard, cases, tickets, admin, tokens):
     router.include_router(pages.router)

@@ -29,8 +29,8 @@ from sqlmodel import Session
 
 from huifang.api.auth import (
     csrf_token,
-    end_session,
     get_current_user,
+    log_out,
     password_login,
     start_session,
 )
@@ -56,13 +56,15 @@ NAV: dict[str, list[tuple[str, str]]] = {
     Role.admin: [
         ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/tickets", "nav_tickets"),
         ("/scripts", "nav_scripts"), ("/campaigns", "nav_campaigns"), ("/units", "nav_units"),
-        ("/users", "nav_users"), ("/audit", "nav_audit"),
+        ("/users", "nav_users"), ("/audit", "nav_audit"), ("/tokens", "nav_tokens"),
     ],
-    Role.agent: [("/queue", "nav_queue"), ("/tickets", "nav_tickets")],
-    Role.supervisor: [("/tickets", "nav_tickets"), ("/dashboard", "nav_dashboard")],
+    Role.agent: [("/queue", "nav_queue"), ("/tickets", "nav_tickets"), ("/tokens", "nav_tokens")],
+    Role.supervisor: [
+        ("/tickets", "nav_tickets"), ("/dashboard", "nav_dashboard"), ("/tokens", "nav_tokens"),
+    ],
     Role.inspector: [
         ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/tickets", "nav_tickets"),
-        ("/audit", "nav_audit"),
+        ("/audit", "nav_audit"), ("/tokens", "nav_tokens"),
     ],
 }  # fmt: skip
 
@@ -211,9 +213,12 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout(_user: Annotated[User, Depends(console_user(*Role))]) -> Response:
+def logout(
+    request: Request, session: SessionDep, runtime: RuntimeDep,
+    _user: Annotated[User, Depends(console_user(*Role))],
+) -> Response:  # fmt: skip
     response = RedirectResponse("/login", status_code=303)
-    end_session(response)
+    log_out(request, response, session, runtime)
     return response
 
 
