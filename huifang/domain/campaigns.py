@@ -46,6 +46,7 @@ from huifang.domain.states import (
 )
 from huifang.domain.types import UTCDateTime
 from huifang.errors import Conflict, NotFound
+from huifang.phones import mask_phone
 
 CHANNELS = ("sms", "voice", "sms_then_voice")
 OPT_OUT_SOURCES = ("sms", "call", "agent", "do_not_call")
@@ -278,13 +279,15 @@ def opt_out(
         raise ValueError(f"source: {source!r} is not one of {', '.join(OPT_OUT_SOURCES)}")
     new = not is_opted_out(session, phone)
     if new:
+        entry = OptOut(phone=phone, source=source, note=note, created_at=now)
         with session.begin_nested():
-            session.add(OptOut(phone=phone, source=source, note=note, created_at=now))
+            session.add(entry)
     _stop_contacts(session, col(Contact.phone) == phone, reason="opted_out", now=now)
     if new:
+        # the entry names the opt-out row, never the number (the log is read by many)
         record_audit(
-            session, at=now, actor=by, action="opt_out", target_type="phone",
-            target_id=phone, detail={"source": source},
+            session, at=now, actor=by, action="opt_out", target_type="opt_out",
+            target_id=entry.id, detail={"source": source, "phone": mask_phone(phone)},
         )  # fmt: skip
     return new
 

@@ -16,6 +16,7 @@ from huifang.api.routes.stats import (
     stats_scope,
     trend_points,
 )
+from huifang.domain.audit import masked_for_reading, record_audit
 from huifang.domain.models import User
 from huifang.domain.users import Role
 from huifang.stats.audit_log import search_audit
@@ -77,7 +78,13 @@ def dashboard_export(
 
 @router.get("/audit")
 def audit(
-    request: Request, session: SessionDep, user: Auditor, q: str = "", action: str = ""
-) -> HTMLResponse:
-    entries = search_audit(session, text=q, action=action)
+    request: Request, session: SessionDep, clock: ClockDep, user: Auditor, q: str = "",
+    action: str = "",
+) -> HTMLResponse:  # fmt: skip
+    """The audit log search; reading it is audited, and any number in an entry is masked."""
+    record_audit(
+        session, at=clock.now(), actor=user, action="audit.read", target_type="audit_log",
+        detail={"q": q, "action": action},
+    )  # fmt: skip
+    entries = [masked_for_reading(e) for e in search_audit(session, text=q, action=action)]
     return render(request, "audit.html", user, entries=entries, q=q, action=action)
