@@ -80,6 +80,12 @@ def import_incidents_command(
         "", "--format", help="csv or jsonl (default: from the file's extension)"
     ),
     report_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    encoding: str = typer.Option(
+        "auto",
+        "--encoding",
+        help="the file's encoding, e.g. gbk (default: UTF-8, or GB18030 when its start is not "
+        "UTF-8)",
+    ),
 ) -> None:
     """Import handled incidents. Idempotent on (source, external_id); exits 0 only when applied.
 
@@ -97,7 +103,11 @@ def import_incidents_command(
     settings = Settings()
     runtime = build_runtime(settings)
     total = file.stat().st_size
-    stream = open_text(file)
+    try:
+        stream = open_text(file, encoding)
+    except ImportRefused as exc:
+        runtime.close()
+        raise _fail(f"{file}: {exc}") from None
     try:
         with (
             Progress(
@@ -109,7 +119,7 @@ def import_incidents_command(
             task = progress.add_task("import", total=total, rows=0)
 
             def on_progress(rows: int) -> None:
-                progress.update(task, completed=stream.buffer.tell(), rows=rows)
+                progress.update(task, completed=stream.position(), rows=rows)
 
             report = import_incidents(
                 session, stream, fmt=fmt or detect_format(file), tz=settings.tz,

@@ -167,7 +167,9 @@ def _latest_incident_per_phone(
     return [(incident_id, phone) for phone, incident_id in latest.items()]
 
 
-def start_campaign(session: Session, campaign_id: int, *, now: datetime) -> int:
+def start_campaign(
+    session: Session, campaign_id: int, *, now: datetime, by: User | None = None
+) -> int:
     """Run a draft campaign: queue its calls. Returns how many calls were queued.
 
     Voice campaigns queue every pending contact's call, due now. SMS-then-voice campaigns
@@ -175,7 +177,7 @@ def start_campaign(session: Session, campaign_id: int, *, now: datetime) -> int:
     happens even if the survey SMS never goes out; sending the contact's survey SMS pushes
     it to `sms_fallback_hours` after the send when that is later (`huifang.sms.survey`).
     The dialer cancels it at dialing time if the citizen replied or opted out meanwhile."""
-    campaign = _transition(session, campaign_id, CampaignEvent.start)
+    campaign = _transition(session, campaign_id, CampaignEvent.start, now=now, by=by)
     if campaign.channels == "sms":
         return 0
     due = now
@@ -213,17 +215,23 @@ def queue_first_calls(
     return int(result.rowcount or 0)
 
 
-def pause_campaign(session: Session, campaign_id: int) -> Campaign:
-    return _transition(session, campaign_id, CampaignEvent.pause)
+def pause_campaign(
+    session: Session, campaign_id: int, *, now: datetime, by: User | None = None
+) -> Campaign:
+    return _transition(session, campaign_id, CampaignEvent.pause, now=now, by=by)
 
 
-def resume_campaign(session: Session, campaign_id: int) -> Campaign:
-    return _transition(session, campaign_id, CampaignEvent.resume)
+def resume_campaign(
+    session: Session, campaign_id: int, *, now: datetime, by: User | None = None
+) -> Campaign:
+    return _transition(session, campaign_id, CampaignEvent.resume, now=now, by=by)
 
 
-def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Campaign:
+def finish_campaign(
+    session: Session, campaign_id: int, *, now: datetime, by: User | None = None
+) -> Campaign:
     """Stop a campaign for good: its queued calls are cancelled."""
-    campaign = _transition(session, campaign_id, CampaignEvent.finish)
+    campaign = _transition(session, campaign_id, CampaignEvent.finish, now=now, by=by)
     session.execute(
         update(CallAttempt)
         .where(col(CallAttempt.campaign_id) == campaign_id)
@@ -233,7 +241,10 @@ def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Cam
     return campaign
 
 
-def _transition(session: Session, campaign_id: int, event: CampaignEvent) -> Campaign:
+def _transition(
+    session: Session, campaign_id: int, event: CampaignEvent, *, now: datetime, by: User | None
+) -> Campaign:
+    """Move the campaign by `event` (guarded), audited as `campaign.<event>`."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
@@ -247,6 +258,10 @@ def _transition(session: Session, campaign_id: int, event: CampaignEvent) -> Cam
     if moved.rowcount != 1:
         raise Conflict(f"campaign {campaign_id} changed state meanwhile")
     session.refresh(campaign)
+    record_audit(
+        session, at=now, actor=by, action=f"campaign.{event.value}", target_type="campaign",
+        target_id=campaign_id, detail={"state": campaign.state},
+    )  # fmt: skip
     return campaign
 
 

@@ -179,8 +179,12 @@ def refusals_as_flash(session: Session, holder: list[str]) -> Iterator[None]:
 
 @router.get("/static/{path:path}")
 def static_file(path: str) -> FileResponse:
-    target = (STATIC_DIR / path).resolve()
-    if not target.is_file() or STATIC_DIR not in target.parents:
+    try:
+        target = (STATIC_DIR / path).resolve()
+        found = target.is_file() and STATIC_DIR in target.parents
+    except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+        found = False
+    if not found:
         raise HTTPException(404, detail="no such file")
     return FileResponse(target, headers={"Cache-Control": "public, max-age=86400"})
 
