@@ -13,6 +13,7 @@ import typer
 from huifang.dialer.cli import demo_command, worker_command
 from huifang.domain.users_cli import app as users_app
 from huifang.ivr.cli import app as script_app
+from huifang.privacy.cli import app as privacy_app
 from huifang.settings import Settings
 from huifang.speech.cli import models_app, speech_app
 from huifang.stats.cli import app as stats_app
@@ -41,6 +42,7 @@ app.add_typer(agi_app, name="agi")
 app.add_typer(speech_app, name="speech")
 app.add_typer(stats_app, name="stats")
 app.add_typer(models_app, name="models")
+app.add_typer(privacy_app, name="privacy")
 app.command("demo")(demo_command)
 app.command("worker")(worker_command)
 

@@ -197,6 +197,23 @@ class Settings(BaseSettings):
     ticket_extra_holidays: list[date] = Field(default_factory=list)
     ticket_extra_workdays: list[date] = Field(default_factory=list)
 
+    # --- personal data (huifang.privacy): kept this many days after the case closed; 0 keeps
+    # them for ever. Counts, grades and rates never change.
+    retention_recordings_days: int = Field(
+        default=180, ge=0, description="complaint recordings' audio files"
+    )
+    retention_texts_days: int = Field(
+        default=365,
+        ge=0,
+        description="transcripts, SMS replies, complaint summaries, agents' notes, the incident "
+        "summary",
+    )
+    retention_phone_numbers_days: int = Field(
+        default=365,
+        ge=0,
+        description="citizens' phone numbers (masked: 138****5678) and names (cleared)",
+    )
+
     # --- speech
     speech_workers: int = Field(default=max(1, (os.cpu_count() or 1)), ge=1)
 

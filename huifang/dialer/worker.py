@@ -15,7 +15,9 @@ Rules kept here:
   ended is recorded with that outcome; one it does not know ends as failed and is retried
   by the policy after the failure delay;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
-  imported complaints, overdue tickets): it is idempotent, so every worker may run it.
+  imported complaints, overdue tickets): it is idempotent, so every worker may run it;
+- once a day (and when it starts) it runs the retention purge (`huifang.privacy`), also
+  idempotent and safe to run from every worker.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict
 from huifang.domain.campaigns import opted_out_among
 from huifang.domain.states import AttemptEvent, AttemptState
 from huifang.followup.sweep import sweep
+from huifang.privacy.retention import RetentionPolicy, purge
 from huifang.telephony.base import (
     CallEvent,
     CallFateUnknown,
@@ -51,6 +54,8 @@ log = logging.getLogger(__name__)
 
 #: seconds between two follow-up sweeps of one worker
 SWEEP_INTERVAL = 60.0
+#: seconds between two retention purges of one worker
+PURGE_INTERVAL = 24 * 3600.0
 
 _PROGRESS_EVENTS = {
     CallProgress.ringing: AttemptEvent.ring,
@@ -103,6 +108,7 @@ class DialerWorker:
         self._changed = asyncio.Event()
         self._follower: asyncio.Task[None] | None = None
         self._next_sweep = 0.0
+        self._next_purge = 0.0
 
     # --- loops ---------------------------------------------------------------------------------
 
@@ -112,6 +118,7 @@ class DialerWorker:
         while not stop.is_set():
             await self.step()
             await self.sweep_if_due()
+            await self.purge_if_due()
             self._changed.clear()
             waiters = [
                 asyncio.ensure_future(stop.wait()),
@@ -141,6 +148,22 @@ class DialerWorker:
             await asyncio.to_thread(run_sweep)
         except Exception:  # the dialer must keep dialing; the next sweep tries again
             log.exception("follow-up sweep failed")
+
+    async def purge_if_due(self) -> None:
+        """Run the retention purge when a day has passed since the last one."""
+        if self._monotonic() < self._next_purge:
+            return
+        self._next_purge = self._monotonic() + PURGE_INTERVAL
+        policy = RetentionPolicy.from_settings(self.runtime.settings)
+        try:
+            report = await asyncio.to_thread(
+                purge, self.runtime.engine, self.runtime.clock.now(), policy
+            )
+        except Exception:  # the dialer must keep dialing; tomorrow's purge tries again
+            log.exception("retention purge failed")
+            return
+        if report.removed_anything:
+            log.info("retention purge: %s", report)
 
     async def run_until_idle(self) -> None:
         """Dial everything due now and wait for those calls to end (the demo's driver)."""

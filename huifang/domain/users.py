@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from pwdlib import PasswordHash
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
@@ -278,6 +278,12 @@ def log_out(
 
 def has_logged_out(session: Session, session_key: str) -> bool:
     return session.get(EndedSession, session_key) is not None
+
+
+def forget_ended_sessions(session: Session, now: datetime) -> int:
+    """Forget logouts whose cookie has expired anyway (housekeeping); how many."""
+    gone = session.exec(delete(EndedSession).where(col(EndedSession.expires_at) < now))
+    return int(gone.rowcount or 0)
 
 
 def list_users(session: Session) -> Sequence[User]:
