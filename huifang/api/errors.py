@@ -12,7 +12,11 @@ kept, and the client may try again.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -61,6 +65,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+    async def invalid_input(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if _wants_page(request):
+            message = "; ".join(str(error.get("msg", "")) for error in exc.errors())
+            return _error_page(request, 422, message)
+        return await request_validation_exception_handler(request, exc)
+
+    app.add_exception_handler(RequestValidationError, invalid_input)
 
     async def database_unavailable(request: Request, exc: Exception) -> Response:
         message = "the database is busy or unreachable: nothing was saved; try again"

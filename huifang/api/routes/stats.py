@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
 
 from huifang.api.auth import require_roles
@@ -68,7 +69,10 @@ def resolve_period(text: str | None, settings: Settings, now: datetime) -> Perio
     try:
         return Period.parse(text)
     except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
+        # FastAPI's own 422 shape, as the schema documents for every route
+        raise RequestValidationError(
+            [{"loc": ["query", "period"], "msg": str(exc), "type": "value_error"}]
+        ) from None
 
 
 PeriodQuery = Annotated[
