@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlmodel import Session, col
@@ -55,16 +56,10 @@ class IssuedToken:
 
 
 def create_api_token(
-    session: Session,
-    owner: User,
-    name: str,
-    now: datetime,
-    *,
-    actor: User | None = None,
-    lifetime: timedelta = DEFAULT_LIFETIME,
+    session: Session, owner: User, name: str, now: datetime, **options: Any
 ) -> str:
-    """A new token acting as `owner` (see `issue_api_token`), the token alone."""
-    return issue_api_token(session, owner, name, now, actor=actor, lifetime=lifetime).token
+    """A new token acting as `owner` (`issue_api_token`, with its options), the token alone."""
+    return issue_api_token(session, owner, name, now, **options).token
 
 
 def issue_api_token(

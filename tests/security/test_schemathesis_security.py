@@ -10,17 +10,14 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import content_type_conformance, not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from huifang.api.app import create_app
 from huifang.bootstrap import Runtime
-from huifang.clock import FakeClock, SystemClock
+from huifang.clock import FakeClock
 from huifang.domain.api_tokens import create_api_token
-from huifang.settings import Settings
+from tests.api.test_api_schemathesis import CHECKS, _schema_only_app, bounded
 
 EXAMPLES = 25
 
@@ -38,31 +35,14 @@ def admin_headers(engine: Engine, clock: FakeClock, world: Any) -> dict[str, str
     return {"Authorization": f"Bearer {token}"}
 
 
-def _schema_only_app() -> FastAPI:
-    return create_app(Runtime(settings=Settings(), engine=None, clock=SystemClock()))  # type: ignore[arg-type]
-
-
 schema = schemathesis.openapi.from_dict(_schema_only_app().openapi()).include(
     path_regex=r"^/api/v1/(stats|incidents)"
 )
 
 
 @schema.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-    ],
-)
+@bounded(EXAMPLES)
 def test_statistics_and_imports_never_answer_500(
     case: Any, api_app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    case.call_and_validate(
-        app=api_app,
-        headers=admin_headers,
-        checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
-    )
+    case.call_and_validate(app=api_app, headers=admin_headers, checks=CHECKS)
