@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from huifang.api.console.web import console_user, language, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import MAX_ID
 from huifang.api.routes.stats import (
     export_response,
     resolve_period,
@@ -35,7 +36,7 @@ def _percent(value: float | None) -> float | None:
 @router.get("/dashboard")
 def dashboard(
     request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Reader,
-    period: str | None = None, unit_id: Annotated[int | None, Query()] = None,
+    period: str | None = None, unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:  # fmt: skip
     now = clock.now()
     chosen = resolve_period(period, settings, now)

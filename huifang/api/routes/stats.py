@@ -18,6 +18,7 @@ from sqlmodel import Session
 from huifang.api.auth import require_roles
 from huifang.api.console.i18n import translator
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import MAX_ID
 from huifang.domain.audit import record_audit
 from huifang.domain.models import Unit, User
 from huifang.domain.units import get_unit, is_within
@@ -79,7 +80,9 @@ PeriodQuery = Annotated[
     str | None,
     Query(description="YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD; default this month"),
 ]
-UnitQuery = Annotated[int | None, Query(description="a unit id; its subtree is counted")]
+UnitQuery = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="a unit id; its subtree is counted")
+]
 
 
 @router.get("/summary")
