@@ -4,8 +4,10 @@
 
 Creates a throwaway database on the server, fills it with `INSERT … SELECT generate_series`
 (N incidents over two years across the sample city's 16 stations, one answered contact and
-one completed call each, four graded answers per call, an escalation for each unsatisfied
-call and a ticket for half of those), then runs what the console's dashboard runs: the month's
+one completed call each, four graded answers per call — counted, as a completed survey's
+are —, for one contact in 20 an earlier call cut short after the attitude question whose
+answer is stored but not counted, an escalation for each unsatisfied call and a ticket for
+half of those), then runs what the console's dashboard runs: the month's
 figures per unit (and the two comparison months), the 13-month trend for the city and for one
 branch, and a `/metrics` scrape. Every SQL statement is timed where it is sent to the server;
 each line shows the median of `--runs` and the slowest. Target: every query ≤ 300 ms.
@@ -66,21 +68,36 @@ FILL = [
     """INSERT INTO call_attempts (contact_id, campaign_id, number, state, purpose, provider,
                                  provider_call_id, due_at, claimed_by, cause, outcome, ivr_log,
                                  created_at, dialed_at, answered_at, ended_at)
-       SELECT c.id, 1, 1, 'completed', 'survey', 'sim', '', i.handled_at + interval '1 hour', '',
-              '', 'satisfied', '[]', i.handled_at, i.handled_at + interval '1 hour',
-              i.handled_at + interval '1 hour', i.handled_at + interval '1 hour 2 minutes'
+       SELECT c.id, 1, CASE WHEN c.id % 20 = 0 THEN 2 ELSE 1 END, 'completed', 'survey', 'sim',
+              '', i.handled_at + interval '1 hour', '', '', 'satisfied', '[]', i.handled_at,
+              i.handled_at + interval '1 hour', i.handled_at + interval '1 hour',
+              i.handled_at + interval '1 hour 2 minutes'
        FROM contacts c JOIN incidents i ON i.id = c.incident_id""",
     # 85 % satisfied, 10 % basically satisfied, 5 % unsatisfied, varied per dimension
     """INSERT INTO answers (contact_id, incident_id, attempt_id, question_id, dimension, outcome,
-                           value, mode, confidence, transcript, categories, created_at)
+                           value, mode, confidence, transcript, categories, created_at,
+                           counted_at)
        SELECT a.contact_id, c.incident_id, a.id, d.name, d.name,
               CASE WHEN (a.id * 7 + d.n * 13) % 100 < 85 THEN 'satisfied'
                    WHEN (a.id * 7 + d.n * 13) % 100 < 95 THEN 'basically_satisfied'
                    ELSE 'unsatisfied' END,
-              '1', 'dtmf', 1.0, '', '[]', a.ended_at
+              '1', 'dtmf', 1.0, '', '[]', a.ended_at, a.ended_at
        FROM call_attempts a JOIN contacts c ON c.id = a.contact_id,
             (VALUES (0, 'overall'), (1, 'attitude'), (2, 'arrival_time'), (3, 'handling'))
               AS d(n, name)""",
+    # one contact in 20: a first call cut short after the attitude question, an hour earlier
+    """INSERT INTO call_attempts (contact_id, campaign_id, number, state, purpose, provider,
+                                 provider_call_id, due_at, claimed_by, cause, outcome, ivr_log,
+                                 created_at, dialed_at, answered_at, ended_at)
+       SELECT c.id, 1, 1, 'abandoned', 'survey', 'sim', '', i.handled_at, '', '', 'abandoned',
+              '[]', i.handled_at, i.handled_at, i.handled_at, i.handled_at + interval '1 minute'
+       FROM contacts c JOIN incidents i ON i.id = c.incident_id WHERE c.id % 20 = 0""",
+    """INSERT INTO answers (contact_id, incident_id, attempt_id, question_id, dimension, outcome,
+                           value, mode, confidence, transcript, categories, created_at)
+       SELECT a.contact_id, c.incident_id, a.id, 'attitude', 'attitude', 'unsatisfied', '3',
+              'dtmf', 1.0, '', '[]', a.ended_at
+       FROM call_attempts a JOIN contacts c ON c.id = a.contact_id
+       WHERE a.state = 'abandoned'""",
     """INSERT INTO escalations (incident_id, contact_id, attempt_id, origin, state, priority,
                                priority_reasons, categories, summary, sla_due_at, findings, notes,
                                created_at, resolution, resolved_at)

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from huifang.dialer.policy import DialRules, after_call
+from huifang.domain.answers import count_survey
 from huifang.domain.models import CallAttempt, Campaign, Contact, SmsMessage
 from huifang.domain.states import (
     ATTEMPT,
@@ -212,8 +213,9 @@ def end_attempt(
     cause: str = "",
     contact_outcome: str | None = None,
 ) -> bool:
-    """End a live attempt with `outcome`, then answer, exhaust or re-queue its contact.
-    False (and nothing written) when the attempt had already ended."""
+    """End a live attempt with `outcome`, then answer, exhaust or re-queue its contact; a
+    completed call's answers are counted (`domain.answers`). False (and nothing written)
+    when the attempt had already ended."""
     event = _ENDING[outcome]
     ended = session.execute(
         update(A)
@@ -231,6 +233,8 @@ def end_attempt(
     ).first()
     if ended is None:
         return False
+    if outcome == AttemptState.completed:
+        count_survey(session, now=now, attempt_id=attempt_id)
     step = after_call(
         rules_for(ended.campaign_id), outcome=outcome, attempts_made=ended.number, ended_at=now
     )

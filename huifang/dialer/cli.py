@@ -81,55 +81,101 @@ def _provider(runtime: Any) -> Any:
 
 def demo_command(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="serve the API and console after"),
+    serve_only: bool = typer.Option(
+        False, "--serve-only", help="serve the last demo's database again, without a new run"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
-    incidents: int = typer.Option(200, min=1, help="incidents handled yesterday"),
-    seed: int = typer.Option(110, help="random seed of incidents and citizens"),
-    host: str = typer.Option("127.0.0.1", help="address to serve on"),
-    port: int = typer.Option(8000, help="port to serve on"),
+    incidents: int = typer.Option(200, min=1, help="incidents handled on the first day"),
+    days: int = typer.Option(9, min=1, max=60, help="days played out, ending now"),
+    seed: int = typer.Option(110, help="random seed of incidents, citizens and staff"),
+    host: str = typer.Option("", help="address to serve on (default HUIFANG_HOST, 127.0.0.1)"),
+    port: int = typer.Option(0, help="port to serve on (default HUIFANG_PORT, 8000)"),
 ) -> None:
-    """The end-to-end demo on simulated citizens, then the console on 127.0.0.1:8000.
+    """The closed loop on simulated citizens, agents and units, then the console.
 
-    A fresh SQLite database, a day of incidents, an SMS-then-voice campaign through the
-    simulated SMS gateway and phone line, escalations for every unsatisfied answer, and the
-    summary by unit.
+    A fresh SQLite database, a day of incidents, and the days since played out up to now:
+    an SMS-then-voice campaign through the simulated SMS gateway and phone line, escalations,
+    agents' callbacks and supervision tickets, the units' acknowledgements and reports (some
+    late), second callbacks that close or reopen tickets. Prints the figures the console and
+    `huifang stats summary` show for the same database, then serves the API and console
+    (the port is checked before the campaign runs).
     """
     from rich.console import Console
 
-    from huifang.demo import DEMO_PASSWORD, DemoOptions, render_summary, run_demo
+    from huifang.demo import (
+        DEMO_PASSWORD,
+        DemoOptions,
+        PortBusy,
+        demo_settings,
+        render_summary,
+        reserve_port,
+        run_demo,
+    )
 
     base = Settings()
+    settings = demo_settings(base)
+    host, port = host or base.host, port or base.port
     console = Console(stderr=as_json)
-    with console.status("running the campaign day on the simulated line…"):
-        report = asyncio.run(run_demo(base, DemoOptions(incidents=incidents, seed=seed)))
+    if serve_only and not (settings.data_dir / "huifang.db").is_file():
+        raise typer.BadParameter(
+            f"no demo database in {settings.data_dir}: run `huifang demo` first",
+            param_hint="--serve-only",
+        )
+    listening = None
+    if serve or serve_only:
+        try:
+            listening = reserve_port(host, port)
+        except PortBusy as exc:
+            raise typer.BadParameter(str(exc), param_hint="--port") from None
+    if serve_only:
+        _serve(settings, listening, host, port, console, period="")
+        return
+    options = DemoOptions(incidents=incidents, seed=seed, days=days)
+    with console.status("playing the days out on the simulated line…"):
+        report = asyncio.run(run_demo(base, options))
+    period = report.period.label()
     if as_json:
         typer.echo(json.dumps(report.summary, ensure_ascii=False))
     else:
         console.print(render_summary(report.summary))
-        console.print(f"database: {report.settings.effective_database_url}")
-        console.print(f"campaign ran {report.started_at:%Y-%m-%d %H:%M} → "
-                      f"{report.ended_at.astimezone(report.settings.tz):%Y-%m-%d %H:%M} (simulated)")  # fmt: skip
+        console.print(f"database: {settings.effective_database_url}")
+        tz = settings.tz
+        console.print(f"simulated {report.started_at.astimezone(tz):%Y-%m-%d %H:%M} → now "
+                      f"({report.ended_at.astimezone(tz):%Y-%m-%d %H:%M}); the last event "
+                      f"{report.last_event_at.astimezone(tz):%Y-%m-%d %H:%M}")  # fmt: skip
+        console.print(
+            f"the same figures: HUIFANG_DATABASE_URL={settings.effective_database_url} "
+            f"huifang stats summary --period {period}"
+        )
         if report.summary["speech_note"]:
             console.print(f"[yellow]{report.summary['speech_note']}[/yellow]")
         for note in report.notes:
             console.print(f"[yellow]{note}[/yellow]")
         if serve:
             logins = ", ".join(f"{name} ({role})" for name, role in report.accounts)
-            console.print(f"console logins: {logins}; password: {DEMO_PASSWORD}")
-    if serve:
-        _serve(report.settings, host, port, console)
+            console.print(f"console logins: {logins}, and supervisor-xc … for the other "
+                          f"branches; password: {DEMO_PASSWORD}")  # fmt: skip
+    if listening is not None:
+        _serve(settings, listening, host, port, console, period=period)
 
 
-def _serve(settings: Settings, host: str, port: int, console: Any) -> None:
+def _serve(
+    settings: Settings, listening: Any, host: str, port: int, console: Any, *, period: str
+) -> None:
+    """Serve the demo database on the socket reserved before the campaign."""
     import uvicorn
 
-    from huifang.api.app import create_app
-    from huifang.bootstrap import build_runtime
+    from huifang.demo import demo_app
 
-    runtime = build_runtime(settings)
-    console.print(f"API and console on http://{host}:{port}/ (Ctrl-C to stop)")
+    app, runtime = demo_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    dashboard = f"http://{shown}:{port}/dashboard" + (f"?period={period}" if period else "")
+    console.print(f"API and console on http://{shown}:{port}/ — the figures above: {dashboard}"
+                  " (Ctrl-C to stop; `huifang demo --serve-only` serves them again later)")  # fmt: skip
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port)
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run(sockets=[listening])
     finally:
+        listening.close()
         runtime.close()
 
 

@@ -205,8 +205,15 @@ class Answer(SQLModel, table=True):
         UniqueConstraint("attempt_id", "question_id", name="uq_answers_attempt_question"),
         UniqueConstraint("sms_id", "question_id", name="uq_answers_sms_question"),
         Index("ix_answers_dimension_outcome", "dimension", "outcome"),
-        # statistics: the grades of a period's incidents, read from the index alone
-        Index("ix_answers_incident_stats", "incident_id", "dimension", "outcome"),
+        # statistics: the counted grades of a period's incidents, read from the index alone
+        Index(
+            "ix_answers_incident_stats",
+            "incident_id",
+            "dimension",
+            "outcome",
+            sqlite_where=text("counted_at IS NOT NULL"),
+            postgresql_where=text("counted_at IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contacts.id", index=True)
@@ -224,6 +231,9 @@ class Answer(SQLModel, table=True):
     #: complaint categories found in the transcript or reply (attitude, arrival_time, …)
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    #: when its survey completed, and until a later completed survey of the same incident
+    #: answered the same dimension: the statistics count these only (`domain.answers`)
+    counted_at: datetime | None = _time()
 
 
 class OptOut(SQLModel, table=True):

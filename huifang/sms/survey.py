@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from huifang.bootstrap import Runtime
 from huifang.db import session_scope
+from huifang.domain.answers import count_survey
 from huifang.domain.campaigns import is_opted_out, opt_out
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import (
@@ -456,6 +457,7 @@ def _store_answer(
             session.add(answer)
     except IntegrityError:
         return None  # answered already by an earlier reply
+    count_survey(session, now=now, sms_id=survey.id)
     _advance_contact(session, contact.id, ContactEvent.answer, now)
     session.exec(update(Contact).where(col(Contact.id) == contact.id).values(outcome=label))
     return answer

@@ -32,7 +32,8 @@ def summary_command(
     period: PeriodOption = "",
     unit: Annotated[str, typer.Option(help="a unit code; default every unit")] = "",
 ) -> None:
-    """Print the period's figures (with month-on-month and year-on-year) as JSON."""
+    """Print the period's figures beside the month before and the year before as JSON (the
+    API's GET /api/v1/stats/summary and the demo's summary print the same)."""
     from sqlalchemy import select
 
     from huifang.bootstrap import build_runtime
@@ -55,18 +56,7 @@ def summary_command(
             result = comparison(session, chosen, tz=runtime.settings.tz, now=now, unit_id=unit_id)
     finally:
         runtime.close()
-    typer.echo(
-        json.dumps(
-            {
-                "period": chosen.label(),
-                "figures": result.current.as_dict(),
-                "month_on_month": result.month_on_month,
-                "year_on_year": result.year_on_year,
-            },
-            ensure_ascii=False,
-            indent=2,
-        )
-    )
+    typer.echo(json.dumps(result.as_dict(chosen), ensure_ascii=False, indent=2))
 
 
 @app.command("export")

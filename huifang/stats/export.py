@@ -56,6 +56,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("tickets_rectified", lambda r: r.figures.tickets_rectified),
     Column("tickets_on_time", lambda r: r.figures.tickets_on_time),
     Column("tickets_overdue", lambda r: r.figures.tickets_overdue),
+    Column("tickets_closed", lambda r: r.figures.tickets_closed),
+    Column("tickets_reopened", lambda r: r.figures.tickets_reopened),
     Column("rectification_rate", lambda r: r.figures.rectification_rate, is_rate=True),
     Column("second_callback_rate", lambda r: r.figures.second_callback.rate, is_rate=True),
 )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from huifang.domain.enums import ComplaintCategory
+from huifang.stats.periods import Period
 
 #: the three dimensions the reference deployment measures, in report order
 DIMENSIONS = ("attitude", "arrival_time", "handling")
@@ -70,6 +71,10 @@ class Figures:
     tickets_rectified: int = 0
     tickets_on_time: int = 0
     tickets_overdue: int = 0
+    #: closed after a satisfied second callback (the only way a ticket closes)
+    tickets_closed: int = 0
+    #: reopened at least once by an unsatisfied second callback
+    tickets_reopened: int = 0
 
     @property
     def answer_rate(self) -> float | None:
@@ -102,6 +107,8 @@ class Figures:
                 "rectified": self.tickets_rectified,
                 "on_time": self.tickets_on_time,
                 "overdue": self.tickets_overdue,
+                "closed_by_second_callback": self.tickets_closed,
+                "reopened": self.tickets_reopened,
                 "rectification_rate": self.rectification_rate,
                 "on_time_rate": self.on_time_rate,
             },
@@ -134,6 +141,12 @@ class UnitFigures:
     unit: UnitRef
     figures: Figures
 
+    def as_dict(self) -> dict[str, Any]:
+        """The unit and its figures as plain JSON values (a ranking's or a report's row)."""
+        unit = {"id": self.unit.id, "code": self.unit.code, "name": self.unit.name,
+                "level": self.unit.level}  # fmt: skip
+        return {"unit": unit, **self.figures.as_dict()}
+
 
 @dataclass(frozen=True, slots=True)
 class TrendPoint:
@@ -157,6 +170,18 @@ class Comparison:
     @property
     def year_on_year(self) -> float | None:
         return _change(self.current.overall.rate, self.year_ago.overall.rate)
+
+    def as_dict(self, period: Period) -> dict[str, Any]:
+        """`period`'s figures beside the two compared periods, as plain JSON values: what
+        `huifang stats summary`, `GET /api/v1/stats/summary` and the demo's summary print."""
+        return {
+            "period": period.label(),
+            "figures": self.current.as_dict(),
+            "previous": {"period": period.previous().label(), **self.previous.as_dict()},
+            "year_ago": {"period": period.year_ago().label(), **self.year_ago.as_dict()},
+            "month_on_month": self.month_on_month,
+            "year_on_year": self.year_on_year,
+        }
 
 
 def _change(now: float | None, then: float | None) -> float | None:

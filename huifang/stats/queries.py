@@ -7,6 +7,12 @@ Rules kept here:
   surveyed contacts, answers and complaint categories all hang on `incidents.handled_at`,
   so the rate of a month is the verdict on that month's work, and an answer given on
   1 December about a 30 November case counts for November; tickets count by `issued_at`;
+- every citizen counts once: one answer per incident and dimension, from the latest
+  completed survey of the incident's citizen (`domain.answers` marks it `counted_at`) — a
+  call cut short after the first question and retried counts that question once, a citizen
+  surveyed again counts once, with the latest survey; a survey never completed (cut short
+  for good, an answering machine) counts nowhere; "surveyed" and complaint categories count
+  incidents, not contacts or escalations;
 - every query starts from the period's incidents (index on `handled_at`) and reaches
   contacts and answers through covering indexes on `incident_id`, so its cost follows the
   period's size, not the table's;
@@ -24,12 +30,22 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, cast, func, or_, select
+from sqlalchemy import String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
-from huifang.domain.models import Answer, Contact, Escalation, Incident, Ticket, Unit
-from huifang.domain.states import ContactState
+from huifang.domain.models import (
+    Answer,
+    CallAttempt,
+    Contact,
+    Escalation,
+    Incident,
+    SmsMessage,
+    Ticket,
+    TicketChange,
+    Unit,
+)
+from huifang.domain.states import ContactState, TicketEvent, TicketState
 from huifang.domain.units import subtree_ids
 from huifang.errors import NotFound
 from huifang.stats.figures import (
@@ -49,6 +65,10 @@ from huifang.stats.periods import Period
 #: answer dimensions the reports read; others (confirm, reason) are not graded
 REPORTED_DIMENSIONS = ("overall", "attitude", "arrival_time", "handling", "second_callback")
 _NOT_SURVEYED = (ContactState.pending.value, ContactState.excluded.value)
+#: the one answer per incident and dimension the figures count (see `domain.answers`)
+_COUNTED = col(Answer.counted_at).is_not(None)
+#: the ticket events a second callback's verdict makes
+_SECOND_CALLBACK_VERDICTS = (TicketEvent.verify.value, TicketEvent.reopen.value)
 
 
 def _rows(session: Session, query: Select[Any]) -> Sequence[Any]:
@@ -82,12 +102,13 @@ def own_figures(
     for unit_id, n in _rows(session, incidents):
         counts[unit_id]["incidents"] = n
 
+    reached = exists().where(
+        col(Contact.incident_id) == col(Incident.id), col(Contact.state).not_in(_NOT_SURVEYED)
+    )
     surveyed = (
         select(col(Incident.unit_id), func.count())
-        .select_from(Incident)
-        .join(Contact, col(Contact.incident_id) == col(Incident.id))
         .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
-        .where(col(Contact.state).not_in(_NOT_SURVEYED))
+        .where(reached)
         .group_by(col(Incident.unit_id))
     )
     for unit_id, n in _rows(session, surveyed):
@@ -99,7 +120,7 @@ def own_figures(
         .select_from(Incident)
         .join(Answer, col(Answer.incident_id) == col(Incident.id))
         .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
-        .where(col(Answer.dimension).in_(REPORTED_DIMENSIONS))
+        .where(col(Answer.dimension).in_(REPORTED_DIMENSIONS), _COUNTED)
         .group_by(col(Incident.unit_id), col(Answer.dimension), col(Answer.outcome))
     )
     for unit_id, dimension, outcome, n in _rows(session, answers):
@@ -110,8 +131,10 @@ def own_figures(
         counts[unit_id]["answered"] = sum(by_dimension.get("overall", {}).values())
 
     categories_text = cast(col(Escalation.categories), String)
+    # incidents whose escalations name the category (a citizen surveyed again may have two)
     category_sums = [
-        func.sum(case((categories_text.like(f'%"{name}"%'), 1), else_=0)) for name in CATEGORIES
+        func.count(func.distinct(case((categories_text.like(f'%"{name}"%'), col(Incident.id)))))
+        for name in CATEGORIES
     ]
     escalations = (
         select(col(Incident.unit_id), *category_sums)
@@ -130,6 +153,9 @@ def own_figures(
         select(
             col(Ticket.unit_id),
             func.count(),
+            # verified by a satisfied second callback: the only way a ticket is closed
+            func.sum(case((col(Ticket.state) == TicketState.closed.value, 1), else_=0)),
+            func.sum(case((col(Ticket.reopen_count) > 0, 1), else_=0)),
             func.sum(case((rectified, 1), else_=0)),
             func.sum(
                 case(
@@ -153,9 +179,11 @@ def own_figures(
         .where(col(Ticket.issued_at) >= start, col(Ticket.issued_at) < end)
         .group_by(col(Ticket.unit_id))
     )
-    for unit_id, issued, done, on_time, overdue in _rows(session, tickets):
+    for unit_id, issued, closed, reopened, done, on_time, overdue in _rows(session, tickets):
         counts[unit_id].update(
             tickets_issued=issued,
+            tickets_closed=int(closed),
+            tickets_reopened=int(reopened),
             tickets_rectified=int(done),
             tickets_on_time=int(on_time),
             tickets_overdue=int(overdue),
@@ -231,7 +259,7 @@ def trend(
             .select_from(Incident)
             .join(Answer, col(Answer.incident_id) == col(Incident.id))
             .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
-            .where(col(Answer.dimension) == "overall")
+            .where(col(Answer.dimension) == "overall", _COUNTED)
             .group_by(col(Answer.outcome))
         )
         if subtree is not None:
@@ -239,3 +267,54 @@ def trend(
         counts = {outcome or "": n for outcome, n in _rows(session, query)}
         points.append(TrendPoint(period.label(), sum(counts.values()), Grades.from_counts(counts)))
     return points
+
+
+def campaign_activity(session: Session, campaign_ids: Sequence[int]) -> dict[str, int]:
+    """What campaigns did, counted per contact or call: survey SMS sent and replied to,
+    survey calls placed (retries among them), opt-outs, escalations."""
+    ids = list(campaign_ids)
+    of_campaigns = col(Contact.campaign_id).in_(ids)
+    survey_calls = (
+        select(func.count(), func.sum(case((col(CallAttempt.number) > 1, 1), else_=0)))
+        .where(col(CallAttempt.campaign_id).in_(ids), col(CallAttempt.purpose) == "survey")
+        .where(col(CallAttempt.dialed_at).is_not(None))
+    )
+    calls, retries = _rows(session, survey_calls)[0]
+    replied = (
+        select(func.count(func.distinct(col(SmsMessage.contact_id))))
+        .join(Contact, col(Contact.id) == col(SmsMessage.contact_id))
+        .where(of_campaigns, col(SmsMessage.direction) == "in")
+    )
+    contacts = select(
+        func.count(),
+        func.sum(case((col(Contact.sms_sent_at).is_not(None), 1), else_=0)),
+        func.sum(case((col(Contact.outcome) == "opted_out", 1), else_=0)),
+    ).where(of_campaigns)
+    total, sms_sent, opted_out = _rows(session, contacts)[0]
+    escalated = select(func.count()).select_from(Escalation).join(Contact).where(of_campaigns)
+    return {
+        "contacts": total,
+        "sms_sent": int(sms_sent or 0),
+        "sms_replied": _rows(session, replied)[0][0],
+        "calls": calls,
+        "retries": int(retries or 0),
+        "opted_out": int(opted_out or 0),
+        "escalated": _rows(session, escalated)[0][0],
+    }
+
+
+def second_callbacks(session: Session, period: Period, *, tz: ZoneInfo) -> dict[str, int]:
+    """The second callbacks that settled the period's tickets (closed or reopened them): by
+    the phone line (the IVR) and by agents who called and recorded the answer themselves."""
+    start, end = period.bounds(tz)
+    settled = (
+        select(
+            func.sum(case((col(TicketChange.actor_id).is_(None), 1), else_=0)),
+            func.sum(case((col(TicketChange.actor_id).is_not(None), 1), else_=0)),
+        )
+        .join(Ticket, col(Ticket.id) == col(TicketChange.ticket_id))
+        .where(col(Ticket.issued_at) >= start, col(Ticket.issued_at) < end)
+        .where(col(TicketChange.event).in_(_SECOND_CALLBACK_VERDICTS))
+    )
+    by_line, by_agents = _rows(session, settled)[0]
+    return {"by_phone_line": int(by_line or 0), "by_agents": int(by_agents or 0)}

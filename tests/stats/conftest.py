@@ -1,8 +1,11 @@
-"""Statistics fixtures: the hand-computed data set, an app on it, readers of each role."""
+"""Statistics fixtures: the hand-computed data set, an app on it, readers of each role; a
+runtime on the test database and the survey history made on it by the real code."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,12 +13,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from huifang.api.app import create_app
-from huifang.bootstrap import Runtime
+from huifang.bootstrap import Runtime, build_runtime
 from huifang.clock import FakeClock
 from huifang.domain.api_tokens import create_api_token
 from huifang.domain.models import User
 from huifang.settings import Settings
 from tests.stats.stats_dataset import Dataset, build_dataset
+from tests.stats.survey_history import History, build_history
 
 
 @pytest.fixture
@@ -47,3 +51,14 @@ def stats_client(
 
     yield as_role
     client.close()
+
+
+@pytest.fixture
+def runtime(engine: Engine, clock: FakeClock, tmp_path: Path) -> Runtime:
+    settings = Settings(data_dir=tmp_path / "data", calls_per_second=1000)
+    return build_runtime(settings, clock=clock, migrate=False, engine=engine)
+
+
+@pytest.fixture
+def history(runtime: Runtime, clock: FakeClock, tmp_path: Path) -> History:
+    return asyncio.run(build_history(runtime, clock, tmp_path / "recordings"))

@@ -82,6 +82,7 @@ class _Builder:
         return contact
 
     def answers(self, contact: Contact, at: str, **outcomes: str | None) -> None:
+        """A completed survey's answers: counted (see `domain.answers`)."""
         for dimension, outcome in outcomes.items():
             self.session.add(
                 Answer(
@@ -92,6 +93,7 @@ class _Builder:
                     outcome=outcome,
                     mode="dtmf",
                     created_at=local(at),
+                    counted_at=local(at),
                 )  # fmt: skip
             )
         self.session.flush()

@@ -44,8 +44,26 @@ def test_incident_just_after_local_midnight_belongs_to_the_new_month(
     assert (s3.incidents, s3.answered, s3.overall) == (1, 1, Grades(basically_satisfied=1))
 
 
-def test_pending_and_excluded_contacts_are_not_surveyed(session: Session, data: Dataset) -> None:
-    assert november(session, data.s2.id).surveyed == 2
+def test_an_incident_reached_by_several_contacts_is_surveyed_once(
+    session: Session, data: Dataset
+) -> None:
+    # 二所's one November incident has an unreachable, a pending and an answered contact
+    assert november(session, data.s2.id).surveyed == 1
+
+
+@pytest.mark.parametrize("state", ["pending", "excluded"])
+def test_pending_and_excluded_contacts_are_not_surveyed(
+    session: Session, data: Dataset, state: str
+) -> None:
+    incident = make_incident(session, unit=data.s3, handled_at=local("2026-11-18 10:00"))
+    session.add(
+        Contact(campaign_id=1, incident_id=incident.id, phone="+8613900008888", state=state)
+    )
+    session.commit()
+    assert (november(session, data.s3.id).incidents, november(session, data.s3.id).surveyed) == (
+        2,
+        1,
+    )
 
 
 def test_unclear_answer_counts_as_answered_but_not_graded(session: Session, data: Dataset) -> None:
@@ -68,7 +86,7 @@ def test_second_callback_answers_are_reported_apart(session: Session, data: Data
 
 def test_bureau_sums_its_whole_tree(session: Session, data: Dataset) -> None:
     city = november(session, data.bureau.id)
-    assert (city.incidents, city.surveyed, city.answered) == (4, 5, 4)
+    assert (city.incidents, city.surveyed, city.answered) == (4, 4, 4)
     assert city.overall == Grades(satisfied=1, basically_satisfied=1, unsatisfied=1)
     assert city.overall.rate == pytest.approx(2 / 3)
 
@@ -95,6 +113,7 @@ def test_late_answer_counts_for_the_month_its_incident_was_handled(
             outcome="unsatisfied",
             mode="sms",
             created_at=local("2026-12-01 09:00"),
+            counted_at=local("2026-12-01 09:00"),
         )  # fmt: skip
     )
     session.commit()

@@ -68,6 +68,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "tickets_rectified": ("已整改", "Rectified"),
     "tickets_on_time": ("按期整改", "On time"),
     "tickets_overdue": ("超期", "Overdue"),
+    "tickets_closed": ("回访办结", "Closed by second callback"),
+    "tickets_reopened": ("重新督办", "Reopened"),
     "rectification_rate": ("整改率", "Rectification rate"),
     "second_callback_rate": ("二次回访满意率", "Second-callback satisfaction"),
     "month_on_month": ("环比", "Month on month"),

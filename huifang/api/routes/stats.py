@@ -95,15 +95,7 @@ def summary_endpoint(
     chosen = resolve_period(period, settings, now)
     scope = stats_scope(session, user, unit_id)
     result = comparison(session, chosen, tz=settings.tz, now=now, unit_id=scope.unit_id)
-    return {
-        "period": chosen.label(),
-        "unit_id": scope.unit_id,
-        "figures": result.current.as_dict(),
-        "previous": {"period": chosen.previous().label(), **result.previous.as_dict()},
-        "year_ago": {"period": chosen.year_ago().label(), **result.year_ago.as_dict()},
-        "month_on_month": result.month_on_month,
-        "year_on_year": result.year_on_year,
-    }
+    return {"unit_id": scope.unit_id, **result.as_dict(chosen)}
 
 
 @router.get("/ranking")
@@ -116,10 +108,7 @@ def ranking_endpoint(
     now = clock.now()
     scope = stats_scope(session, user, None)
     rows = unit_report(session, resolve_period(period, settings, now), tz=settings.tz, now=now)
-    return [
-        {"unit": {"id": r.unit.id, "code": r.unit.code, "name": r.unit.name}, **r.figures.as_dict()}
-        for r in rank(filter(scope.sees, rows), level=level)
-    ]
+    return [r.as_dict() for r in rank(filter(scope.sees, rows), level=level)]
 
 
 def trend_points(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 22:09:07.777599
+Create Date: 2026-12-04 22:50:15.403657
 """
 
 from collections.abc import Sequence
@@ -448,6 +448,7 @@ def upgrade() -> None:
         sa.Column("transcript", sa.Text(), nullable=False),
         sa.Column("categories", sa.JSON(), nullable=False),
         sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("counted_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["attempt_id"],
             ["call_attempts.id"],
@@ -480,7 +481,11 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_answers_incident_id"), ["incident_id"], unique=False)
         batch_op.create_index(
-            "ix_answers_incident_stats", ["incident_id", "dimension", "outcome"], unique=False
+            "ix_answers_incident_stats",
+            ["incident_id", "dimension", "outcome"],
+            unique=False,
+            sqlite_where=sa.text("counted_at IS NOT NULL"),
+            postgresql_where=sa.text("counted_at IS NOT NULL"),
         )
 
     op.create_table(
@@ -635,7 +640,11 @@ def downgrade() -> None:
 
     op.drop_table("tickets")
     with op.batch_alter_table("answers", schema=None) as batch_op:
-        batch_op.drop_index("ix_answers_incident_stats")
+        batch_op.drop_index(
+            "ix_answers_incident_stats",
+            sqlite_where=sa.text("counted_at IS NOT NULL"),
+            postgresql_where=sa.text("counted_at IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_answers_incident_id"))
         batch_op.drop_index("ix_answers_dimension_outcome")
         batch_op.drop_index(batch_op.f("ix_answers_created_at"))

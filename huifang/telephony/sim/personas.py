@@ -27,21 +27,38 @@ class Persona:
     #: key pressed per question id; `default_key` elsewhere ("" = silence)
     keys: Mapping[str, str] = field(default_factory=dict)
     default_key: str = "1"
+    #: key pressed per question id when a later call asks it again (a second callback after
+    #: a reopening: the citizen has changed their mind); `keys` elsewhere
+    keys_later: Mapping[str, str] = field(default_factory=dict)
     #: said instead of pressing a key, the first time a question is asked: (text, confidence)
     speech: Mapping[str, tuple[str, float]] = field(default_factory=dict)
     #: spoken when the script records the reason of a complaint
     complaint: str = ""
     #: the question id at which the citizen hangs up
     hang_up_at: str | None = None
+    #: on how many calls they hang up there (0: on every call); later calls run to the end
+    hang_up_calls: int = 0
     #: the SMS reply to the survey SMS (None: no reply)
     sms_reply: str | None = None
 
     def pickup(self, call_number: int) -> str:
         return self.pickups[min(call_number, len(self.pickups)) - 1]
 
-    def key_for(self, ask: Collect) -> str:
-        key = self.keys.get(ask.question_id, self.default_key)
+    def key(self, question_id: str, *, asked_before: bool = False) -> str:
+        """The key pressed at `question_id` ("" = silence); `asked_before`: in an earlier call."""
+        if asked_before and question_id in self.keys_later:
+            return self.keys_later[question_id]
+        return self.keys.get(question_id, self.default_key)
+
+    def key_for(self, ask: Collect, *, asked_before: bool = False) -> str:
+        key = self.key(ask.question_id, asked_before=asked_before)
         return key if key and key in ask.digits else ""
+
+    def hangs_up(self, question_id: str, call_number: int) -> bool:
+        """Whether the citizen hangs up at `question_id` on their `call_number`-th call."""
+        if question_id != self.hang_up_at:
+            return False
+        return not self.hang_up_calls or call_number <= self.hang_up_calls
 
 
 GRADES_3 = {"attitude": "3", "arrival_time": "3", "handling": "1", "overall": "3"}
@@ -56,13 +73,16 @@ PERSONAS: dict[str, Persona] = {
             speech={q: ("满意", 0.92) for q in ("attitude", "arrival_time", "handling", "overall")},
         ),
         Persona(
+            # still unsatisfied at the first second callback, satisfied at the next one
             "complains",
-            keys=GRADES_3,
+            keys={**GRADES_3, "second_callback": "3"},
+            keys_later={"second_callback": "1"},
             complaint="民警态度很差，到场太慢了，问题也没有解决。",
         ),
         Persona("busy_then_satisfied", pickups=(BUSY, ANSWER)),
         Persona("never_answers", pickups=(NO_ANSWER,)),
         Persona("hangs_up", hang_up_at="arrival_time"),
+        Persona("hangs_up_once", hang_up_at="arrival_time", hang_up_calls=1),
         Persona("answering_machine", default_key=""),
         Persona("unclear_speech", speech={"attitude": ("嗯那个我想想", 0.35)}),
         Persona("not_the_caller", keys={"confirm": "9"}),
@@ -81,7 +101,8 @@ REALISTIC_MIX: Mapping[str, float] = {
     "complains": 6,
     "busy_then_satisfied": 6,
     "never_answers": 10,
-    "hangs_up": 4,
+    "hangs_up": 2,
+    "hangs_up_once": 3,
     "answering_machine": 4,
     "unclear_speech": 3,
     "not_the_caller": 1,

@@ -76,6 +76,8 @@ class SimProvider:
         self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._last: dict[int, CallEvent] = {}
         self._calls_to: dict[str, int] = {}
+        #: the questions each phone was asked in its earlier calls
+        self._asked_before: dict[str, set[str]] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         #: every call placed, in order: (attempt id, phone)
@@ -134,32 +136,40 @@ class SimProvider:
         self._emit(request, call_id, CallProgress.answered)
         try:
             survey = await self._factory(request.attempt_id)
-            final = await self._converse(survey, persona, request.attempt_id)
+            final = await self._converse(survey, persona, request, number)
         except Exception:
             log.exception("simulated call %s (attempt %s) failed", call_id, request.attempt_id)
             final = CallProgress.failed
         self._emit(request, call_id, final)
 
     async def _converse(
-        self, survey: SurveyCall, persona: Persona, attempt_id: int
+        self, survey: SurveyCall, persona: Persona, request: OriginateRequest, number: int
     ) -> CallProgress:
         asked: dict[str, int] = {}
-        actions = list(await survey.start())
-        while not survey.finished:
-            ask = _waiting_for(actions)
-            if ask is None:
-                break
-            if persona.hang_up_at == ask.question_id:
-                await survey.feed(HungUp())
-                return CallProgress.abandoned
-            asked[ask.question_id] = asked.get(ask.question_id, 0) + 1
-            event = await self._reply(ask, persona, asked[ask.question_id], attempt_id)
-            actions = list(await survey.feed(event))
+        before = self._asked_before.setdefault(request.phone, set())
+        try:
+            actions = list(await survey.start())
+            while not survey.finished:
+                ask = _waiting_for(actions)
+                if ask is None:
+                    break
+                if persona.hangs_up(ask.question_id, number):
+                    await survey.feed(HungUp())
+                    return CallProgress.abandoned
+                asked[ask.question_id] = asked.get(ask.question_id, 0) + 1
+                event = await self._reply(
+                    ask, persona, asked[ask.question_id], request.attempt_id,
+                    asked_before=ask.question_id in before,
+                )  # fmt: skip
+                actions = list(await survey.feed(event))
+        finally:
+            before.update(asked)
         return CallProgress.completed
 
     async def _reply(
-        self, ask: Collect | Record, persona: Persona, times_asked: int, attempt_id: int
-    ) -> Event:
+        self, ask: Collect | Record, persona: Persona, times_asked: int, attempt_id: int,
+        *, asked_before: bool,
+    ) -> Event:  # fmt: skip
         if isinstance(ask, Record):
             if not persona.complaint:
                 return NoInput()
@@ -167,7 +177,7 @@ class SimProvider:
         said = persona.speech.get(ask.question_id)
         if said is not None and times_asked == 1 and ask.wants_speech:
             return SpeechRecognized(*said)
-        key = persona.key_for(ask)
+        key = persona.key_for(ask, asked_before=asked_before)
         return DigitsReceived(key) if key else NoInput()
 
     async def _spoken_complaint(self, text: str, attempt_id: int) -> Event:

@@ -1,15 +1,22 @@
-"""`huifang demo`: the whole flow on one machine, in seconds, with no phone line.
+"""`huifang demo`: the closed loop on one machine, in seconds, with no phone line.
 
 A fresh SQLite database gets the sample city's units and a day of incidents (through the
-real import); an SMS-then-voice campaign surveys everyone handled yesterday: survey SMS at
-09:00, replies from the virtual citizens over the morning, a call at 13:00 to those who did
-not reply, retries per outcome, the calling window and caps as configured. Every
-unsatisfied answer opens an escalation. The calling day runs on a movable clock, so it takes
-seconds; the summary is printed and the API and console may then be served on it.
+real import), and the days since then are played out up to the moment the demo runs: an
+SMS-then-voice campaign surveys the citizens (survey SMS at 09:00, replies over the morning,
+calls to those who did not reply, retries), every unsatisfied answer opens an escalation,
+callback agents call the complainants (click-to-call on the simulated line) and issue
+supervision tickets, the units' supervisors acknowledge them and report their rectification
+(some after the deadline: the follow-up sweep flags them overdue and escalates them), and the
+citizens are called a second time, which closes a ticket or reopens it. The days run on a
+movable clock, so they take seconds; the summary is printed and the API and console may then
+be served on the same database.
 
 Rules kept here: the demo drives the same code a deployment runs (import, campaigns, SMS
-survey, dialer worker, survey calls, escalations) — only the clock, the phone line and the
-SMS gateway are simulated; it never touches any database but its own fresh file.
+survey, dialer worker, survey calls, escalation queue, tickets, follow-up sweep) — only the
+clock, the phone line, the SMS gateway and the staff's decisions are simulated; the simulated
+period ends at the moment the demo runs, so nothing it writes is dated later (a deadline or
+a planned call may lie ahead, as in a real database); it never touches any database but its
+own file.
 """
 
 from __future__ import annotations
@@ -18,9 +25,8 @@ import asyncio
 import hashlib
 import heapq
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,6 +35,8 @@ from sqlmodel import Session, col
 from huifang.bootstrap import Runtime, build_runtime
 from huifang.clock import FakeClock
 from huifang.db import session_scope
+from huifang.demo.staff import Staff, Task, supervisors_by_unit
+from huifang.demo.summary import demo_summary
 from huifang.dialer.survey import make_survey_call_factory
 from huifang.dialer.worker import DialerWorker
 from huifang.domain.campaigns import (
@@ -38,64 +46,73 @@ from huifang.domain.campaigns import (
     finish_campaign,
     start_campaign,
 )
-from huifang.domain.enums import Satisfaction
 from huifang.domain.incidents import import_incidents
-from huifang.domain.models import (
-    Answer,
-    CallAttempt,
-    Contact,
-    Escalation,
-    Incident,
-    OptOut,
-    SmsMessage,
-    Unit,
-)
+from huifang.domain.models import CallAttempt, Campaign, Contact, Ticket, User
 from huifang.domain.sample import generate_incidents, seed_units, write_incidents_csv
 from huifang.domain.scripts import publish_script
-from huifang.domain.states import ContactState
+from huifang.domain.states import (
+    LIVE_ATTEMPT_STATES,
+    OPEN_TICKET_STATES,
+    AttemptState,
+    CampaignState,
+    ContactState,
+)
 from huifang.domain.units import list_units
 from huifang.domain.users import create_user
+from huifang.followup.callback import TELEPHONY_SERVICE
+from huifang.followup.sweep import sweep
 from huifang.ivr.script import builtin_scripts_dir
 from huifang.settings import Settings
 from huifang.sms.sim import SentSms, SimSmsGateway
 from huifang.sms.survey import handle_inbound_sms, send_queued_sms, send_survey_sms
+from huifang.stats.periods import Period
 from huifang.telephony.sim.personas import PersonaBook
 from huifang.telephony.sim.provider import SimProvider
 
 SCRIPT = "survey-110.zh-CN"
 #: the demo database is local and throwaway: its console accounts share one known password
 DEMO_PASSWORD = "huifang-demo"
-#: (username, role, display name, unit code) of the accounts the demo console opens with
+#: (username, role, display name, unit code, own phone) of the accounts the console opens with;
+#: the agent's phone is the one click-to-call rings first on the simulated line
 DEMO_ACCOUNTS = (
-    ("admin", "admin", "系统管理员", None),
-    ("agent", "agent", "回访员 小陈", None),
-    ("supervisor", "supervisor", "东城分局 督察", "DC"),
-    ("inspector", "inspector", "纪检督察 老王", None),
+    ("admin", "admin", "系统管理员", None, ""),
+    ("agent", "agent", "回访员 小陈", None, "+8613900000001"),
+    ("supervisor", "supervisor", "东城分局 督察", "DC", ""),
+    ("inspector", "inspector", "纪检督察 老王", None, ""),
 )
+#: the other district branches' supervisors, who handle their stations' tickets
+BRANCH_SUPERVISORS = {"XC": "西城分局 督察", "NH": "南湖分局 督察", "BS": "北山分局 督察",
+                      "GX": "高新分局 督察"}  # fmt: skip
 MODEL_HINT = (
     "no zh-CN speech model installed; `huifang models fetch vosk-model-small-cn-0.22` "
     "to transcribe complaints (recordings are kept meanwhile)"
 )
-_GRADES = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.unsatisfied)
+#: nothing is started in the last minutes before the end: pacing calls takes simulated time
+_LAST_START = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     incidents: int = 200
     seed: int = 110
-    #: the local day the campaign runs (the incidents were handled the day before)
-    day: date | None = None
+    #: the survey day lies this many days before the end (the incidents the day before it)
+    days: int = 9
+    #: the moment the simulated period ends (default: when the demo runs)
+    end: datetime | None = None
     sms_fallback_hours: float = 4.0
-    #: give up re-planning after this many days (a campaign normally ends in two or three)
-    max_days: int = 7
 
 
 @dataclass
 class DemoReport:
     summary: dict[str, Any]
     settings: Settings
+    #: the simulated period: from the morning of the survey day to the moment the demo ran
     started_at: datetime
     ended_at: datetime
+    #: when the last thing in it happened
+    last_event_at: datetime
+    #: the reported period: from the day the incidents were handled to the last day
+    period: Period
     notes: list[str] = field(default_factory=list)
     #: console logins of the demo database: (username, role)
     accounts: list[tuple[str, str]] = field(default_factory=list)
@@ -124,28 +141,38 @@ def fresh_runtime(settings: Settings, clock: FakeClock) -> Runtime:
 async def run_demo(base: Settings, options: DemoOptions = DemoOptions()) -> DemoReport:
     settings = demo_settings(base)
     tz = settings.tz
-    day = options.day or datetime.now(tz).date()
-    start = datetime.combine(day, time(9, 0), tz)
+    end = (options.end or datetime.now(UTC)).astimezone(UTC)
+    survey_day = end.astimezone(tz).date() - timedelta(days=options.days)
+    handled_day = survey_day - timedelta(days=1)
+    start = datetime.combine(survey_day, time(8, 0), tz)
     clock = FakeClock(start)
     runtime = fresh_runtime(settings, clock)
+    period = Period(handled_day, end.astimezone(tz).date())
     try:
-        campaign_id = _prepare(runtime, day - timedelta(days=1), options)
+        campaign_id = _prepare(runtime, handled_day, options)
         speech, note = _speech_pool(runtime)  # closed with the runtime
-        summary, notes = await _run_campaign(runtime, campaign_id, clock, options, speech)
+        notes = await _play(runtime, clock, campaign_id, options, speech, end)
+        with Session(runtime.engine) as db:
+            summary = demo_summary(db, period, [campaign_id], tz=tz, now=end)
         summary["transcribed"] = speech is not None
         summary["speech_note"] = note
-        accounts = [(username, role) for username, role, _, _ in DEMO_ACCOUNTS]
-        return DemoReport(summary, settings, start, clock.now(), notes, accounts)
+        accounts = [(username, role) for username, role, *_ in DEMO_ACCOUNTS]
+        return DemoReport(summary, settings, start, end, clock.now(), period, notes, accounts)
     finally:
         runtime.close()
 
 
 def _create_accounts(db: Session, now: datetime) -> None:
     units = {unit.code: unit.id for unit in list_units(db)}
-    for username, role, name, unit_code in DEMO_ACCOUNTS:
+    for username, role, name, unit_code, phone in DEMO_ACCOUNTS:
         create_user(
-            db, username=username, role=role, password=DEMO_PASSWORD, now=now,
+            db, username=username, role=role, password=DEMO_PASSWORD, now=now, phone=phone,
             unit_id=units[unit_code] if unit_code else None, display_name=name,
+        )  # fmt: skip
+    for code, name in BRANCH_SUPERVISORS.items():
+        create_user(
+            db, username=f"supervisor-{code.lower()}", role="supervisor", password=DEMO_PASSWORD,
+            now=now, unit_id=units[code], display_name=name,
         )  # fmt: skip
 
 
@@ -201,9 +228,11 @@ class _Reply:
     message_id: str = field(compare=False)
 
 
-async def _run_campaign(
-    runtime: Runtime, campaign_id: int, clock: FakeClock, options: DemoOptions, speech: Any
-) -> tuple[dict[str, Any], list[str]]:
+async def _play(
+    runtime: Runtime, clock: FakeClock, campaign_id: int, options: DemoOptions, speech: Any,
+    end: datetime,
+) -> list[str]:  # fmt: skip
+    """Play the days out, event by event, until nothing is due before `end`."""
     personas = PersonaBook(seed=options.seed)
     replies: list[_Reply] = []
     answered_by_sms: set[str] = set()
@@ -226,14 +255,14 @@ async def _run_campaign(
         )
 
     gateway = SimSmsGateway(on_sent=citizen_reads)
-    factory = make_survey_call_factory(runtime, speech=speech)
     provider = SimProvider(
-        factory,
+        make_survey_call_factory(runtime, speech=speech),
         personas,
         clock=clock,
         recordings_dir=runtime.settings.recordings_dir,
         max_channels=runtime.settings.max_channels,
     )
+    runtime.services[TELEPHONY_SERVICE] = provider  # the agents' click-to-call
 
     async def simulated_sleep(seconds: float) -> None:
         clock.advance(max(timedelta(seconds=seconds), timedelta(microseconds=1)))
@@ -243,7 +272,9 @@ async def _run_campaign(
         runtime, provider, name="demo-worker",
         monotonic=lambda: clock.now().timestamp(), sleep=simulated_sleep,
     )  # fmt: skip
+    staff = _staff(runtime, personas, options.seed)
 
+    clock.advance(timedelta(hours=1))  # set up at 08:00; the survey SMS leaves at 09:00
     with session_scope(runtime.engine) as db:
         start_campaign(db, campaign_id, now=clock.now())
         pending = list(
@@ -257,24 +288,38 @@ async def _run_campaign(
     for contact_id in pending:
         await send_survey_sms(runtime, gateway, contact_id)
 
-    deadline = clock.now() + timedelta(days=options.max_days)
-    while clock.now() < deadline:
+    last_start = end - _LAST_START
+    surveying = True
+    while True:
         while replies and replies[0].at <= clock.now():
             await _deliver(runtime, gateway, heapq.heappop(replies))
         await worker.run_until_idle()
-        upcoming = [r.at for r in replies[:1]]
-        next_due = _next_due(runtime, campaign_id)
-        if next_due is not None:
-            upcoming.append(next_due)
-        if not upcoming:
+        if surveying and not await runtime.run_db(_surveying, runtime, campaign_id):
+            await runtime.run_db(_finish, runtime, campaign_id)
+            surveying = False
+        tasks = await runtime.run_db(_sweep_and_plan, runtime, staff)
+        due = [t for t in tasks if t.due <= clock.now()]
+        if due:
+            await staff.work(due)
+            continue  # what they did may be due for others at once (a second callback)
+        upcoming = [r.at for r in replies[:1]] + [t.due for t in tasks]
+        upcoming += [d for d in await runtime.run_db(_next_moments, runtime) if d is not None]
+        if not upcoming or min(upcoming) > last_start:
             break
         clock.set(max(min(upcoming), clock.now() + timedelta(seconds=1)))
     await worker.close()
     await provider.close()
-    with session_scope(runtime.engine) as db:
-        finish_campaign(db, campaign_id, now=clock.now())
-    notes = [provider.audio_note] if provider.audio_note else []
-    return _summary(runtime, campaign_id), notes
+    return [provider.audio_note] if provider.audio_note else []
+
+
+def _staff(runtime: Runtime, personas: PersonaBook, seed: int) -> Staff:
+    with Session(runtime.engine, expire_on_commit=False) as db:
+        users = {u.username: u for u in db.execute(select(User)).scalars()}
+        chiefs = [u for u in users.values() if u.role == "supervisor"]
+        return Staff(
+            runtime, personas, seed=seed, agent=users["agent"],
+            supervisors=supervisors_by_unit(db, chiefs),
+        )  # fmt: skip
 
 
 async def _deliver(runtime: Runtime, gateway: SimSmsGateway, reply: _Reply) -> None:
@@ -287,130 +332,46 @@ async def _deliver(runtime: Runtime, gateway: SimSmsGateway, reply: _Reply) -> N
         await send_queued_sms(runtime, gateway, outcome.reply_sms_id)
 
 
-def _next_due(runtime: Runtime, campaign_id: int) -> datetime | None:
+def _surveying(runtime: Runtime, campaign_id: int) -> bool:
+    """Whether the campaign still has survey calls to place or to finish."""
     with Session(runtime.engine) as db:
-        return db.execute(
-            select(func.min(col(CallAttempt.due_at))).where(
-                col(CallAttempt.campaign_id) == campaign_id,
-                col(CallAttempt.state) == "queued",
-            )
+        live = db.execute(
+            select(func.count())
+            .select_from(CallAttempt)
+            .where(col(CallAttempt.campaign_id) == campaign_id)
+            .where(col(CallAttempt.purpose) == "survey")
+            .where(col(CallAttempt.state).in_([s.value for s in LIVE_ATTEMPT_STATES]))
         ).scalar_one()
+    return bool(live)
 
 
-# --- the summary -----------------------------------------------------------------------------
+def _finish(runtime: Runtime, campaign_id: int) -> None:
+    with session_scope(runtime.engine) as db:
+        finish_campaign(db, campaign_id, now=runtime.clock.now())
 
 
-def _summary(runtime: Runtime, campaign_id: int) -> dict[str, Any]:
+def _sweep_and_plan(runtime: Runtime, staff: Staff) -> list[Task]:
+    """The follow-up sweep a worker runs (overdue tickets, imported complaints), then the
+    staff's work waiting."""
+    with session_scope(runtime.engine) as db:
+        sweep(db, now=runtime.clock.now(), settings=runtime.settings)
     with Session(runtime.engine) as db:
-        contacts = db.execute(
-            select(col(Contact.id), col(Contact.sms_sent_at), col(Contact.attempts), col(Unit.name))
-            .join(Incident, col(Incident.id) == col(Contact.incident_id))
-            .join(Unit, col(Unit.id) == col(Incident.unit_id))
-            .where(col(Contact.campaign_id) == campaign_id)
-        ).all()
-        ids = [c.id for c in contacts]
-        verdicts = _verdicts(db, ids)
-        replied = set(
-            db.execute(
-                select(col(SmsMessage.contact_id)).where(
-                    col(SmsMessage.direction) == "in",
-                    col(SmsMessage.contact_id).in_(ids),
-                )
-            ).scalars()
-        )
-        retries = db.execute(
-            select(func.count()).where(
-                col(CallAttempt.campaign_id) == campaign_id,
-                col(CallAttempt.number) > 1,
-                col(CallAttempt.dialed_at).is_not(None),
-            )
+        return staff.plan(db)
+
+
+def _next_moments(runtime: Runtime) -> tuple[datetime | None, datetime | None]:
+    """The next call due in a running campaign, and the next deadline of an open ticket not
+    yet flagged (the sweep flags it overdue then)."""
+    with Session(runtime.engine) as db:
+        call = db.execute(
+            select(func.min(col(CallAttempt.due_at)))
+            .join(Campaign, col(Campaign.id) == col(CallAttempt.campaign_id))
+            .where(col(CallAttempt.state) == AttemptState.queued)
+            .where(col(Campaign.state) == CampaignState.running)
         ).scalar_one()
-        escalated = db.execute(
-            select(func.count()).where(col(Escalation.contact_id).in_(ids))
+        deadline = db.execute(
+            select(func.min(col(Ticket.deadline_at)))
+            .where(col(Ticket.state).in_([s.value for s in OPEN_TICKET_STATES]))
+            .where(col(Ticket.overdue_at).is_(None))
         ).scalar_one()
-        opted_out = db.execute(select(func.count()).select_from(OptOut)).scalar_one()
-
-    def tally(rows: Sequence[Any]) -> dict[str, Any]:
-        counts = {g: sum(1 for r in rows if verdicts.get(r.id) == g) for g in _GRADES}
-        answered = sum(counts.values())
-        good = counts[Satisfaction.satisfied] + counts[Satisfaction.basically_satisfied]
-        return {
-            "contacted": sum(1 for r in rows if r.sms_sent_at or r.attempts),
-            "answered": answered,
-            "satisfied": counts[Satisfaction.satisfied],
-            "basically_satisfied": counts[Satisfaction.basically_satisfied],
-            "unsatisfied": counts[Satisfaction.unsatisfied],
-            "rate": round(good / answered, 4) if answered else None,
-        }
-
-    overall = tally(contacts)
-    by_unit = []
-    for unit in sorted({c.name for c in contacts}):
-        by_unit.append({"unit": unit, **tally([c for c in contacts if c.name == unit])})
-    return {
-        "contacted": overall["contacted"],
-        "sms_sent": sum(1 for c in contacts if c.sms_sent_at),
-        "sms_replied": len(replied),
-        "called": sum(1 for c in contacts if c.attempts),
-        "answered": overall["answered"],
-        "satisfied": overall["satisfied"],
-        "basically_satisfied": overall["basically_satisfied"],
-        "unsatisfied": overall["unsatisfied"],
-        "rate": overall["rate"],
-        "escalated": escalated,
-        "retries": retries,
-        "opted_out": opted_out,
-        "by_unit": by_unit,
-    }
-
-
-def _verdicts(db: Session, contact_ids: list[int]) -> dict[int, Satisfaction]:
-    """Each contact's verdict: its `overall` answer (call or SMS), else its worst grade."""
-    rows = db.execute(
-        select(col(Answer.contact_id), col(Answer.dimension), col(Answer.outcome))
-        .where(col(Answer.contact_id).in_(contact_ids))
-        .where(col(Answer.outcome).in_([str(g) for g in _GRADES]))
-        .order_by(col(Answer.id))
-    ).all()
-    overall: dict[int, Satisfaction] = {}
-    worst: dict[int, Satisfaction] = {}
-    for contact_id, dimension, outcome in rows:
-        grade = Satisfaction(outcome)
-        if dimension == "overall":
-            overall[contact_id] = grade
-        elif dimension != "confirm":
-            current = worst.get(contact_id, Satisfaction.satisfied)
-            worst[contact_id] = max(current, grade, key=_GRADES.index)
-    return {**worst, **overall}
-
-
-def render_summary(summary: dict[str, Any]) -> Any:
-    """The summary as rich tables (totals, then one row per unit)."""
-    from rich.console import Group
-    from rich.table import Table
-
-    totals = Table(title="回访汇总 / campaign summary")
-    totals.add_column("")
-    totals.add_column("", justify="right")
-    keys = ["contacted", "sms_sent", "sms_replied", "called", "answered", "satisfied",
-            "basically_satisfied", "unsatisfied", "escalated", "retries", "opted_out"]  # fmt: skip
-    for key in keys:
-        totals.add_row(key.replace("_", " "), str(summary[key]))
-    if summary["rate"] is not None:
-        totals.add_row("rate (satisfied + basically)", f"{summary['rate']:.1%}")
-    units = Table(title="按单位 / by unit")
-    for column in (
-        "unit",
-        "contacted",
-        "answered",
-        "satisfied",
-        "basically",
-        "unsatisfied",
-        "rate",
-    ):
-        units.add_column(column, justify="left" if column == "unit" else "right")
-    for row in summary["by_unit"]:
-        rate = "–" if row["rate"] is None else f"{row['rate']:.1%}"
-        units.add_row(row["unit"], str(row["contacted"]), str(row["answered"]), str(row["satisfied"]),
-                      str(row["basically_satisfied"]), str(row["unsatisfied"]), rate)  # fmt: skip
-    return Group(totals, units)
+    return call, deadline + timedelta(seconds=1) if deadline is not None else None
