@@ -14,6 +14,7 @@ from huifang.dialer.cli import agi_serve_command, campaign_app, demo_command, wo
 from huifang.domain.users_cli import app as users_app
 from huifang.followup.review_cli import reviewed_command, train_command
 from huifang.ivr.cli import app as script_app
+from huifang.privacy.cli import app as privacy_app
 from huifang.settings import Settings
 from huifang.speech.cli import models_app, speech_app
 from huifang.stats.cli import app as stats_app
@@ -48,6 +49,7 @@ app.add_typer(speech_app, name="speech")
 app.add_typer(stats_app, name="stats")
 app.add_typer(models_app, name="models")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(privacy_app, name="privacy")
 app.command("demo")(demo_command)
 app.command("worker")(worker_command)
 
@@ -103,6 +105,12 @@ def import_incidents_command(
         "", "--format", help="csv or jsonl (default: from the file's extension)"
     ),
     report_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    encoding: str = typer.Option(
+        "auto",
+        "--encoding",
+        help="the file's encoding, e.g. gbk (default: UTF-8, or GB18030 when its start is not "
+        "UTF-8)",
+    ),
 ) -> None:
     """Import handled incidents. Idempotent on (source, external_id); exits 0 only when applied.
 
@@ -120,7 +128,11 @@ def import_incidents_command(
     settings = Settings()
     runtime = build_runtime(settings)
     total = file.stat().st_size
-    stream = open_text(file)
+    try:
+        stream = open_text(file, encoding)
+    except ImportRefused as exc:
+        runtime.close()
+        raise _fail(f"{file}: {exc}") from None
     try:
         with (
             Progress(
@@ -132,7 +144,7 @@ def import_incidents_command(
             task = progress.add_task("import", total=total, rows=0)
 
             def on_progress(rows: int) -> None:
-                progress.update(task, completed=stream.buffer.tell(), rows=rows)
+                progress.update(task, completed=stream.position(), rows=rows)
 
             report = import_incidents(
                 session, stream, fmt=fmt or detect_format(file), tz=settings.tz,

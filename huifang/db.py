@@ -7,6 +7,11 @@ Nothing is created at import time; `bootstrap` asks for an engine from settings.
 A unit of work that meets a transient error (a dropped or killed connection, a
 serialization failure, SQLite's busy file) may be run again through `retry_transient`:
 bounded tries with growing waits, the last error raised.
+
+Files follow the transaction that records them: a file written for a transaction that rolls
+back is removed (`remove_on_rollback`), and a file a transaction forgets is removed only
+once that transaction committed (`remove_after_commit`), so a failure never leaves a row
+without its file nor a file without its row.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 RETRY_DELAYS = (0.05, 0.15, 0.3, 0.6, 1.2, 2.0)
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+_ON_ROLLBACK = "huifang.remove_on_rollback"
+_AFTER_COMMIT = "huifang.remove_after_commit"
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -107,6 +114,30 @@ def retry_transient(
             )  # fmt: skip
         sleep(delay)
     return work(len(delays) + 1)
+
+
+def remove_on_rollback(session: Session, path: Path) -> None:
+    """`path` was written for this transaction: remove it if the transaction rolls back."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(path)
+
+
+def remove_after_commit(session: Session, path: Path) -> None:
+    """This transaction forgets `path`: remove the file once the transaction committed."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(path)
+
+
+@event.listens_for(Session, "after_commit")
+def _files_after_commit(session: Session) -> None:
+    session.info.pop(_ON_ROLLBACK, None)
+    for path in session.info.pop(_AFTER_COMMIT, []):
+        path.unlink(missing_ok=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _files_after_rollback(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+    for path in session.info.pop(_ON_ROLLBACK, []):
+        path.unlink(missing_ok=True)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -1,4 +1,6 @@
-"""Phone numbers: the only way a number reaches a provider is through `normalize_phone`."""
+"""Phone numbers: the only way a number reaches a provider is through `normalize_phone`;
+`mask_phone` shows one to people who may not dial it, `mask_phones_in` hides every number
+in a free text (the audit log keeps no full number)."""
 
 from __future__ import annotations
 
@@ -46,3 +48,13 @@ def mask_phone(e164: str) -> str:
     if len(national) < 7:
         return "*" * len(national)
     return f"{national[:3]}****{national[-4:]}"
+
+
+#: what looks like a phone number inside a text: E.164 (+8613812345678), a mainland mobile
+#: (13812345678) or landline with its area code (01012345678), not part of a longer number
+_PHONE_IN_TEXT = re.compile(r"(?<![\d+])(?:\+\d{8,15}|1[3-9]\d{9}|0[1-9]\d{8,10})(?!\d)")
+
+
+def mask_phones_in(text: str) -> str:
+    """`text` with every phone number in it masked as `mask_phone` does."""
+    return _PHONE_IN_TEXT.sub(lambda found: mask_phone(found[0]), text)

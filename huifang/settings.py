@@ -54,7 +54,53 @@ class Settings(BaseSettings):
         description="the URL Twilio and browsers use to reach us (behind a proxy: the proxy's)",
     )
     session_secret: SecretStr = SecretStr("")
-    session_cookie_secure: bool = False
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="send the console's session cookie over HTTPS only; default: on when "
+        "public_base_url is https",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="serve Swagger UI at /docs (development: it loads its assets from a "
+        "CDN); /openapi.json is served either way",
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="the largest request body any route takes (JSON, forms, webhooks): a "
+        "longer one is refused with 413 while it streams in, before the rest is read",
+    )
+    max_import_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="the largest incident file POST /api/v1/incidents/import takes, from an "
+        "authenticated admin or integration only",
+    )
+    max_attachments_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        description="the largest rectification report with its files (each file at most "
+        "20 MiB), from an authenticated unit supervisor or admin only",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="login attempts for one account from one client address within "
+        "login_failure_window_seconds before that address must wait (429) for the account; "
+        "a successful login starts the count over",
+    )
+    login_account_max_failures: int = Field(
+        default=30,
+        ge=1,
+        description="failed logins for one account from all addresses together within "
+        "login_failure_window_seconds before every address must wait: the slower "
+        "account-wide back-off against guessing spread over many addresses",
+    )
+    login_failure_window_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="the window of login_max_failures and login_account_max_failures",
+    )
     login_address_max_failures: int = Field(
         default=30,
         ge=1,
@@ -62,10 +108,11 @@ class Settings(BaseSettings):
         "before further logins from it are refused (429) until the window has room; the "
         "address is what uvicorn reports as the client: behind a reverse proxy, its "
         "proxy-headers setting (--proxy-headers, --forwarded-allow-ips) decides whether that "
-        "is the proxy or the address in X-Forwarded-For; counted per process (per worker)",
+        "is the proxy or the address in X-Forwarded-For; counted in the database, so it holds "
+        "across workers and replicas",
     )
     login_address_window_seconds: float = Field(
-        default=600.0, gt=0, description="the sliding window of login_address_max_failures"
+        default=600.0, gt=0, description="the window of login_address_max_failures"
     )
 
     # --- providers
@@ -161,6 +208,23 @@ class Settings(BaseSettings):
     ticket_extra_holidays: list[date] = Field(default_factory=list)
     ticket_extra_workdays: list[date] = Field(default_factory=list)
 
+    # --- personal data (huifang.privacy): kept this many days after the case closed; 0 keeps
+    # them for ever. Counts, grades and rates never change.
+    retention_recordings_days: int = Field(
+        default=180, ge=0, description="complaint recordings' audio files"
+    )
+    retention_texts_days: int = Field(
+        default=365,
+        ge=0,
+        description="transcripts, SMS replies, complaint summaries, agents' notes, the incident "
+        "summary",
+    )
+    retention_phone_numbers_days: int = Field(
+        default=365,
+        ge=0,
+        description="citizens' phone numbers (masked: 138****5678) and names (cleared)",
+    )
+
     # --- speech
     speech_workers: int = Field(default=max(1, (os.cpu_count() or 1)), ge=1)
 
@@ -214,6 +278,13 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'huifang.db').resolve()}"
+
+    @property
+    def cookie_secure(self) -> bool:
+        """The session cookie's Secure flag: as set, or on behind an https public URL."""
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.public_base_url.lower().startswith("https://")
 
     @property
     def effective_models_dir(self) -> Path:

@@ -10,11 +10,14 @@ from fastapi import FastAPI
 
 from huifang import __version__
 from huifang.api import console
+from huifang.api.body_limit import BodyLimit
 from huifang.api.errors import install_error_handlers
+from huifang.api.headers import SecurityHeaders
 from huifang.api.routes import (
     audit,
     auth,
     campaigns,
+    docs,
     escalations,
     health,
     incidents,
@@ -38,9 +41,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="Callback satisfaction surveys: incidents, campaigns, answers, escalations, "
         "supervision tickets and statistics.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # every route of every router gets these: headers and the Origin check inside, the body
+    # limit outermost (it closes the connection of any response that left a body unread)
+    app.add_middleware(SecurityHeaders, public_base_url=runtime.settings.public_base_url)
+    app.add_middleware(BodyLimit, max_body_bytes=runtime.settings.max_body_bytes)
     # first: routes are matched in order, and a survey call's turn is the hottest request
     app.include_router(twilio_webhooks.router)
     app.include_router(sms_http_webhooks.router)
@@ -53,12 +62,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(escalations.recordings_router, prefix="/api/v1")
     app.include_router(reviews.router, prefix="/api/v1")
     app.include_router(tickets.router, prefix="/api/v1")
+    app.include_router(tickets.rectification_router, prefix="/api/v1")
     app.include_router(tickets.notices_router, prefix="/api/v1")
     app.include_router(second_callbacks.router, prefix="/api/v1")
     app.include_router(campaigns.router, prefix="/api/v1")
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)
+    if runtime.settings.api_docs:
+        app.include_router(docs.router)
     app.include_router(console.router)
     return app
 

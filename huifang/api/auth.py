@@ -6,19 +6,24 @@ Rules kept here:
 - a cookie-authenticated request with an unsafe method must echo the session's CSRF token in
   the `X-CSRF-Token` header or a `csrf_token` form field; bearer requests need none, since a
   browser never attaches a bearer token on its own;
-- the cookie is HttpOnly, SameSite=Lax, and Secure when `session_cookie_secure` is set;
+- the cookie is HttpOnly, SameSite=Lax, and Secure when `Settings.cookie_secure` (set, or
+  an https public base URL);
 - a session ends early when its user's `sessions_valid_from` is at or after the second the
-  cookie was signed (logout everywhere, an admin's revocation); cookies are signed with the
-  runtime's clock, so tests move time as they like; API tokens are not sessions: they end
-  when deleted;
-- failed logins are also counted per client address (`AddressLoginLimit`, on the runtime):
-  an address over the limit is refused before its password is checked;
+  cookie was signed (logout everywhere, an admin's revocation), and on logout: the session
+  (known by the sha256 of its CSRF token, random per login) is recorded as ended, so a copy
+  of the cookie kept elsewhere is refused too; cookies are signed with the
+  runtime's clock, so tests move time as they like; ending a user's sessions also revokes
+  their API tokens (`users.end_sessions`), which end besides when revoked or expired;
+- a password login first reserves its attempt in the database's login limits (per account
+  at an address, per account, per address: `huifang.domain.login_throttle`), so a refused
+  try costs no hash and simultaneous tries cannot overrun a limit;
 - with no `session_secret` configured, a random per-process secret signs cookies (sessions
   end at restart and do not cross replicas) and a warning says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -34,9 +39,10 @@ from sqlmodel import Session
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.bootstrap import Runtime
 from huifang.clock import Clock
-from huifang.domain.login_limit import AddressLoginLimit
+from huifang.domain import login_throttle, users
+from huifang.domain.api_tokens import user_for_token
 from huifang.domain.models import User
-from huifang.domain.users import LoginRateLimited, LoginRefused, Role, login, user_for_token
+from huifang.domain.users import LoginRefused, Role, login
 
 SESSION_COOKIE = "huifang_session"
 SESSION_MAX_AGE = timedelta(hours=12)
@@ -45,7 +51,6 @@ CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SERIALIZER_KEY = "session_serializer"
-_ADDRESS_LIMIT_KEY = "login_address_limit"
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +99,34 @@ def start_session(response: Response, runtime: Runtime, user: User) -> str:
         max_age=int(SESSION_MAX_AGE.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=runtime.settings.session_cookie_secure,
+        secure=runtime.settings.cookie_secure,
         path="/",
     )
     return csrf
 
 
 def end_session(response: Response) -> None:
+    """Remove the session cookie from the browser (the server-side end is `log_out` or
+    `users.end_sessions`)."""
     response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def _session_key(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(str(payload.get("csrf", "")).encode()).hexdigest()
+
+
+def log_out(request: Request, response: Response, session: Session, runtime: Runtime) -> None:
+    """End the request's console session on the server and in the browser."""
+    found = _session_payload(request, runtime)
+    if found is not None:
+        payload, signed_at = found
+        user = session.get(User, payload["uid"])
+        if user is not None:
+            users.log_out(
+                session, user, _session_key(payload), now=runtime.clock.now(),
+                expires_at=signed_at + SESSION_MAX_AGE,
+            )  # fmt: skip
+    end_session(response)
 
 
 def _session_payload(request: Request, runtime: Runtime) -> tuple[dict[str, Any], datetime] | None:
@@ -136,18 +161,6 @@ def csrf_token(request: Request) -> str:
     return str(found[0].get("csrf", "")) if found else ""
 
 
-def _address_limit(runtime: Runtime) -> AddressLoginLimit:
-    limit = runtime.services.get(_ADDRESS_LIMIT_KEY)
-    if limit is None:
-        settings = runtime.settings
-        limit = AddressLoginLimit(
-            settings.login_address_max_failures,
-            timedelta(seconds=settings.login_address_window_seconds),
-        )
-        runtime.services[_ADDRESS_LIMIT_KEY] = limit
-    return limit
-
-
 def _client_address(request: Request) -> str:
     """The client as uvicorn reports it (behind a proxy: see its proxy-headers setting)."""
     return request.client.host if request.client else "unknown"
@@ -156,21 +169,21 @@ def _client_address(request: Request) -> str:
 def password_login(
     request: Request, session: Session, runtime: Runtime, username: str, password: str
 ) -> User:
-    """`users.login`, also limited per client address: an address over its limit is refused
-    (LoginRateLimited) before the password is checked, so a refused try costs no hash; a
-    wrong password (LoginRefused) is committed and counted against the address, for both
-    limits to see it."""
-    address = _client_address(request)
-    limit = _address_limit(runtime)
-    retry_after = limit.retry_after(address, runtime.clock.now())
-    if retry_after is not None:
-        raise LoginRateLimited(retry_after)
+    """`users.login` within the login limits: the attempt is reserved first (LoginRateLimited
+    when a limit is full, before the password is checked); a wrong password (LoginRefused)
+    is committed with its audit event and keeps its place; a success gives it back."""
+    now = runtime.clock.now()
+    limits = login_throttle.LoginLimits.from_settings(runtime.settings)
+    reservation = login_throttle.reserve(
+        runtime.engine, limits, username, _client_address(request), now
+    )
     try:
-        return login(session, username, password, runtime.clock.now())
+        user = login(session, username, password, now)
     except LoginRefused:
         session.commit()
-        limit.record_failure(address, runtime.clock.now())
         raise
+    login_throttle.release(session, reservation)
+    return user
 
 
 async def _submitted_csrf(request: Request) -> str:
@@ -214,7 +227,7 @@ def get_current_user(
     user = session.get(User, payload["uid"])
     if user is None or not user.active:
         raise _unauthorized("the session's user no longer exists or is inactive")
-    if session_revoked(user, signed_at):
+    if session_revoked(user, signed_at) or users.has_logged_out(session, _session_key(payload)):
         raise _unauthorized("the session has been ended: log in again")
     expected = str(payload.get("csrf", ""))
     if request.method in UNSAFE_METHODS and not hmac.compare_digest(

@@ -1,4 +1,11 @@
-"""Typed FastAPI dependencies: the runtime, a DB session per request, settings, clock."""
+"""Typed FastAPI dependencies: the runtime, a DB session per request, settings, clock.
+
+Rule kept here: a response leaves only after its transaction committed. `SessionDep` is a
+`scope="function"` dependency: FastAPI ends it when the route function returns, before the
+response is sent (a plain `yield` dependency ends after sending, so a failed commit would
+lose an audit event whose action the client already has). A failed commit raises, and the
+client gets an error response instead of the one the route built.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +32,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
+    """One transaction per request: committed when the route function returns (before the
+    response is sent), rolled back when it raises."""
     with session_scope(runtime.engine) as session:
         yield session
 
@@ -38,6 +46,6 @@ def get_clock(runtime: RuntimeDep) -> Clock:
     return runtime.clock
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

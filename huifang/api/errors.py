@@ -3,13 +3,22 @@
 The API and webhooks get JSON bodies `{"detail": "..."}`; a browser on a console page gets
 the same status as a page in the console's layout, so a supervisor who follows a link to
 another unit's ticket sees "you may not open this page", not a JSON document.
+
+A database that cannot take the request's transaction (SQLite's write lock held too long,
+a lock timeout, a lost connection) is a 503 with Retry-After: nothing of the request was
+kept, and the client may try again.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from huifang.errors import Conflict, Forbidden, IllegalTransition, InvalidPhoneNumber, NotFound
@@ -21,6 +30,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (IllegalTransition, 409),
     (InvalidPhoneNumber, 422),
 ]
+RETRY_AFTER_SECONDS = "5"
 #: paths that are machine interfaces: always JSON
 _MACHINE_PREFIXES = ("/api/", "/webhooks/", "/metrics", "/healthz", "/openapi.json", "/docs")
 
@@ -34,7 +44,7 @@ def _wants_page(request: Request) -> bool:
 def _error_page(request: Request, status: int, message: str) -> Response:
     from huifang.api.console.web import render
 
-    heading = f"error_{status}" if status in (403, 404, 409) else "error"
+    heading = f"error_{status}" if status in (403, 404, 409, 503) else "error"
     return render(request, "error.html", None, status_code=status, heading=heading, message=message)
 
 
@@ -55,3 +65,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+    async def invalid_input(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if _wants_page(request):
+            message = "; ".join(str(error.get("msg", "")) for error in exc.errors())
+            return _error_page(request, 422, message)
+        return await request_validation_exception_handler(request, exc)
+
+    app.add_exception_handler(RequestValidationError, invalid_input)
+
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        message = "the database is busy or unreachable: nothing was saved; try again"
+        if _wants_page(request):
+            response = _error_page(request, 503, message)
+        else:
+            response = JSONResponse(status_code=503, content={"detail": message})
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    app.add_exception_handler(OperationalError, database_unavailable)

@@ -21,7 +21,9 @@ Rules kept here:
 - every piece of database work is retried after a transient error (`db.retry_transient`):
   a dropped connection never loses a call's outcome nor stops the worker;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
-  imported complaints, overdue tickets): it is idempotent, so every worker may run it.
+  imported complaints, overdue tickets): it is idempotent, so every worker may run it;
+- once a day (and when it starts) it runs the retention purge (`huifang.privacy`), also
+  idempotent and safe to run from every worker.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from huifang.domain.campaigns import opted_out_among
 from huifang.domain.states import ATTEMPT, AttemptEvent, AttemptState
 from huifang.followup.sweep import sweep
 from huifang.logs import attempt_changed
+from huifang.privacy.retention import RetentionPolicy, purge
 from huifang.telephony.base import (
     CallEvent,
     CallFateUnknown,
@@ -62,6 +65,8 @@ T = TypeVar("T")
 
 #: seconds between two follow-up sweeps of one worker
 SWEEP_INTERVAL = 60.0
+#: seconds between two retention purges of one worker
+PURGE_INTERVAL = 24 * 3600.0
 
 _PROGRESS_EVENTS = {
     CallProgress.ringing: AttemptEvent.ring,
@@ -116,6 +121,7 @@ class DialerWorker:
         self._next_sweep = 0.0
         self._waiting_said = False
         self._reconciled = False
+        self._next_purge = 0.0
 
     # --- loops ---------------------------------------------------------------------------------
 
@@ -132,6 +138,7 @@ class DialerWorker:
                 # go on, and the next pass tries again
                 log.error("worker pass: the database is out of reach (%s)", exc.orig)
             await self.sweep_if_due()
+            await self.purge_if_due()
             self._changed.clear()
             waiters = [
                 asyncio.ensure_future(stop.wait()),
@@ -161,6 +168,22 @@ class DialerWorker:
             await asyncio.to_thread(run_sweep)
         except Exception:  # the dialer must keep dialing; the next sweep tries again
             log.exception("follow-up sweep failed")
+
+    async def purge_if_due(self) -> None:
+        """Run the retention purge when a day has passed since the last one."""
+        if self._monotonic() < self._next_purge:
+            return
+        self._next_purge = self._monotonic() + PURGE_INTERVAL
+        policy = RetentionPolicy.from_settings(self.runtime.settings)
+        try:
+            report = await asyncio.to_thread(
+                purge, self.runtime.engine, self.runtime.clock.now(), policy
+            )
+        except Exception:  # the dialer must keep dialing; tomorrow's purge tries again
+            log.exception("retention purge failed")
+            return
+        if report.removed_anything:
+            log.info("retention purge: %s", report)
 
     async def run_until_idle(self) -> None:
         """Dial everything due now and wait for those calls to end (the demo's driver)."""

@@ -7,6 +7,10 @@ and the database itself refuses any UPDATE or DELETE of the table, whoever sends
 `update()`, raw SQL, a person on the application's connection): triggers created by the
 initial migration from `APPEND_ONLY_CREATE` below. A database-level REVOKE UPDATE, DELETE for
 the application role remains a good third line in a deployment.
+
+The log records who did what, never a citizen's full number: every text of an entry
+(target and detail) passes `mask_phones_in` on the way in, whatever the caller handed over;
+readers mask again on the way out (`masked_for_reading`), for entries older than this rule.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlmodel import Session
 
 from huifang.domain.models import AuditEvent, User
 from huifang.errors import Forbidden
+from huifang.phones import mask_phones_in
 
 APPEND_ONLY_MESSAGE = "audit log is append-only"
 
@@ -74,11 +79,36 @@ def record_audit(
         actor=actor.username if actor else "system",
         action=action,
         target_type=target_type,
-        target_id=str(target_id),
-        detail=detail or {},
+        target_id=mask_phones_in(str(target_id)),
+        detail=_masked(detail or {}),
     )
     session.add(entry)
     return entry
+
+
+def masked_for_reading(entry: AuditEvent) -> dict[str, Any]:
+    """An entry's fields for a reader, with any number in it masked."""
+    return {
+        "id": entry.id,
+        "at": entry.at,
+        "actor_id": entry.actor_id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": mask_phones_in(entry.target_id),
+        "detail": _masked(entry.detail),
+    }
+
+
+def _masked(value: Any) -> Any:
+    """`value` (JSON-like) with every phone number in its texts masked."""
+    if isinstance(value, str):
+        return mask_phones_in(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
 
 
 @event.listens_for(AuditEvent, "before_update")

@@ -53,6 +53,7 @@ from huifang.domain.states import (
 )
 from huifang.domain.types import UTCDateTime
 from huifang.errors import Conflict, NotFound
+from huifang.phones import mask_phone
 
 CHANNELS = ("sms", "voice", "sms_then_voice")
 #: the kind of the campaign that asks tickets' citizens again (`huifang.followup.second_callback`)
@@ -266,7 +267,9 @@ def _selected(session: Session, selection: IncidentSelection) -> Select[Any]:
     return query
 
 
-def start_campaign(session: Session, campaign_id: int, *, now: datetime) -> int:
+def start_campaign(
+    session: Session, campaign_id: int, *, now: datetime, by: User | None = None
+) -> int:
     """Run a draft campaign: queue its calls. Returns how many calls were queued.
 
     Voice campaigns queue every pending contact's call, due now. SMS-then-voice campaigns
@@ -274,7 +277,7 @@ def start_campaign(session: Session, campaign_id: int, *, now: datetime) -> int:
     happens even if the survey SMS never goes out; sending the contact's survey SMS pushes
     it to `sms_fallback_hours` after the send when that is later (`huifang.sms.survey`).
     The dialer cancels it at dialing time if the citizen replied or opted out meanwhile."""
-    campaign = _transition(session, campaign_id, CampaignEvent.start)
+    campaign = _transition(session, campaign_id, CampaignEvent.start, now=now, by=by)
     if campaign.channels == "sms":
         return 0
     due = now
@@ -312,19 +315,25 @@ def queue_first_calls(
     return int(result.rowcount or 0)
 
 
-def pause_campaign(session: Session, campaign_id: int) -> Campaign:
-    return _transition(session, campaign_id, CampaignEvent.pause)
+def pause_campaign(
+    session: Session, campaign_id: int, *, now: datetime, by: User | None = None
+) -> Campaign:
+    return _transition(session, campaign_id, CampaignEvent.pause, now=now, by=by)
 
 
-def resume_campaign(session: Session, campaign_id: int) -> Campaign:
-    return _transition(session, campaign_id, CampaignEvent.resume)
+def resume_campaign(
+    session: Session, campaign_id: int, *, now: datetime, by: User | None = None
+) -> Campaign:
+    return _transition(session, campaign_id, CampaignEvent.resume, now=now, by=by)
 
 
-def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Campaign:
+def finish_campaign(
+    session: Session, campaign_id: int, *, now: datetime, by: User | None = None
+) -> Campaign:
     """Stop a campaign for good: its queued calls are cancelled. A second-callback
     campaign's contacts still being tried are excluded too: their rounds go to the agents
     instead of waiting for calls that will not come."""
-    campaign = _transition(session, campaign_id, CampaignEvent.finish)
+    campaign = _transition(session, campaign_id, CampaignEvent.finish, now=now, by=by)
     session.execute(
         update(CallAttempt)
         .where(col(CallAttempt.campaign_id) == campaign_id)
@@ -339,7 +348,10 @@ def finish_campaign(session: Session, campaign_id: int, *, now: datetime) -> Cam
     return campaign
 
 
-def _transition(session: Session, campaign_id: int, event: CampaignEvent) -> Campaign:
+def _transition(
+    session: Session, campaign_id: int, event: CampaignEvent, *, now: datetime, by: User | None
+) -> Campaign:
+    """Move the campaign by `event` (guarded), audited as `campaign.<event>`."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
@@ -353,6 +365,10 @@ def _transition(session: Session, campaign_id: int, event: CampaignEvent) -> Cam
     if moved.rowcount != 1:
         raise Conflict(f"campaign {campaign_id} changed state meanwhile")
     session.refresh(campaign)
+    record_audit(
+        session, at=now, actor=by, action=f"campaign.{event.value}", target_type="campaign",
+        target_id=campaign_id, detail={"state": campaign.state},
+    )  # fmt: skip
     return campaign
 
 
@@ -385,13 +401,15 @@ def opt_out(
         raise ValueError(f"source: {source!r} is not one of {', '.join(OPT_OUT_SOURCES)}")
     new = not is_opted_out(session, phone)
     if new:
+        entry = OptOut(phone=phone, source=source, note=note, created_at=now)
         with session.begin_nested():
-            session.add(OptOut(phone=phone, source=source, note=note, created_at=now))
+            session.add(entry)
     _stop_contacts(session, col(Contact.phone) == phone, reason="opted_out", now=now)
     if new:
+        # the entry names the opt-out row, never the number (the log is read by many)
         record_audit(
-            session, at=now, actor=by, action="opt_out", target_type="phone",
-            target_id=phone, detail={"source": source},
+            session, at=now, actor=by, action="opt_out", target_type="opt_out",
+            target_id=entry.id, detail={"source": source, "phone": mask_phone(phone)},
         )  # fmt: skip
     return new
 

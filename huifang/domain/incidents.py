@@ -8,19 +8,23 @@ Rules kept here:
   rest;
 - importing the same file twice changes nothing: (source, external_id) is unique and
   existing rows are left as they are;
-- the file is streamed and inserted in batches, so memory stays flat in file size.
+- the file is streamed and inserted in batches, so memory stays flat in file size;
+- the file is decoded line by line (`TextLines`), so a byte its encoding does not have is
+  reported with its line ("not UTF-8 (line 1234); save it as UTF-8 or pass --encoding
+  gbk"), never as a crash; a field over the CSV reader's limit refuses the file naming its
+  line; a NUL character is a bad field (no database stores it as text).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -106,7 +110,8 @@ class ImportReport:
 
 
 class ImportRefused(Exception):
-    """The file as a whole cannot be read (unknown format, missing columns)."""
+    """The file as a whole cannot be read (unknown format, missing columns, a byte not in its
+    encoding, a field too long to read)."""
 
 
 MAX_LISTED_ERRORS = 1000
@@ -144,6 +149,9 @@ class RowValidator:
         def fail(column: str, reason: str) -> None:
             errors.append(RowError(line, column, reason))
 
+        for column, value in raw.items():
+            if "\x00" in value:
+                fail(column, "contains a NUL character (a binary file, or a broken export?)")
         for column in REQUIRED_COLUMNS:
             if not (raw.get(column) or "").strip():
                 fail(column, "is empty")
@@ -199,7 +207,7 @@ class RowValidator:
         return parsed.astimezone(UTC)
 
 
-def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str]]]:
+def read_rows(stream: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, canonical row) for each record of a CSV or JSON-lines stream."""
     if fmt == "csv":
         yield from _read_csv(stream)
@@ -218,14 +226,16 @@ def _canonical_header(headers: Iterable[str]) -> list[str | None]:
     return mapped
 
 
-def _read_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def _read_csv(stream: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.reader(stream)
     try:
         header = next(reader)
     except StopIteration:
         raise ImportRefused("the file is empty: expected a header row") from None
+    except csv.Error as exc:
+        raise ImportRefused(f"line 1: cannot be read as CSV ({exc})") from None
     columns = _canonical_header(header)
-    for cells in reader:
+    for cells in _csv_records(reader):
         if not any(cell.strip() for cell in cells):
             continue
         row = {col: cell for col, cell in zip(columns, cells, strict=False) if col}
@@ -234,7 +244,22 @@ def _read_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
         yield reader.line_num, row
 
 
-def _read_jsonl(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def _csv_records(reader: Any) -> Iterator[list[str]]:
+    """The reader's records; a record it cannot read (a field over its size limit) refuses
+    the file, naming the line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ImportRefused(
+                f"line {reader.line_num}: cannot be read as CSV ({exc}); a field may be longer "
+                f"than {csv.field_size_limit()} characters, or a quote never closed"
+            ) from None
+
+
+def _read_jsonl(stream: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
     checked_columns = False
     for number, line in enumerate(stream, start=1):
         if not line.strip():
@@ -264,7 +289,7 @@ def detect_format(path: Path) -> str:
 
 def import_incidents(
     session: Session,
-    stream: IO[str],
+    stream: Iterable[str],
     *,
     fmt: str,
     tz: ZoneInfo,
@@ -362,15 +387,56 @@ def _copy_batch_postgres(session: Session, rows: list[dict[str, Any]]) -> None:
         cursor.execute("TRUNCATE incidents_staging")
 
 
-def open_text(path: Path) -> TextIO:
-    """Open a text file as UTF-8 (a BOM from Excel is tolerated); GB18030 files are decoded too."""
-    raw = path.open("rb")
-    head = raw.read(65536)
+#: `--encoding` when the file says nothing: UTF-8 (with or without Excel's BOM) when its
+#: first 64 KiB decode as UTF-8, GB18030 (a superset of GBK) otherwise
+AUTO_ENCODING = "auto"
+_SNIFFED_BYTES = 65536
+
+
+class TextLines:
+    """The lines of a binary file, decoded one by one as they are read, so a byte the
+    encoding does not have is refused naming its line. `position()` is the byte offset
+    reached (for progress)."""
+
+    def __init__(self, raw: BinaryIO, encoding: str = AUTO_ENCODING) -> None:
+        self.raw = raw
+        self.encoding = _sniffed_encoding(raw) if encoding == AUTO_ENCODING else encoding
+        try:
+            self._decoder = codecs.getincrementaldecoder(self.encoding)()
+        except LookupError:
+            raise ImportRefused(
+                f"--encoding: {encoding!r} is not an encoding Python knows"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        for number, line in enumerate(self.raw, start=1):
+            try:
+                yield self._decoder.decode(line)
+            except UnicodeDecodeError:
+                shown = "UTF-8" if self.encoding.startswith("utf-8") else self.encoding
+                raise ImportRefused(
+                    f"the file is not {shown} (line {number}); save it as UTF-8 or pass "
+                    "--encoding gbk (or the encoding it was saved in)"
+                ) from None
+
+    def position(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _sniffed_encoding(raw: BinaryIO) -> str:
+    head = raw.read(_SNIFFED_BYTES)
     raw.seek(0)
     try:
         head.decode("utf-8")
-        encoding = "utf-8-sig"
     except UnicodeDecodeError as exc:
         # a cut multibyte character at the end of the sample is still UTF-8
-        encoding = "utf-8-sig" if exc.start >= len(head) - 3 else "gb18030"
-    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+        return "utf-8-sig" if exc.start >= len(head) - 3 else "gb18030"
+    return "utf-8-sig"
+
+
+def open_text(path: Path, encoding: str = AUTO_ENCODING) -> TextLines:
+    """A file's lines decoded as `encoding` (default: UTF-8 or GB18030, sniffed)."""
+    return TextLines(path.open("rb"), encoding)

@@ -61,6 +61,12 @@ class Incident(SQLModel, table=True):
     #: an imported 12345/12389 complaint about this case goes straight to the escalation queue
     is_complaint: bool = Field(default=False)
     imported_at: datetime = Field(sa_type=UTCDateTime)
+    #: personal data removed by the retention policy or a citizen's erasure request
+    #: (`huifang.privacy`): recordings' audio; transcripts, replies and free texts;
+    #: phone numbers masked and names cleared. The figures never change.
+    recordings_removed_at: datetime | None = _time()
+    texts_removed_at: datetime | None = _time()
+    identity_masked_at: datetime | None = _time()
 
 
 class ScriptVersion(SQLModel, table=True):
@@ -458,7 +464,36 @@ class ApiToken(SQLModel, table=True):
     #: sha256 of the token; the token itself is shown once and never stored
     token_hash: str = Field(sa_type=String(64), unique=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    #: who created it: the owner, or an admin for an integration account
+    created_by: int | None = Field(default=None, foreign_key="users.id")
+    expires_at: datetime = Field(sa_type=UTCDateTime)
     last_used_at: datetime | None = _time()
+    #: revoked by hand, or ended with its user's sessions (password reset, role change,
+    #: deactivation, logout everywhere)
+    revoked_at: datetime | None = _time()
+
+
+class EndedSession(SQLModel, table=True):
+    """A console session ended before its cookie expired (a logout): the cookie is refused
+    even if someone kept a copy. Known by the sha256 of the session's CSRF token, which is
+    random per login; forgotten once the cookie would have expired anyway."""
+
+    __tablename__ = "ended_sessions"
+    session_key: str = Field(sa_type=String(64), primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    ended_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Login attempts counted in a fixed window, per key: an account at a client address
+    (`pair:`), an account from anywhere (`account:`), a client address (`address:`).
+    An attempt is reserved here before its password is checked (`domain.login_throttle`)."""
+
+    __tablename__ = "login_throttles"
+    key: str = Field(sa_type=String(160), primary_key=True)
+    attempts: int = 0
+    window_start: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
 class AuditEvent(SQLModel, table=True):

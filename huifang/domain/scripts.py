@@ -3,7 +3,8 @@ and the variables a script is rendered with for one incident.
 
 Rules kept here: nothing invalid is published (`parse_script` refuses it with the path of the
 bad node); versions count up per script name; publishing the same text again returns the
-row already published instead of a new version, so a redeploy does not bump versions.
+row already published instead of a new version, so a redeploy does not bump versions; a new
+version is audited (`script.publish`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, tzinfo
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from huifang.domain.audit import record_audit
 from huifang.domain.models import Incident, ScriptVersion, User
 from huifang.ivr.script import builtin_scripts_dir, content_hash, parse_script
 from huifang.ivr.template import incident_variables
@@ -44,6 +46,10 @@ def publish_script(
     )
     session.add(version)
     session.flush()
+    record_audit(
+        session, at=now, actor=by, action="script.publish", target_type="script_version",
+        target_id=version.id, detail={"name": version.name, "version": version.version},
+    )  # fmt: skip
     return version
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from huifang.domain.models import Unit
+from huifang.domain.audit import record_audit
+from huifang.domain.models import Unit, User
 from huifang.errors import Conflict, NotFound
 
 LEVELS = ("bureau", "branch", "station")
@@ -25,6 +27,23 @@ def create_unit(
     session.flush()
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     session.flush()
+    return unit
+
+
+def add_unit(
+    session: Session, *, code: str, name: str, level: str, parent: Unit | None, actor: User,
+    now: datetime,
+) -> Unit:  # fmt: skip
+    """A unit an admin adds (API or console): `create_unit`, audited as `unit.create`."""
+    if not code or len(code) > 32:
+        raise ValueError("code: 1 to 32 characters")
+    if not name or len(name) > 128:
+        raise ValueError("name: 1 to 128 characters")
+    unit = create_unit(session, code=code, name=name, level=level, parent=parent)
+    record_audit(
+        session, at=now, actor=actor, action="unit.create", target_type="unit",
+        target_id=unit.id, detail={"code": unit.code, "parent_id": unit.parent_id},
+    )  # fmt: skip
     return unit
 
 

@@ -1,17 +1,16 @@
-"""Accounts: roles, argon2 password hashes, API tokens, and password login with a rate limit.
+"""Accounts: roles, argon2 password hashes, password login, the end of a user's sessions.
 
 Rules kept here:
 - passwords are stored only as argon2id hashes (pwdlib); an unknown username still costs one
   hash verification, so response time does not tell which usernames exist;
-- an API token is shown once, when created; only its sha256 is stored;
-- login failures are audit events, and the rate limit counts them: it holds across API
-  replicas and restarts without any other store;
+- ending a user's sessions also revokes their API tokens (`huifang.domain.api_tokens`);
+- login failures are audit events; how many attempts may be made is the business of
+  `huifang.domain.login_throttle`, which the caller consults before `login`;
 - every account change is audited in the same transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -20,18 +19,14 @@ from functools import cache
 from typing import Any
 
 from pwdlib import PasswordHash
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
-from huifang.domain.models import ApiToken, AuditEvent, Unit, User
+from huifang.domain.models import ApiToken, EndedSession, Unit, User
 from huifang.errors import Conflict, Forbidden, HuifangError, NotFound
 
-#: failed logins for one username within the window before further tries are refused
-LOGIN_MAX_FAILURES = 5
-LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
-TOKEN_PREFIX = "hf_"
 
 
 class Role(StrEnum):
@@ -212,15 +207,11 @@ def update_user(
 
 
 def login(session: Session, username: str, password: str, now: datetime) -> User:
-    """The active user with these credentials; raises LoginRefused / LoginRateLimited.
+    """The active user with these credentials; raises LoginRefused.
 
-    A failure is recorded in the session: the caller commits it even though login failed,
-    or the rate limit never sees it.
+    A failure is recorded in the session (`login.failed`): the caller commits it even
+    though login failed.
     """
-    failures = _recent_failures(session, username, now)
-    if len(failures) >= LOGIN_MAX_FAILURES:
-        retry_after = failures[LOGIN_MAX_FAILURES - 1] + LOGIN_FAILURE_WINDOW - now
-        raise LoginRateLimited(max(retry_after, timedelta(seconds=1)))
     user = session.execute(select(User).where(col(User.username) == username)).scalars().first()
     if user is None:
         _hasher().verify(password, _dummy_hash())
@@ -238,30 +229,23 @@ def login(session: Session, username: str, password: str, now: datetime) -> User
     return user
 
 
-def _recent_failures(session: Session, username: str, now: datetime) -> list[datetime]:
-    """Times of this username's failed logins inside the window, newest first."""
-    rows = session.execute(
-        select(col(AuditEvent.at))
-        .where(col(AuditEvent.action) == "login.failed")
-        .where(col(AuditEvent.target_id) == username[:64])
-        .where(col(AuditEvent.at) > now - LOGIN_FAILURE_WINDOW)
-        .order_by(col(AuditEvent.at).desc())
-        .limit(LOGIN_MAX_FAILURES)
-    )
-    return [row[0] for row in rows]
-
-
 def end_sessions(session: Session, user: User, now: datetime, *, actor: User) -> None:
-    """End every console session of `user` signed up to now (API tokens are unaffected).
+    """End every console session of `user` signed up to now, and revoke their API tokens.
 
     Call it in the same transaction as any change that must log the user out: deactivation,
     a role change, a password reset. `actor` is the user themselves (logout everywhere) or
-    an admin.
+    an admin. A revoked token stays revoked: reactivating the user brings none back.
     """
     if actor.id != user.id and actor.role != Role.admin:
         raise Forbidden("only an admin ends another user's sessions")
     user.sessions_valid_from = now
     session.add(user)
+    revoked = session.exec(
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == user.id)
+        .where(col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
     record_audit(
         session,
         at=now,
@@ -269,47 +253,37 @@ def end_sessions(session: Session, user: User, now: datetime, *, actor: User) ->
         action="user.sessions_end",
         target_type="user",
         target_id=user.id,
+        detail={"tokens_revoked": revoked.rowcount},
     )
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def create_api_token(session: Session, user: User, name: str, now: datetime) -> str:
-    """A new API token for `user`, returned once; only its sha256 is kept."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=name[:64], token_hash=_token_hash(token), created_at=now)  # type: ignore[arg-type]  # a stored row: its id is set
-    session.add(row)
-    session.flush()
+def log_out(
+    session: Session, user: User, session_key: str, *, now: datetime, expires_at: datetime
+) -> None:
+    """End one console session, known by `session_key`, before its cookie expires (a logout);
+    audited. The key is kept until `expires_at`, when the cookie would have expired anyway."""
+    if session.get(EndedSession, session_key) is None:
+        session.add(
+            EndedSession(
+                session_key=session_key,
+                user_id=user.id,  # type: ignore[arg-type]  # a stored row: its id is set
+                ended_at=now,
+                expires_at=expires_at,
+            )
+        )
     record_audit(
-        session,
-        at=now,
-        actor=user,
-        action="token.create",
-        target_type="api_token",
-        target_id=row.id,
-        detail={"name": row.name},
+        session, at=now, actor=user, action="logout", target_type="user", target_id=user.id
     )
-    return token
 
 
-def user_for_token(session: Session, token: str, now: datetime) -> User | None:
-    """The active user owning this token, or None. Marks the token used (at most hourly)."""
-    row = (
-        session.execute(select(ApiToken).where(col(ApiToken.token_hash) == _token_hash(token)))
-        .scalars()
-        .first()
-    )
-    if row is None:
-        return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        return None
-    # one write per hour per token, not one per request: keeps SQLite writers free
-    if row.last_used_at is None or now - row.last_used_at > timedelta(hours=1):
-        row.last_used_at = now
-    return user
+def has_logged_out(session: Session, session_key: str) -> bool:
+    return session.get(EndedSession, session_key) is not None
+
+
+def forget_ended_sessions(session: Session, now: datetime) -> int:
+    """Forget logouts whose cookie has expired anyway (housekeeping); how many."""
+    gone = session.exec(delete(EndedSession).where(col(EndedSession.expires_at) < now))
+    return int(gone.rowcount or 0)
 
 
 def list_users(session: Session) -> Sequence[User]:

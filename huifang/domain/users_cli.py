@@ -1,4 +1,4 @@
-"""`huifang users …`: create accounts and API tokens from the command line.
+"""`huifang users …`: create accounts; create, list and revoke API tokens.
 
 The first admin of a deployment is created here (nobody can log in to create them). A
 password comes from an interactive prompt, or from the first line of standard input with
@@ -8,6 +8,7 @@ password comes from an interactive prompt, or from the first line of standard in
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 from sqlmodel import col
@@ -90,30 +91,95 @@ def create(
         runtime.close()
 
 
-@app.command("token")
-def token(
+tokens_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+def _user_named(session: Any, username: str) -> Any:
+    from sqlalchemy import select
+
+    from huifang.domain.models import User
+
+    user = session.execute(select(User).where(col(User.username) == username)).scalars().first()
+    if user is None:
+        raise _fail(f"no user {username!r}")
+    return user
+
+
+@tokens_app.command("create")
+def token_create(
     username: str = typer.Argument(..., help="the account the token acts as"),
     name: str = typer.Option(..., "--name", help="what the token is for, e.g. 'cad-import'"),
+    days: int = typer.Option(90, "--days", min=1, max=365, help="days until it expires"),
 ) -> None:
     """Create an API token and print it (shown once; only its hash is kept)."""
-    from sqlalchemy import select
+    from datetime import timedelta
 
     from huifang.bootstrap import build_runtime
     from huifang.db import session_scope
-    from huifang.domain.models import User
-    from huifang.domain.users import create_api_token
+    from huifang.domain.api_tokens import issue_api_token
+    from huifang.errors import HuifangError
 
     runtime = build_runtime(Settings())
     try:
         with session_scope(runtime.engine) as session:
-            user = (
-                session.execute(select(User).where(col(User.username) == username))
-                .scalars()
-                .first()
+            issued = issue_api_token(
+                session, _user_named(session, username), name, runtime.clock.now(),
+                lifetime=timedelta(days=days),
+            )  # fmt: skip
+            typer.echo(issued.token)
+            typer.echo(
+                f"token {issued.row.id} for {username}, expires {issued.row.expires_at:%Y-%m-%d}",
+                err=True,
             )
-            if user is None:
-                raise _fail(f"no user {username!r}")
-            typer.echo(create_api_token(session, user, name, runtime.clock.now()))
+    except (HuifangError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        runtime.close()
+
+
+@tokens_app.command("list")
+def token_list(
+    username: str = typer.Argument("", help="one account's tokens (default: everyone's)"),
+) -> None:
+    """List API tokens: id, owner, name, state, created, expires, last used."""
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.domain.api_tokens import list_api_tokens, token_state
+    from huifang.domain.models import User
+
+    runtime = build_runtime(Settings())
+    now = runtime.clock.now()
+    try:
+        with session_scope(runtime.engine) as session:
+            owner_id = _user_named(session, username).id if username else None
+            for row in list_api_tokens(session, actor=None, owner_id=owner_id):
+                owner = session.get(User, row.user_id)
+                used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+                typer.echo(
+                    f"{row.id}\t{owner.username if owner else row.user_id}\t{row.name}\t"
+                    f"{token_state(row, now)}\tcreated {row.created_at:%Y-%m-%d}\t"
+                    f"expires {row.expires_at:%Y-%m-%d}\tused {used}"
+                )
+    finally:
+        runtime.close()
+
+
+@tokens_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(..., help="the id `tokens list` shows")) -> None:
+    """Revoke an API token at once."""
+    from huifang.bootstrap import build_runtime
+    from huifang.db import session_scope
+    from huifang.domain.api_tokens import revoke_api_token
+    from huifang.errors import HuifangError
+
+    runtime = build_runtime(Settings())
+    try:
+        with session_scope(runtime.engine) as session:
+            row = revoke_api_token(session, token_id, actor=None, now=runtime.clock.now())
+            typer.echo(f"token {row.id} ({row.name}) is revoked")
+    except HuifangError as exc:
+        raise _fail(str(exc)) from None
     finally:
         runtime.close()
 

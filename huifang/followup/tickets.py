@@ -299,6 +299,14 @@ def acknowledge(
     )
 
 
+def check_can_report(session: Session, ticket_id: int, *, actor: User) -> Ticket:
+    """The ticket `actor` may report a rectification on now (refuses as report_rectification
+    would, without writing): lets an adapter check before it stores the report's files."""
+    ticket = _require_unit_side(session, ticket_id, actor)
+    TICKET.advance(TicketState(ticket.state), TicketEvent.report)
+    return ticket
+
+
 def report_rectification(
     session: Session,
     ticket_id: int,
@@ -313,7 +321,7 @@ def report_rectification(
     in `language` (the deployment's)."""
     if not text.strip():
         raise ValueError("text: describe the rectification")
-    ticket = _require_unit_side(session, ticket_id, actor)
+    ticket = check_can_report(session, ticket_id, actor=actor)
     for stored in attachments:
         session.add(
             Attachment(

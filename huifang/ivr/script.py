@@ -175,7 +175,7 @@ class Defaults(_Node):
 
 
 class Question(_Node):
-    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)
     kind: Literal["choice", "record", "say"] = "choice"
     dimension: Dimension | None = None
     prompt: Prompt
@@ -207,7 +207,7 @@ class Question(_Node):
 
 
 class Script(_Node):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
     title: str = ""
     language: Language
     #: a speech answer below this confidence is asked again, by keys when the question has keys

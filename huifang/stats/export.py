@@ -5,7 +5,10 @@ Rules kept here:
   caller's `label` function, so the console exports in the user's language;
 - CSV rates are fractions with four decimals and an empty cell when undefined; XLSX rates are
   numbers formatted as percentages, so a spreadsheet can compute with them;
-- the CSV starts with a UTF-8 byte order mark: Excel on Chinese Windows reads it as UTF-8.
+- the CSV starts with a UTF-8 byte order mark: Excel on Chinese Windows reads it as UTF-8;
+- no text cell is ever a formula (OWASP CSV injection): in CSV a text starting with `=`,
+  `+`, `-`, `@`, a tab or a carriage return gets a leading `'`; in XLSX every text is written
+  as a string, those with Excel's quote prefix; numbers stay numbers in both.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import xlsxwriter
 
@@ -59,15 +63,24 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
+#: first characters that make a spreadsheet read a cell as a formula
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _identity(key: str) -> str:
     return key
+
+
+def neutralised(text: str) -> str:
+    """`text` as a CSV cell no spreadsheet takes for a formula."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def to_csv(rows: Sequence[UnitFigures], label: Callable[[str], str] = _identity) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(label(c.key) for c in COLUMNS)
+    writer.writerow(neutralised(label(c.key)) for c in COLUMNS)
     for row in rows:
         writer.writerow(_csv_cell(c, row) for c in COLUMNS)
     return out.getvalue()
@@ -77,6 +90,8 @@ def _csv_cell(column: Column, row: UnitFigures) -> str | int | float:
     value = column.value(row)
     if value is None:
         return ""
+    if isinstance(value, str):
+        return neutralised(value)
     return f"{value:.4f}" if column.is_rate else value
 
 
@@ -89,19 +104,26 @@ def to_xlsx(
     sheet = workbook.add_worksheet(label("report"))
     bold = workbook.add_format({"bold": True})
     percent = workbook.add_format({"num_format": "0.0%"})
-    sheet.write(0, 0, title, bold)
+    quoted = workbook.add_format({"quote_prefix": True})
+
+    def write_text(line: int, col: int, text: str, style: Any = None) -> None:
+        sheet.write_string(line, col, text, quoted if text.startswith(FORMULA_STARTS) else style)
+
+    write_text(0, 0, title, bold)
     for col, column in enumerate(COLUMNS):
-        sheet.write(1, col, label(column.key), bold)
+        write_text(1, col, label(column.key), bold)
         sheet.set_column(col, col, 14 if col > 1 else 18)
     for line, row in enumerate(rows, start=2):
         for col, column in enumerate(COLUMNS):
             value = column.value(row)
             if value is None:
                 sheet.write_blank(line, col, None)
+            elif isinstance(value, str):
+                write_text(line, col, value)
             elif column.is_rate:
                 sheet.write_number(line, col, float(value), percent)
             else:
-                sheet.write(line, col, value)
+                sheet.write_number(line, col, value)
     sheet.freeze_panes(2, 2)
     workbook.close()
     return out.getvalue()

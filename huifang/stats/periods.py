@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+#: the years a period asked for may name
+MIN_YEAR, MAX_YEAR = 1910, 2999
+
 
 @dataclass(frozen=True, slots=True)
 class Period:
@@ -41,16 +44,21 @@ class Period:
         try:
             if ".." in text:
                 first, last = text.split("..", 1)
-                return cls(date.fromisoformat(first), date.fromisoformat(last))
-            if len(text) == 7:
+                period = cls(date.fromisoformat(first), date.fromisoformat(last))
+            elif len(text) == 7:
                 year, month = text.split("-")
-                return cls.month(int(year), int(month))
-            day = date.fromisoformat(text)
+                period = cls.month(int(year), int(month))
+            else:
+                day = date.fromisoformat(text)
+                period = cls(day, day)
         except ValueError as exc:
             raise ValueError(
                 f"period: {text!r} is not YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD"
             ) from exc
-        return cls(day, day)
+        # what it is compared with (the year before, years of trend) must exist too
+        if not (MIN_YEAR <= period.first.year and period.last.year <= MAX_YEAR):
+            raise ValueError(f"period: years {MIN_YEAR} to {MAX_YEAR} only")
+        return period
 
     @property
     def days(self) -> int:

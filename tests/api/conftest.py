@@ -15,9 +15,10 @@ from huifang.api.app import create_app
 from huifang.api.auth import SESSION_COOKIE, _serializer
 from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
+from huifang.domain.api_tokens import create_api_token
 from huifang.domain.models import Unit, User
 from huifang.domain.units import create_unit
-from huifang.domain.users import Role, create_api_token
+from huifang.domain.users import Role
 from huifang.settings import Settings
 from tests.factories import hashed_password
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from huifang.clock import FakeClock
 from huifang.domain.models import AuditEvent
-from huifang.domain.users import LOGIN_FAILURE_WINDOW, LOGIN_MAX_FAILURES
+from huifang.settings import Settings
 
 PASSWORD = "correct horse battery"  # the `world` fixture's users all have it
 
@@ -51,6 +51,10 @@ def test_unknown_user_gets_the_same_answer_as_a_wrong_password(
     )
     assert wrong_user.status_code == wrong_password.status_code == 401
     assert wrong_user.json() == wrong_password.json()
+
+
+LOGIN_MAX_FAILURES = Settings().login_max_failures
+LOGIN_FAILURE_WINDOW = timedelta(seconds=Settings().login_failure_window_seconds)
 
 
 def test_login_is_rate_limited_after_repeated_failures(

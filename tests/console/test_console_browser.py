@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -160,12 +161,12 @@ def test_admin_creates_and_starts_a_campaign_and_watches_it(
     form.locator("input[name=window_start]").fill("09:00")
     form.locator("input[name=max_attempts]").fill("2")
     # the month's citizens were surveyed already: the form says so, and the admin asks again
-    preview = "document.querySelector('#campaign-preview-text').innerText"
-    page.wait_for_function(f"{preview}.includes('已回访过')")
-    before = page.locator("#campaign-preview-text").inner_text()
+    preview = page.locator("#campaign-preview-text")
+    expect(preview).to_contain_text("已回访过")
+    before = preview.inner_text()
     assert "将新增 0 个回访对象" in before
     form.locator("#resurvey").check()
-    page.wait_for_function(f"{preview} !== {before!r}")
+    expect(preview).not_to_have_text(before)
     assert "将新增 0 " not in page.locator("#campaign-preview-text").inner_text()
     form.locator("button[type=submit]").click()
     row = page.locator("tr[data-campaign]", has_text="浏览器测试任务")

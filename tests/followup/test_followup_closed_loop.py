@@ -34,8 +34,8 @@ from sqlmodel import Session, select
 from huifang.api.app import create_app
 from huifang.api.auth import SESSION_COOKIE, _serializer
 from huifang.bootstrap import build_runtime
+from huifang.domain.api_tokens import create_api_token
 from huifang.domain.models import CallAttempt, Escalation, Incident, Unit, User
-from huifang.domain.users import create_api_token
 from huifang.followup.second_callback import settled_rounds
 from huifang.settings import Settings
 from tests.factories import make_user

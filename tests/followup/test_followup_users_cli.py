@@ -1,4 +1,4 @@
-"""`huifang users create` and `huifang users token` against a SQLite file."""
+"""`huifang users create` and `huifang users tokens` against a SQLite file."""
 
 from __future__ import annotations
 
@@ -99,5 +99,5 @@ def test_short_password_is_refused(home: Path) -> None:
 
 def test_token_is_printed_once_for_an_integration(home: Path) -> None:
     run("users", "create", "cad", "--role", "integration", "--no-password")
-    code, output = run("users", "token", "cad", "--name", "cad-import")
+    code, output = run("users", "tokens", "create", "cad", "--name", "cad-import")
     assert code == 0 and output.startswith("hf_")

@@ -15,8 +15,8 @@ from sqlmodel import Session
 from huifang.api.app import create_app
 from huifang.bootstrap import Runtime, build_runtime
 from huifang.clock import FakeClock
+from huifang.domain.api_tokens import create_api_token
 from huifang.domain.models import User
-from huifang.domain.users import create_api_token
 from huifang.settings import Settings
 from tests.stats.stats_dataset import Dataset, build_dataset
 from tests.stats.survey_history import History, build_history

@@ -22,8 +22,8 @@ from huifang.bootstrap import Runtime
 from huifang.cli import app as cli
 from huifang.clock import FakeClock
 from huifang.demo import demo_summary
+from huifang.domain.api_tokens import create_api_token
 from huifang.domain.models import Campaign, User
-from huifang.domain.users import create_api_token
 from huifang.stats.figures import CATEGORIES, DIMENSIONS
 from tests.factories import make_user
 from tests.stats.survey_history import PERIOD, History

@@ -53,7 +53,8 @@ def test_agent_may_not_read_statistics(stats_client: Client) -> None:
 def test_bad_period_is_refused_with_the_reason(stats_client: Client) -> None:
     reply = stats_client("admin").get("/api/v1/stats/summary?period=November")
     assert reply.status_code == 422
-    assert "YYYY-MM" in reply.json()["detail"]
+    [error] = reply.json()["detail"]
+    assert error["loc"] == ["query", "period"] and "YYYY-MM" in error["msg"]
 
 
 def test_supervisor_ranking_lists_only_their_stations(stats_client: Client) -> None:

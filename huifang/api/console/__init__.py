@@ -12,9 +12,10 @@ from huifang.api.console import (
     reviews,
     second_callbacks,
     tickets,
+    tokens,
     web,
 )
 
 router = APIRouter(include_in_schema=False)
-for pages in (web, dashboard, cases, reviews, second_callbacks, tickets, admin):
+for pages in (web, dashboard, cases, reviews, second_callbacks, tickets, admin, tokens):
     router.include_router(pages.router)

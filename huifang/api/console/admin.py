@@ -28,7 +28,7 @@ from huifang.domain import campaigns as campaign_service
 from huifang.domain.models import Campaign, Contact, ScriptVersion, User
 from huifang.domain.scripts import publish_script
 from huifang.domain.states import ContactState
-from huifang.domain.units import create_unit, get_unit, list_units
+from huifang.domain.units import add_unit, get_unit, list_units
 from huifang.domain.users import Role, create_user, list_users, update_user
 from huifang.ivr.script import ScriptInvalid, builtin_scripts_dir, validate_script_text
 from huifang.settings import Settings
@@ -293,17 +293,18 @@ def campaign_create(
 
 @router.post("/campaigns/{campaign_id}/{move}")
 def campaign_move(
-    session: SessionDep, clock: ClockDep, _user: Admin, campaign_id: int, move: str
+    session: SessionDep, clock: ClockDep, user: Admin, campaign_id: RecordId, move: str
 ) -> Response:
     refused: list[str] = []
+    now = clock.now()
     with refusals_as_flash(session, refused):
         if move == "start":
-            queued = campaign_service.start_campaign(session, campaign_id, now=clock.now())
+            queued = campaign_service.start_campaign(session, campaign_id, now=now, by=user)
             return redirect("/campaigns", f"#{campaign_id} ✓ {queued}")
         if move == "pause":
-            campaign_service.pause_campaign(session, campaign_id)
+            campaign_service.pause_campaign(session, campaign_id, now=now, by=user)
         elif move == "resume":
-            campaign_service.resume_campaign(session, campaign_id)
+            campaign_service.resume_campaign(session, campaign_id, now=now, by=user)
         else:
             raise HTTPException(404, detail=f"no such action: {move}")
     return redirect("/campaigns", refused[0] if refused else "")
@@ -319,14 +320,17 @@ def units_page(request: Request, session: SessionDep, user: Admin) -> HTMLRespon
 
 @router.post("/units")
 def unit_create(
-    session: SessionDep, _user: Admin,
+    session: SessionDep, clock: ClockDep, user: Admin,
     code: Annotated[str, Form()], name: Annotated[str, Form()], level: Annotated[str, Form()],
     parent_id: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     refused: list[str] = []
     with refusals_as_flash(session, refused):
-        parent = get_unit(session, int(parent_id)) if parent_id else None
-        create_unit(session, code=code.strip(), name=name.strip(), level=level, parent=parent)
+        parent = get_unit(session, int(parent_id)) if parent_id.isdigit() else None
+        add_unit(
+            session, code=code.strip(), name=name.strip(), level=level, parent=parent,
+            actor=user, now=clock.now(),
+        )  # fmt: skip
     return redirect("/units", refused[0] if refused else f"{name} ✓")
 
 

@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
+from huifang.api.routes.common import RecordId
 from huifang.domain.models import Ticket, User
 from huifang.domain.states import EscalationResolution
 from huifang.domain.users import Role
@@ -47,7 +48,11 @@ def queue_page(
 
 @router.get("/cases/{escalation_id}")
 def case_page(
-    request: Request, session: SessionDep, clock: ClockDep, user: QueueReader, escalation_id: int
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    user: QueueReader,
+    escalation_id: RecordId,
 ) -> HTMLResponse:
     detail = queue.escalation_detail(session, escalation_id, actor=user)
     now = clock.now()
@@ -76,7 +81,7 @@ def _ticket_of(session: Session, escalation_id: int) -> Ticket | None:
 @router.post("/cases/{escalation_id}/claim")
 def claim(
     session: SessionDep, settings: SettingsDep, clock: ClockDep, user: QueueWorker,
-    escalation_id: int,
+    escalation_id: RecordId,
 ) -> Response:  # fmt: skip
     refused: list[str] = []
     with refusals_as_flash(session, refused):
@@ -90,7 +95,7 @@ def claim(
 
 @router.post("/cases/{escalation_id}/release")
 def release(
-    session: SessionDep, clock: ClockDep, user: QueueWorker, escalation_id: int
+    session: SessionDep, clock: ClockDep, user: QueueWorker, escalation_id: RecordId
 ) -> Response:
     refused: list[str] = []
     with refusals_as_flash(session, refused):
@@ -99,7 +104,7 @@ def release(
 
 
 @router.post("/cases/{escalation_id}/call")
-async def call(runtime: RuntimeDep, user: QueueWorker, escalation_id: int) -> Response:
+async def call(runtime: RuntimeDep, user: QueueWorker, escalation_id: RecordId) -> Response:
     try:
         started = await start_agent_callback(runtime, escalation_id, user)
     except (HuifangError, ValueError) as exc:  # no bridge configured, no claim, no own phone
@@ -109,7 +114,7 @@ async def call(runtime: RuntimeDep, user: QueueWorker, escalation_id: int) -> Re
 
 @router.post("/cases/{escalation_id}/defer")
 def defer(
-    session: SessionDep, clock: ClockDep, user: QueueWorker, escalation_id: int,
+    session: SessionDep, clock: ClockDep, user: QueueWorker, escalation_id: RecordId,
     note: Annotated[str, Form()] = "", retry_hours: Annotated[float, Form(gt=0, le=72)] = 2,
 ) -> Response:  # fmt: skip
     """The citizen could not be reached: back to the queue with a note and a retry time."""
@@ -126,7 +131,7 @@ def defer(
 @router.post("/cases/{escalation_id}/resolve")
 def resolve(
     session: SessionDep, settings: SettingsDep, clock: ClockDep, user: QueueWorker,
-    escalation_id: int,
+    escalation_id: RecordId,
     outcome: Annotated[str, Form()], findings: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     refused: list[str] = []
@@ -143,7 +148,7 @@ def resolve(
 
 @router.get("/recordings/{recording_id}")
 def recording(
-    session: SessionDep, clock: ClockDep, user: QueueReader, recording_id: int
+    session: SessionDep, clock: ClockDep, user: QueueReader, recording_id: RecordId
 ) -> FileResponse:
     """The audio of a recording, for the agent holding the case or an inspector; audited."""
     stored = queue.open_recording(session, recording_id, actor=user, now=clock.now())

@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from huifang.api.console.web import console_user, language, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import MAX_ID
 from huifang.api.routes.stats import (
     export_response,
     resolve_period,
     stats_scope,
     trend_points,
 )
+from huifang.domain.audit import masked_for_reading, record_audit
 from huifang.domain.models import User
 from huifang.domain.users import Role
 from huifang.followup.review import inbox_count
@@ -35,7 +37,7 @@ def _percent(value: float | None) -> float | None:
 @router.get("/dashboard")
 def dashboard(
     request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Reader,
-    period: str | None = None, unit_id: Annotated[int | None, Query()] = None,
+    period: str | None = None, unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:  # fmt: skip
     now = clock.now()
     chosen = resolve_period(period, settings, now)
@@ -79,7 +81,13 @@ def dashboard_export(
 
 @router.get("/audit")
 def audit(
-    request: Request, session: SessionDep, user: Auditor, q: str = "", action: str = ""
-) -> HTMLResponse:
-    entries = search_audit(session, text=q, action=action)
+    request: Request, session: SessionDep, clock: ClockDep, user: Auditor, q: str = "",
+    action: str = "",
+) -> HTMLResponse:  # fmt: skip
+    """The audit log search; reading it is audited, and any number in an entry is masked."""
+    record_audit(
+        session, at=clock.now(), actor=user, action="audit.read", target_type="audit_log",
+        detail={"q": q, "action": action},
+    )  # fmt: skip
+    entries = [masked_for_reading(e) for e in search_audit(session, text=q, action=action)]
     return render(request, "audit.html", user, entries=entries, q=q, action=action)

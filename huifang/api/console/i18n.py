@@ -282,6 +282,25 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Someone changed this meanwhile; reload and try again",
     ),
     "back_home": ("返回首页", "Back to the start page"),
+    "error_503": (
+        "数据库繁忙，未保存任何内容，请稍后重试",
+        "The database is busy; nothing was saved, try again",
+    ),
+    "nav_tokens": ("API 令牌", "API tokens"),
+    "token_name": ("用途", "Purpose"),
+    "token_owner": ("所属用户", "Owner"),
+    "token_days": ("有效天数", "Days valid"),
+    "token_created": ("创建时间", "Created"),
+    "token_expires": ("到期时间", "Expires"),
+    "token_last_used": ("最近使用", "Last used"),
+    "token_live": ("有效", "Live"),
+    "token_expired": ("已过期", "Expired"),
+    "token_revoked": ("已吊销", "Revoked"),
+    "token_revoke": ("吊销", "Revoke"),
+    "token_shown_once": (
+        "请立即复制保存：此令牌只显示这一次，系统只保存其摘要。",
+        "Copy it now: the token is shown this once, only its hash is kept.",
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import RecordId
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import User
 from huifang.domain.states import ReviewState
@@ -40,7 +41,7 @@ def inbox_page(
 
 @router.get("/review/{item_id}")
 def item_page(
-    request: Request, session: SessionDep, user: ReviewReader, item_id: int
+    request: Request, session: SessionDep, user: ReviewReader, item_id: RecordId
 ) -> HTMLResponse:
     detail = review.review_detail(session, item_id, actor=user)
     return render(
@@ -52,7 +53,7 @@ def item_page(
 @router.post("/review/{item_id}/label")
 def label(
     session: SessionDep, settings: SettingsDep, clock: ClockDep, user: ReviewLabeller,
-    item_id: int, label: Annotated[Satisfaction, Form()],
+    item_id: RecordId, label: Annotated[Satisfaction, Form()],
 ) -> Response:  # fmt: skip
     refused: list[str] = []
     with refusals_as_flash(session, refused):

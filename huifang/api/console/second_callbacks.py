@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import RecordId
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import User
 from huifang.domain.states import SecondCallbackProgress
@@ -40,7 +41,7 @@ def worklist_page(
 
 @router.post("/second-callbacks/{round_id}/reveal")
 def reveal(
-    request: Request, session: SessionDep, clock: ClockDep, user: Worker, round_id: int
+    request: Request, session: SessionDep, clock: ClockDep, user: Worker, round_id: RecordId
 ) -> HTMLResponse:
     """The full number in place of the masked one (htmx); audited."""
     phone = reveal_phone(session, round_id, agent=user, now=clock.now())

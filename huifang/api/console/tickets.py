@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import RecordId
 from huifang.domain.models import Incident, Unit, User
 from huifang.domain.states import SecondCallbackProgress, TicketState
 from huifang.domain.users import Role
@@ -43,7 +44,7 @@ def tickets_page(
 
 @router.get("/tickets/{ticket_id}")
 def ticket_page(
-    request: Request, session: SessionDep, user: Reader, ticket_id: int
+    request: Request, session: SessionDep, user: Reader, ticket_id: RecordId
 ) -> HTMLResponse:
     ticket = tickets.get_ticket(session, ticket_id, actor=user)
     changes = tickets.ticket_changes(session, ticket_id, actor=user)
@@ -68,7 +69,7 @@ def _names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
 
 @router.post("/tickets/{ticket_id}/acknowledge")
 def acknowledge(
-    session: SessionDep, clock: ClockDep, user: UnitSide, ticket_id: int,
+    session: SessionDep, clock: ClockDep, user: UnitSide, ticket_id: RecordId,
     note: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     refused: list[str] = []
@@ -79,7 +80,7 @@ def acknowledge(
 
 @router.post("/tickets/{ticket_id}/report")
 def report(
-    session: SessionDep, settings: SettingsDep, clock: ClockDep, user: UnitSide, ticket_id: int,
+    session: SessionDep, settings: SettingsDep, clock: ClockDep, user: UnitSide, ticket_id: RecordId,
     text: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     refused: list[str] = []

@@ -29,8 +29,8 @@ from sqlmodel import Session
 
 from huifang.api.auth import (
     csrf_token,
-    end_session,
     get_current_user,
+    log_out,
     password_login,
     start_session,
 )
@@ -57,17 +57,20 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/review", "nav_review"),
         ("/tickets", "nav_tickets"), ("/second-callbacks", "nav_second_callbacks"),
         ("/scripts", "nav_scripts"), ("/campaigns", "nav_campaigns"), ("/units", "nav_units"),
-        ("/users", "nav_users"), ("/audit", "nav_audit"),
+        ("/users", "nav_users"), ("/audit", "nav_audit"), ("/tokens", "nav_tokens"),
     ],
     Role.agent: [
         ("/queue", "nav_queue"), ("/review", "nav_review"),
         ("/second-callbacks", "nav_second_callbacks"), ("/tickets", "nav_tickets"),
+        ("/tokens", "nav_tokens"),
     ],
-    Role.supervisor: [("/tickets", "nav_tickets"), ("/dashboard", "nav_dashboard")],
+    Role.supervisor: [
+        ("/tickets", "nav_tickets"), ("/dashboard", "nav_dashboard"), ("/tokens", "nav_tokens"),
+    ],
     Role.inspector: [
         ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/review", "nav_review"),
         ("/tickets", "nav_tickets"), ("/second-callbacks", "nav_second_callbacks"),
-        ("/audit", "nav_audit"),
+        ("/audit", "nav_audit"), ("/tokens", "nav_tokens"),
     ],
 }  # fmt: skip
 
@@ -182,8 +185,12 @@ def refusals_as_flash(session: Session, holder: list[str]) -> Iterator[None]:
 
 @router.get("/static/{path:path}")
 def static_file(path: str) -> FileResponse:
-    target = (STATIC_DIR / path).resolve()
-    if not target.is_file() or STATIC_DIR not in target.parents:
+    try:
+        target = (STATIC_DIR / path).resolve()
+        found = target.is_file() and STATIC_DIR in target.parents
+    except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+        found = False
+    if not found:
         raise HTTPException(404, detail="no such file")
     return FileResponse(target, headers={"Cache-Control": "public, max-age=86400"})
 
@@ -216,9 +223,12 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout(_user: Annotated[User, Depends(console_user(*Role))]) -> Response:
+def logout(
+    request: Request, session: SessionDep, runtime: RuntimeDep,
+    _user: Annotated[User, Depends(console_user(*Role))],
+) -> Response:  # fmt: skip
     response = RedirectResponse("/login", status_code=303)
-    end_session(response)
+    log_out(request, response, session, runtime)
     return response
 
 

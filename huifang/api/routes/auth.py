@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
-from huifang.api.auth import CurrentUser, end_session, password_login, start_session
+from huifang.api.auth import CurrentUser, end_session, log_out, password_login, start_session
 from huifang.api.deps import RuntimeDep, SessionDep
 from huifang.api.routes.users import UserPublic
 from huifang.domain.users import LoginRateLimited, LoginRefused, end_sessions
@@ -53,16 +53,23 @@ def login_endpoint(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout_endpoint(response: Response, _user: CurrentUser) -> None:
-    end_session(response)
+def logout_endpoint(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _user: CurrentUser,
+) -> None:
+    """End this console session on the server: a kept copy of its cookie is refused too."""
+    log_out(request, response, session, runtime)
 
 
 @router.post("/logout-everywhere", status_code=status.HTTP_204_NO_CONTENT)
 def logout_everywhere_endpoint(
     response: Response, session: SessionDep, runtime: RuntimeDep, user: CurrentUser
 ) -> None:
-    """End all of the current user's console sessions, this one included (API tokens are
-    not sessions: they stay valid until deleted)."""
+    """End all of the current user's console sessions, this one included, and revoke their
+    API tokens."""
     end_sessions(session, user, runtime.clock.now(), actor=user)
     end_session(response)
 

@@ -3,7 +3,8 @@ records several routers return.
 
 `ValueError` is how services refuse a bad argument (a past retry time, an empty report);
 the route class turns it into a 422 naming the field, in FastAPI's own validation-error shape,
-so no bad input ever becomes a 500.
+so no bad input ever becomes a 500. It is raised, not returned, so the request's transaction
+rolls back whatever the refused call had written.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
@@ -38,9 +39,7 @@ class DomainRoute(APIRoute):
             try:
                 return await handler(request)
             except ValueError as exc:
-                return JSONResponse(
-                    status_code=422, content={"detail": [_as_validation_error(exc)]}
-                )
+                raise RequestValidationError([_as_validation_error(exc)]) from exc
 
         return route
 

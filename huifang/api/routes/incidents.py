@@ -1,8 +1,12 @@
-"""Incident import over HTTP: the same rules as `huifang import incidents`."""
+"""Incident import over HTTP: the same rules as `huifang import incidents`.
+
+An upload route (`huifang.api.uploads`): the caller is authenticated and must be an admin or
+an integration before a byte of the file is read; only then may the body be as large as
+`max_import_bytes`.
+"""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
@@ -10,15 +14,24 @@ from fastapi.responses import JSONResponse
 
 from huifang.api.auth import require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
-from huifang.domain.incidents import ImportRefused, detect_format, import_incidents
+from huifang.api.uploads import upload_route
+from huifang.domain.incidents import (
+    AUTO_ENCODING,
+    ImportRefused,
+    TextLines,
+    detect_format,
+    import_incidents,
+)
 from huifang.domain.users import Role
 from huifang.followup.escalations import escalate_imported_complaints
 
 # importing is for admins and for the systems that feed us incidents, nobody else
+IMPORTERS = (Role.admin, Role.integration)
 router = APIRouter(
     prefix="/incidents",
     tags=["incidents"],
-    dependencies=[Depends(require_roles(Role.admin, Role.integration))],
+    dependencies=[Depends(require_roles(*IMPORTERS))],
+    route_class=upload_route(lambda s: s.max_import_bytes, *IMPORTERS),
 )
 
 
@@ -37,20 +50,25 @@ def import_incidents_endpoint(
     clock: ClockDep,
     file: UploadFile = File(description="CSV (with a header row) or JSON lines"),
     skip_invalid: bool = Query(False, description="keep the good rows when some are bad"),
+    encoding: str = Query(
+        AUTO_ENCODING,
+        max_length=32,
+        description="the file's encoding, e.g. gbk; "
+        "default: UTF-8, or GB18030 when its start is not UTF-8",
+    ),
 ) -> JSONResponse:
     fmt = detect_format(Path(file.filename or "upload.csv"))
-    stream = io.TextIOWrapper(file.file, encoding="utf-8-sig", newline="")
     try:
         report = import_incidents(
             session,
-            stream,
+            TextLines(file.file, encoding),
             fmt=fmt,
             tz=settings.tz,
             region=settings.phone_region,
             now=clock.now(),
             skip_invalid=skip_invalid,
         )
-    except (ImportRefused, UnicodeDecodeError) as exc:
+    except ImportRefused as exc:
         session.rollback()
         return JSONResponse(status_code=422, content={"applied": False, "detail": str(exc)})
     if not report.applied:

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
 
 from huifang.api.auth import require_roles
 from huifang.api.console.i18n import translator
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
+from huifang.api.routes.common import MAX_ID
 from huifang.domain.audit import record_audit
 from huifang.domain.models import Unit, User
 from huifang.domain.units import get_unit, is_within
@@ -68,14 +70,19 @@ def resolve_period(text: str | None, settings: Settings, now: datetime) -> Perio
     try:
         return Period.parse(text)
     except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
+        # FastAPI's own 422 shape, as the schema documents for every route
+        raise RequestValidationError(
+            [{"loc": ["query", "period"], "msg": str(exc), "type": "value_error"}]
+        ) from None
 
 
 PeriodQuery = Annotated[
     str | None,
     Query(description="YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD; default this month"),
 ]
-UnitQuery = Annotated[int | None, Query(description="a unit id; its subtree is counted")]
+UnitQuery = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="a unit id; its subtree is counted")
+]
 
 
 @router.get("/summary")

@@ -1,13 +1,14 @@
 """Supervision tickets over HTTP, scoped to the caller (a supervisor sees their subtree only),
 and the monthly printable notice (抄告) per unit.
 
-Attachments are written under `data_dir/attachments/` with generated names (the uploaded
-name is kept only as metadata), at most `MAX_ATTACHMENT_BYTES` each.
+The rectification report takes files (`huifang.api.uploads`): its caller's role is checked
+before the body is read, the ticket's unit and state before a file is stored, and a file of
+a report that fails is removed. Attachments are served for download only, never with the
+uploader's content type (`application/octet-stream`, or an image type on a short list).
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,6 +21,7 @@ from sqlmodel import Session
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.api.routes.common import DomainRoute, IdFilter, Offset, RecordId, TicketPublic
+from huifang.api.uploads import store_upload, upload_route
 from huifang.domain.audit import record_audit
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import Ticket, User
@@ -31,8 +33,8 @@ from huifang.followup.deadlines import DeadlinePolicy
 from huifang.followup.notices import notice_batch
 from huifang.followup.second_callback import latest_rounds
 from huifang.followup.tickets import (
-    StoredFile,
     acknowledge,
+    check_can_report,
     get_ticket,
     list_tickets,
     mark_overdue,
@@ -43,10 +45,15 @@ from huifang.followup.tickets import (
     ticket_changes,
 )
 
-MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
-_CHUNK = 1024 * 1024
+NOTICE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+INERT_ATTACHMENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=DomainRoute)
+rectification_router = APIRouter(
+    prefix="/tickets",
+    tags=["tickets"],
+    route_class=upload_route(lambda s: s.max_attachments_bytes, Role.supervisor, Role.admin),
+)
 notices_router = APIRouter(prefix="/notices", tags=["tickets"], route_class=DomainRoute)
 
 
@@ -147,7 +154,7 @@ def acknowledge_endpoint(
     )
 
 
-@router.post("/{ticket_id}/rectification", response_model=TicketPublic)
+@rectification_router.post("/{ticket_id}/rectification", response_model=TicketPublic)
 def rectification_endpoint(
     ticket_id: RecordId,
     session: SessionDep,
@@ -157,35 +164,17 @@ def rectification_endpoint(
     text: Annotated[str, Form(min_length=1, max_length=20000)],
     files: Annotated[list[UploadFile], File(description="evidence of the rectification")] = [],  # noqa: B006
 ) -> TicketPublic:
-    """The unit's report of what it fixed (text and files); opens the second callback."""
-    # checked before anything is written to disk
-    get_ticket(session, ticket_id, actor=user)
-    stored = [_store(upload, settings.data_dir / "attachments") for upload in files]
+    """The unit's report of what it fixed (text and files); opens the second callback.
+    A browser session sends its CSRF token in X-CSRF-Token (the body is read only after the
+    caller is known)."""
+    check_can_report(session, ticket_id, actor=user)  # before a file is stored
+    directory = settings.data_dir / "attachments"
+    stored = [store_upload(upload, directory, session) for upload in files]
     ticket = report_rectification(
         session, ticket_id, actor=user, text=text, attachments=stored, now=clock.now(),
         language=settings.language,
     )  # fmt: skip
     return _public(session, ticket)
-
-
-def _store(upload: UploadFile, directory: Path) -> StoredFile:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / uuid.uuid4().hex
-    size = 0
-    with path.open("wb") as out:
-        while chunk := upload.file.read(_CHUNK):
-            size += len(chunk)
-            if size > MAX_ATTACHMENT_BYTES:
-                out.close()
-                path.unlink()
-                raise ValueError(f"files: {upload.filename!r} is over {MAX_ATTACHMENT_BYTES} bytes")
-            out.write(chunk)
-    return StoredFile(
-        filename=(upload.filename or "attachment")[:255],
-        content_type=(upload.content_type or "application/octet-stream")[:128],
-        path=str(path),
-        size=size,
-    )
 
 
 @router.post("/{ticket_id}/request-more", response_model=TicketPublic)
@@ -240,9 +229,12 @@ def attachment_endpoint(
 ) -> FileResponse:
     for attachment in ticket_attachments(session, ticket_id, actor=user):
         if attachment.id == attachment_id and Path(attachment.path).is_file():
-            return FileResponse(
-                attachment.path, media_type=attachment.content_type, filename=attachment.filename
-            )
+            # the uploader chose the type: only inert images keep theirs (an HTML or SVG
+            # "attachment" must never render in our origin), and it is always a download
+            media = attachment.content_type
+            if media not in INERT_ATTACHMENT_TYPES:
+                media = "application/octet-stream"
+            return FileResponse(attachment.path, media_type=media, filename=attachment.filename)
     raise NotFound(f"ticket {ticket_id} has no attachment {attachment_id}")
 
 
@@ -267,7 +259,8 @@ def notice_endpoint(
         session, at=clock.now(), actor=user, action="notice.export", target_type="unit",
         target_id=unit_id, detail={"month": month},
     )  # fmt: skip
-    return HTMLResponse(html)
+    # a print page without scripts: its own policy lets its inline print styles apply
+    return HTMLResponse(html, headers={"Content-Security-Policy": NOTICE_POLICY})
 
 
 def _check_notice_access(session: SessionDep, user: User, unit_id: int) -> None:

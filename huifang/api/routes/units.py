@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep
 from huifang.api.routes.common import MAX_ID, DomainRoute
-from huifang.domain.audit import record_audit
 from huifang.domain.models import Unit, User
-from huifang.domain.units import LEVELS, create_unit, get_unit, list_units
+from huifang.domain.units import LEVELS, add_unit, get_unit, list_units
 from huifang.domain.users import Role
 
 router = APIRouter(prefix="/units", tags=["units"], route_class=DomainRoute)
@@ -51,9 +50,8 @@ def create_endpoint(
     admin: Annotated[User, Depends(require_roles(Role.admin))],
 ) -> UnitPublic:
     parent = get_unit(session, body.parent_id) if body.parent_id is not None else None
-    unit = create_unit(session, code=body.code, name=body.name, level=body.level, parent=parent)
-    record_audit(
-        session, at=clock.now(), actor=admin, action="unit.create", target_type="unit",
-        target_id=unit.id, detail={"code": unit.code, "parent_id": body.parent_id},
+    unit = add_unit(
+        session, code=body.code, name=body.name, level=body.level, parent=parent, actor=admin,
+        now=clock.now(),
     )  # fmt: skip
     return _public(unit)

@@ -1,28 +1,36 @@
-"""Accounts over HTTP: admins create and edit users and API tokens; everyone may read
-themselves."""
+"""Accounts over HTTP: admins create and edit users; API tokens are listed, created and
+revoked by their owner or an admin (`huifang.domain.api_tokens` decides who may); everyone
+may read themselves."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep
 from huifang.api.routes.common import MAX_ID, DomainRoute, RecordId
-from huifang.domain.models import User
+from huifang.domain.api_tokens import (
+    DEFAULT_LIFETIME,
+    MAX_LIFETIME,
+    issue_api_token,
+    list_api_tokens,
+    revoke_api_token,
+    token_state,
+)
+from huifang.domain.models import ApiToken, User
 from huifang.domain.users import (
     Role,
-    create_api_token,
     create_user,
     end_sessions,
     get_user,
     list_users,
     update_user,
 )
-from huifang.errors import Forbidden
+from huifang.errors import Forbidden, NotFound
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=DomainRoute)
 Admin = Annotated[User, Depends(require_roles(Role.admin))]
@@ -76,10 +84,29 @@ class UserUpdate(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, description="what the token is for")
+    expires_in_days: int = Field(
+        default=DEFAULT_LIFETIME.days, ge=1, le=MAX_LIFETIME.days, description="its lifetime"
+    )
 
 
-class TokenCreated(BaseModel):
+class TokenPublic(BaseModel):
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    created_by: int | None
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    state: str = Field(description="live / expired / revoked")
+
+    @classmethod
+    def of(cls, row: ApiToken, now: datetime) -> TokenPublic:
+        return cls.model_validate({**row.model_dump(), "state": token_state(row, now)})
+
+
+class TokenCreated(TokenPublic):
     token: str = Field(description="shown once: only its hash is stored")
 
 
@@ -116,20 +143,56 @@ def update_user_endpoint(
     return UserPublic.of(user)
 
 
+@router.get("/{user_id}/tokens", response_model=list[TokenPublic])
+def list_tokens_endpoint(
+    user_id: RecordId, session: SessionDep, clock: ClockDep, user: CurrentUser
+) -> list[TokenPublic]:
+    """A user's API tokens, newest first (their owner or an admin)."""
+    now = clock.now()
+    rows = list_api_tokens(session, actor=user, owner_id=get_user(session, user_id).id)
+    return [TokenPublic.of(row, now) for row in rows]
+
+
 @router.post("/{user_id}/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
 def create_token_endpoint(
-    user_id: RecordId, body: TokenCreate, session: SessionDep, clock: ClockDep, user: CurrentUser
+    user_id: RecordId,
+    body: TokenCreate,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    user: CurrentUser,
 ) -> TokenCreated:
-    """An API token for a user: admins for anyone, others for themselves."""
-    if user.role != Role.admin and user.id != user_id:
-        raise Forbidden("only an admin creates tokens for another user")
-    owner = get_user(session, user_id)
-    return TokenCreated(token=create_api_token(session, owner, body.name, clock.now()))
+    """An API token: admins for anyone, others for themselves (an integration account's from
+    an admin only). From a console session: a token never creates a token."""
+    if request.headers.get("authorization"):
+        raise Forbidden(
+            "API tokens are created from a console session or with `huifang users tokens "
+            "create`, never with another token"
+        )
+    now = clock.now()
+    issued = issue_api_token(
+        session, get_user(session, user_id), body.name, now, actor=user,
+        lifetime=timedelta(days=body.expires_in_days),
+    )  # fmt: skip
+    return TokenCreated.model_validate(
+        {**TokenPublic.of(issued.row, now).model_dump(), "token": issued.token}
+    )
+
+
+@router.delete("/{user_id}/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_token_endpoint(
+    user_id: RecordId, token_id: RecordId, session: SessionDep, clock: ClockDep, user: CurrentUser
+) -> None:
+    """Revoke a token at once (its owner or an admin; audited)."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id:
+        raise NotFound(f"user {user_id} has no api token {token_id}")
+    revoke_api_token(session, token_id, actor=user, now=clock.now())
 
 
 @router.post("/{user_id}/sessions/revoke", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_sessions_endpoint(
     user_id: RecordId, session: SessionDep, clock: ClockDep, admin: Admin
 ) -> None:
-    """End all console sessions of a user (admins only; audited). API tokens are unaffected."""
+    """End all console sessions of a user and revoke their API tokens (admins only; audited)."""
     end_sessions(session, get_user(session, user_id), clock.now(), actor=admin)

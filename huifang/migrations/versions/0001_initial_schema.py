@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 23:16:50.762977
+Create Date: 2026-12-04 23:25:36.337582
 """
 
 from collections.abc import Sequence
@@ -29,6 +29,18 @@ def upgrade() -> None:
         sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "login_throttles",
+        sa.Column("key", sa.String(length=160), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("window_start", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    with op.batch_alter_table("login_throttles", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_login_throttles_window_start"), ["window_start"], unique=False
+        )
+
     op.create_table(
         "opt_outs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -81,6 +93,15 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("is_complaint", sa.Boolean(), nullable=False),
         sa.Column("imported_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "recordings_removed_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "texts_removed_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "identity_masked_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["unit_id"],
             ["units.id"],
@@ -123,7 +144,14 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("expires_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_used_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["users.id"],
+        ),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -154,6 +182,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_events_action"), ["action"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_events_actor_id"), ["actor_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_events_at"), ["at"], unique=False)
+
+    op.create_table(
+        "ended_sessions",
+        sa.Column("session_key", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("ended_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+        ),
+        sa.PrimaryKeyConstraint("session_key"),
+    )
+    with op.batch_alter_table("ended_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ended_sessions_expires_at"), ["expires_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_ended_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "script_versions",
@@ -806,6 +852,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_script_versions_name"))
 
     op.drop_table("script_versions")
+    with op.batch_alter_table("ended_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ended_sessions_user_id"))
+        batch_op.drop_index(batch_op.f("ix_ended_sessions_expires_at"))
+
+    op.drop_table("ended_sessions")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_at"))
         batch_op.drop_index(batch_op.f("ix_audit_events_actor_id"))
@@ -830,5 +881,9 @@ def downgrade() -> None:
 
     op.drop_table("units")
     op.drop_table("opt_outs")
+    with op.batch_alter_table("login_throttles", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_throttles_window_start"))
+
+    op.drop_table("login_throttles")
     op.drop_table("installation")
     # ### end Alembic commands ###
