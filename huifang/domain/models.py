@@ -46,6 +46,8 @@ class Incident(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_incidents_source_external_id"),
         Index("ix_incidents_unit_handled", "unit_id", "handled_at"),
+        # the agents' search by incident number, whatever its source
+        Index("ix_incidents_external_id", "external_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(sa_type=String(16))
@@ -281,7 +283,12 @@ class Escalation(SQLModel, table=True):
     """An unsatisfied answer waiting for a human callback."""
 
     __tablename__ = "escalations"
-    __table_args__ = (Index("ix_escalations_queue", "state", "priority", "sla_due_at"),)
+    __table_args__ = (
+        Index("ix_escalations_queue", "state", "priority", "sla_due_at"),
+        # the queue's views: an agent's own claims, the claims of others, the resolved
+        Index("ix_escalations_claimed", "claimed_by", "state"),
+        Index("ix_escalations_resolved", "state", "resolved_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     #: one escalation per contact (voice or SMS); imported complaints have none
@@ -413,6 +420,29 @@ class SecondCallback(SQLModel, table=True):
     settled_at: datetime | None = _time()
 
 
+class AgentCall(SQLModel, table=True):
+    """An agent's own call to a citizen (click-to-call): the provider rings the agent's
+    phone, then bridges the citizen in; the agent ends it with what came of it."""
+
+    __tablename__ = "agent_calls"
+    __table_args__ = (Index("ix_agent_calls_escalation", "escalation_id", "started_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalations.id")
+    agent_id: int = Field(foreign_key="users.id", index=True)
+    provider: str = Field(default="", sa_type=String(16))
+    provider_call_id: str = Field(default="", sa_type=String(64), index=True)
+    #: where the line is (`huifang.telephony.base.BridgeProgress`): ringing_agent,
+    #: ringing_citizen, connected, ended, or how it failed (agent_no_answer, citizen_busy …)
+    line: str = Field(default="ringing_agent", sa_type=String(24))
+    #: the agent's verdict once it is over (`huifang.domain.states.AgentCallOutcome`); a call
+    #: without one is still live in the console
+    outcome: str | None = Field(default=None, sa_type=String(24))
+    note: str = Field(default="", sa_type=Text)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    connected_at: datetime | None = _time()
+    ended_at: datetime | None = _time()
+
+
 class TicketChange(SQLModel, table=True):
     """Every state change of a ticket, timestamped, with who made it and why."""
 
@@ -500,6 +530,8 @@ class AuditEvent(SQLModel, table=True):
     """Append-only: who did what, when, to which record. Never updated, never deleted."""
 
     __tablename__ = "audit_events"
+    #: a record's history (the case timeline): its entries by target, in order
+    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_type=UTCDateTime, index=True)
     actor_id: int | None = Field(default=None, foreign_key="users.id", index=True)

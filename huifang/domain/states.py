@@ -69,6 +69,17 @@ class EscalationResolution(StrEnum):
     withdrawn = "withdrawn"
 
 
+class AgentCallOutcome(StrEnum):
+    """What an agent's own call to the citizen came to, as the agent records it."""
+
+    reached = "reached"
+    no_answer = "no_answer"
+    busy = "busy"
+    wrong_number = "wrong_number"
+    refused = "refused"  # reached, but the citizen would not talk
+    failed = "failed"  # the line did not work
+
+
 class TicketState(StrEnum):
     issued = "issued"
     acknowledged = "acknowledged"
