@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 23:25:36.337582
+Create Date: 2026-12-04 23:52:40.392037
 """
 
 from collections.abc import Sequence
@@ -113,6 +113,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_incidents_caller_phone"), ["caller_phone"], unique=False
         )
+        batch_op.create_index("ix_incidents_external_id", ["external_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_incidents_handled_at"), ["handled_at"], unique=False)
         batch_op.create_index("ix_incidents_unit_handled", ["unit_id", "handled_at"], unique=False)
 
@@ -182,6 +183,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_events_action"), ["action"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_events_actor_id"), ["actor_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_events_at"), ["at"], unique=False)
+        batch_op.create_index(
+            "ix_audit_events_target", ["target_type", "target_id", "at"], unique=False
+        )
 
     op.create_table(
         "ended_sessions",
@@ -426,12 +430,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("contact_id"),
     )
     with op.batch_alter_table("escalations", schema=None) as batch_op:
+        batch_op.create_index("ix_escalations_claimed", ["claimed_by", "state"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_escalations_incident_id"), ["incident_id"], unique=False
         )
         batch_op.create_index(
             "ix_escalations_queue", ["state", "priority", "sla_due_at"], unique=False
         )
+        batch_op.create_index("ix_escalations_resolved", ["state", "resolved_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_escalations_state"), ["state"], unique=False)
 
     op.create_table(
@@ -453,6 +459,38 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("recordings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_recordings_attempt_id"), ["attempt_id"], unique=False)
+
+    op.create_table(
+        "agent_calls",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("escalation_id", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("provider", sa.String(length=16), nullable=False),
+        sa.Column("provider_call_id", sa.String(length=64), nullable=False),
+        sa.Column("line", sa.String(length=24), nullable=False),
+        sa.Column("outcome", sa.String(length=24), nullable=True),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("started_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("connected_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["agent_id"],
+            ["users.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["escalation_id"],
+            ["escalations.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("agent_calls", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_agent_calls_agent_id"), ["agent_id"], unique=False)
+        batch_op.create_index(
+            "ix_agent_calls_escalation", ["escalation_id", "started_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_agent_calls_provider_call_id"), ["provider_call_id"], unique=False
+        )
 
     op.create_table(
         "answers",
@@ -797,14 +835,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_answers_contact_id"))
 
     op.drop_table("answers")
+    with op.batch_alter_table("agent_calls", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_agent_calls_provider_call_id"))
+        batch_op.drop_index("ix_agent_calls_escalation")
+        batch_op.drop_index(batch_op.f("ix_agent_calls_agent_id"))
+
+    op.drop_table("agent_calls")
     with op.batch_alter_table("recordings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recordings_attempt_id"))
 
     op.drop_table("recordings")
     with op.batch_alter_table("escalations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_escalations_state"))
+        batch_op.drop_index("ix_escalations_resolved")
         batch_op.drop_index("ix_escalations_queue")
         batch_op.drop_index(batch_op.f("ix_escalations_incident_id"))
+        batch_op.drop_index("ix_escalations_claimed")
 
     op.drop_table("escalations")
     with op.batch_alter_table("sms_messages", schema=None) as batch_op:
@@ -858,6 +904,7 @@ def downgrade() -> None:
 
     op.drop_table("ended_sessions")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_events_target")
         batch_op.drop_index(batch_op.f("ix_audit_events_at"))
         batch_op.drop_index(batch_op.f("ix_audit_events_actor_id"))
         batch_op.drop_index(batch_op.f("ix_audit_events_action"))
@@ -871,6 +918,7 @@ def downgrade() -> None:
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.drop_index("ix_incidents_unit_handled")
         batch_op.drop_index(batch_op.f("ix_incidents_handled_at"))
+        batch_op.drop_index("ix_incidents_external_id")
         batch_op.drop_index(batch_op.f("ix_incidents_caller_phone"))
 
     op.drop_table("incidents")
