@@ -10,7 +10,13 @@ from pathlib import Path
 
 import typer
 
-from huifang.dialer.cli import agi_serve_command, campaign_app, demo_command, worker_command
+from huifang.dialer.cli import (
+    agi_serve_command,
+    campaign_app,
+    demo_command,
+    wire_click_to_call,
+    worker_command,
+)
 from huifang.domain.users_cli import app as users_app
 from huifang.followup.review_cli import reviewed_command, train_command
 from huifang.ivr.cli import app as script_app
@@ -249,6 +255,7 @@ def serve(
     runtime.reader()  # the reply reader's model loads now: a broken one stops the start
     host, port = host or settings.host, port or settings.port
     if workers == 1:
+        wire_click_to_call(runtime)
         uvicorn.run(create_app(runtime), host=host, port=port, log_config=None)  # our logging
         return
     runtime.close()

@@ -78,4 +78,8 @@ def create_app(runtime: Runtime) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app of one `huifang serve --workers N` process: settings from the environment the
     parent passed on, the database already migrated by the parent."""
-    return create_app(build_runtime(Settings(), migrate=False))
+    from huifang.dialer.cli import wire_click_to_call
+
+    runtime = build_runtime(Settings(), migrate=False)
+    wire_click_to_call(runtime)
+    return create_app(runtime)

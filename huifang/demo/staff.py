@@ -34,9 +34,10 @@ from huifang.domain.states import (
     TicketState,
 )
 from huifang.domain.units import list_units
-from huifang.followup import queue, tickets
+from huifang.followup import agent_calls, queue, tickets
 from huifang.followup.callback import start_agent_callback
 from huifang.followup.deadlines import DeadlinePolicy
+from huifang.followup.queue_list import list_queue
 from huifang.followup.worklist import worklist
 from huifang.telephony.sim.personas import PersonaBook
 
@@ -115,7 +116,9 @@ class Staff:
         tasks = [
             Task(self._at_work(e.created_at + timedelta(minutes=20 + 100 * self._draw("cb", e.id))),
                  "callback", e.id)
-            for e in queue.list_queue(db, actor=self.agent, now=now, limit=_ALL)
+            for e in (
+                row.escalation for row in list_queue(db, actor=self.agent, now=now, limit=_ALL).rows
+            )
             if e.state == EscalationState.open and e.id is not None
         ]  # fmt: skip
         # second callbacks the phone line could not settle: the agents' worklist
@@ -166,17 +169,22 @@ class Staff:
     async def _call_back(self, escalation_id: int) -> None:
         """Claim, ring the citizen through click-to-call, decide: a ticket or explained."""
         await self.runtime.run_db(self._claim, escalation_id)
-        await start_agent_callback(self.runtime, escalation_id, self.agent)
-        await self.runtime.run_db(self._resolve, escalation_id)
+        started = await start_agent_callback(self.runtime, escalation_id, self.agent)
+        await self.runtime.run_db(self._resolve, escalation_id, started.call_id)
 
     def _claim(self, escalation_id: int) -> None:
         with session_scope(self.runtime.engine) as db:
             queue.claim(db, escalation_id, agent=self.agent, now=self.runtime.clock.now(),
                         lease_minutes=self.runtime.settings.claim_lease_minutes)  # fmt: skip
 
-    def _resolve(self, escalation_id: int) -> None:
+    def _resolve(self, escalation_id: int, call_id: int) -> None:
         valid = self._draw("valid", escalation_id) < VALID_SHARE
         with session_scope(self.runtime.engine) as db:
+            call = agent_calls.get_call(db, call_id, actor=self.agent)
+            agent_calls.end_call(
+                db, call_id, agent=self.agent, outcome=agent_calls.likely_outcome(call.line),
+                now=self.runtime.clock.now(),
+            )  # fmt: skip
             escalation = db.get(Escalation, escalation_id)
             assert escalation is not None
             said = escalation.summary or "群众反映处置不满意"

@@ -86,6 +86,16 @@ def _provider(runtime: Any) -> Any:
     )
 
 
+def wire_click_to_call(runtime: Any) -> None:
+    """Give the served app the configured line for agents' click-to-call, where it can
+    bridge calls (the simulator, Asterisk); Twilio cannot, and its webhooks must not meet a
+    provider object that nobody drains."""
+    from huifang.followup.callback import TELEPHONY_SERVICE
+
+    if runtime.settings.telephony_provider != "twilio":
+        runtime.services[TELEPHONY_SERVICE] = _provider(runtime)
+
+
 campaign_app = typer.Typer(
     help="Survey campaigns: create one from handled incidents (previewing who it contacts "
     "and who it leaves out), start it.",

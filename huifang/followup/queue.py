@@ -51,7 +51,7 @@ class EscalationDetail:
     recordings: Sequence[Recording]
 
 
-def _require(actor: User, roles: frozenset[Role], doing: str) -> None:
+def require_role(actor: User, roles: frozenset[Role], doing: str) -> None:
     if actor.role not in roles:
         raise Forbidden(f"{doing}: needs role {', '.join(sorted(roles))}")
 
@@ -63,7 +63,8 @@ def get_escalation(session: Session, escalation_id: int) -> Escalation:
     return escalation
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """Open, or claimed with a lease that ended."""
     return or_(
         col(Escalation.state) == EscalationState.open,
         and_(col(Escalation.state) == EscalationState.claimed, col(Escalation.claim_until) < now),
@@ -87,47 +88,8 @@ def holds_claim(escalation: Escalation, agent: User, now: datetime) -> bool:
     )
 
 
-def list_queue(
-    session: Session,
-    *,
-    actor: User,
-    now: datetime,
-    origin: str | None = None,
-    include_deferred: bool = False,
-    include_resolved: bool = False,
-    limit: int = 100,
-    offset: int = 0,
-) -> Sequence[Escalation]:
-    """Items to work, most urgent first: priority, then the SLA due time.
-
-    Without flags: open items whose retry time has come, expired claims, and the actor's own
-    live claims.
-    """
-    _require(actor, QUEUE_READERS, "reading the queue")
-    visible = [_claimable(now), _held_by(actor, now)]
-    if include_resolved:
-        visible.append(col(Escalation.state) == EscalationState.resolved)
-    query = select(Escalation).where(or_(*visible))
-    if not include_deferred:
-        query = query.where(
-            or_(col(Escalation.retry_after).is_(None), col(Escalation.retry_after) <= now)
-        )
-    if origin:
-        query = query.where(col(Escalation.origin) == origin)
-    query = (
-        query.order_by(
-            col(Escalation.priority).desc(),
-            col(Escalation.sla_due_at),
-            col(Escalation.id),
-        )
-        .limit(limit)
-        .offset(offset)
-    )
-    return session.execute(query).scalars().all()
-
-
 def escalation_detail(session: Session, escalation_id: int, *, actor: User) -> EscalationDetail:
-    _require(actor, QUEUE_READERS, "reading an escalation")
+    require_role(actor, QUEUE_READERS, "reading an escalation")
     escalation = get_escalation(session, escalation_id)
     incident = session.get(Incident, escalation.incident_id)
     assert incident is not None  # a foreign key
@@ -206,12 +168,12 @@ def claim(
     Claiming an item whose lease expired is the lifecycle's `release` then `claim` in one
     write; claiming one's own live claim renews the lease.
     """
-    _require(agent, QUEUE_WORKERS, "claiming")
+    require_role(agent, QUEUE_WORKERS, "claiming")
     until = now + timedelta(minutes=lease_minutes)
     escalation = _guarded_move(
         session,
         escalation_id,
-        or_(_claimable(now), _held_by(agent, now)),
+        or_(claimable(now), _held_by(agent, now)),
         {
             "state": ESCALATION.advance(EscalationState.open, EscalationEvent.claim).value,
             "claimed_by": agent.id,
@@ -376,10 +338,7 @@ def open_recording(session: Session, recording_id: int, *, actor: User, now: dat
     recording = session.get(Recording, recording_id)
     if recording is None:
         raise NotFound(f"recording {recording_id} does not exist")
-    if actor.role not in (Role.admin, Role.inspector) and not (
-        _in_live_claim(session, recording, actor, now)
-        or (actor.role == Role.agent and recording_under_review(session, recording_id))
-    ):
+    if not may_play(session, recording, actor, now):
         raise Forbidden(
             "recordings: inspectors, the agent holding the claim on its case, or an agent "
             "reviewing its answer"
@@ -393,6 +352,17 @@ def open_recording(session: Session, recording_id: int, *, actor: User, now: dat
         target_id=recording_id,
     )
     return recording
+
+
+def may_play(session: Session, recording: Recording, actor: User, now: datetime) -> bool:
+    """Whether `actor` may play `recording` now (see `open_recording`)."""
+    if actor.role in (Role.admin, Role.inspector):
+        return True
+    return _in_live_claim(session, recording, actor, now) or (
+        actor.role == Role.agent
+        and recording.id is not None
+        and recording_under_review(session, recording.id)
+    )
 
 
 def _in_live_claim(session: Session, recording: Recording, agent: User, now: datetime) -> bool:

@@ -25,13 +25,14 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import Attachment, Escalation, Incident, Ticket, TicketChange, Unit, User
 from huifang.domain.states import OPEN_TICKET_STATES, TICKET, TicketEvent, TicketState
-from huifang.domain.units import subtree_ids
+from huifang.domain.units import get_unit, subtree_ids
 from huifang.domain.users import Role
 from huifang.errors import Conflict, Forbidden, NotFound
 from huifang.followup.deadlines import DeadlinePolicy, deadline_for
@@ -204,6 +205,15 @@ def visible_unit_ids(session: Session, actor: User) -> list[int] | None:
     return subtree_ids(session, unit)
 
 
+def unit_choices(session: Session, *, actor: User) -> Sequence[Unit]:
+    """The units `actor` may filter tickets by: every unit, a supervisor's subtree."""
+    units = visible_unit_ids(session, actor)
+    query = select(Unit).order_by(col(Unit.path))
+    if units is not None:
+        query = query.where(col(Unit.id).in_(units))
+    return session.execute(query).scalars().all()
+
+
 def _check_visible(session: Session, ticket: Ticket, actor: User) -> None:
     units = visible_unit_ids(session, actor)
     if units is not None and ticket.unit_id not in units:
@@ -218,6 +228,30 @@ def get_ticket(session: Session, ticket_id: int, *, actor: User) -> Ticket:
     return ticket
 
 
+def _ticket_conditions(
+    session: Session,
+    actor: User,
+    state: TicketState | None,
+    unit_id: int | None,
+    overdue: bool | None,
+    number: str | None,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    units = visible_unit_ids(session, actor)
+    if units is not None:
+        conditions.append(col(Ticket.unit_id).in_(units))
+    if state is not None:
+        conditions.append(col(Ticket.state) == state.value)
+    if unit_id is not None:
+        conditions.append(col(Ticket.unit_id).in_(subtree_ids(session, get_unit(session, unit_id))))
+    if overdue is not None:
+        flagged = col(Ticket.overdue_at)
+        conditions.append(flagged.is_not(None) if overdue else flagged.is_(None))
+    if number:
+        conditions.append(col(Ticket.number) == number.strip())
+    return conditions
+
+
 def list_tickets(
     session: Session,
     *,
@@ -225,28 +259,36 @@ def list_tickets(
     state: TicketState | None = None,
     unit_id: int | None = None,
     overdue: bool | None = None,
+    number: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> Sequence[Ticket]:
-    """Tickets the actor may see, newest first; a supervisor's are their subtree's only."""
-    query = select(Ticket)
-    units = visible_unit_ids(session, actor)
-    if units is not None:
-        query = query.where(col(Ticket.unit_id).in_(units))
-    if state is not None:
-        query = query.where(col(Ticket.state) == state.value)
-    if unit_id is not None:
-        query = query.where(col(Ticket.unit_id) == unit_id)
-    if overdue is not None:
-        query = query.where(
-            col(Ticket.overdue_at).is_not(None) if overdue else col(Ticket.overdue_at).is_(None)
-        )
+    """Tickets the actor may see, newest first; a supervisor's are their subtree's only.
+    `unit_id`: that unit's and its subtree's; `number`: exactly that printed number."""
+    conditions = _ticket_conditions(session, actor, state, unit_id, overdue, number)
     query = (
-        query.order_by(col(Ticket.issued_at).desc(), col(Ticket.id).desc())
+        select(Ticket)
+        .where(*conditions)
+        .order_by(col(Ticket.issued_at).desc(), col(Ticket.id).desc())
         .limit(limit)
         .offset(offset)
     )
     return session.execute(query).scalars().all()
+
+
+def count_tickets(
+    session: Session,
+    *,
+    actor: User,
+    state: TicketState | None = None,
+    unit_id: int | None = None,
+    overdue: bool | None = None,
+    number: str | None = None,
+) -> int:
+    """How many tickets `list_tickets` pages through with the same filters."""
+    conditions = _ticket_conditions(session, actor, state, unit_id, overdue, number)
+    query = select(func.count()).select_from(Ticket).where(*conditions)
+    return int(session.execute(query).scalar_one())
 
 
 def ticket_changes(session: Session, ticket_id: int, *, actor: User) -> Sequence[TicketChange]:

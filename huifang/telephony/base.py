@@ -121,6 +121,28 @@ class SurveyCall(Protocol):
 SurveyCallFactory = Callable[[int], Awaitable[SurveyCall]]
 
 
+class BridgeProgress(StrEnum):
+    """Where a click-to-call is: the agent's leg rings first, then the citizen's."""
+
+    ringing_agent = "ringing_agent"
+    ringing_citizen = "ringing_citizen"
+    connected = "connected"
+    ended = "ended"
+    agent_no_answer = "agent_no_answer"
+    citizen_no_answer = "citizen_no_answer"
+    citizen_busy = "citizen_busy"
+    failed = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        live = (
+            BridgeProgress.ringing_agent,
+            BridgeProgress.ringing_citizen,
+            BridgeProgress.connected,
+        )
+        return self not in live
+
+
 @runtime_checkable
 class CallBridge(Protocol):
     """Optional provider capability: click-to-call from the console.
@@ -131,3 +153,8 @@ class CallBridge(Protocol):
     """
 
     async def bridge(self, agent_phone: str, citizen_phone: str, attempt_ref: str) -> str: ...
+
+    def bridge_progress(self, call_id: str) -> BridgeProgress | None:
+        """Where the bridged call `call_id` is, as far as this process knows (None: it did
+        not place it, or forgot it)."""
+        ...

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from huifang.bootstrap import Runtime
 from huifang.domain.models import AuditEvent, CallAttempt, Contact, Escalation, Recording
+from huifang.telephony.base import BridgeProgress
 from tests.factories import make_escalation, make_incident
 
 Login = Callable[[str], TestClient]
@@ -241,6 +242,9 @@ class RecordingBridge:
     async def bridge(self, agent_phone: str, citizen_phone: str, attempt_ref: str) -> str:
         self.calls.append((agent_phone, citizen_phone, attempt_ref))
         return "bridge-1"
+
+    def bridge_progress(self, call_id: str) -> BridgeProgress | None:
+        return BridgeProgress.ringing_agent if call_id == "bridge-1" else None
 
 
 def test_click_to_call_rings_the_agent_then_the_citizen(

@@ -4,7 +4,8 @@ fragments. Fast; the walks through whole paths are in test_console_browser.py.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -139,7 +140,7 @@ def test_prompt_audio_outside_the_prompts_folder_is_not_served(
     assert client.get("/scripts/prompts/..%2Fhuifang.db").status_code == 404
 
 
-def test_agent_defers_an_unreachable_citizen_with_a_note(
+def test_agent_defers_an_unreachable_citizen_to_a_local_date_and_time(
     client: TestClient, logged_in: Callable[[str], str], sqlite_engine: Engine, clock: FakeClock
 ) -> None:
     with Session(sqlite_engine, expire_on_commit=False) as session:
@@ -152,7 +153,11 @@ def test_agent_defers_an_unreachable_citizen_with_a_note(
     client.post(f"/cases/{complaint.id}/claim", data={"csrf_token": token})
     reply = client.post(
         f"/cases/{complaint.id}/defer",
-        data={"csrf_token": token, "note": "无人接听", "retry_hours": "3"},
+        data={
+            "csrf_token": token,
+            "note": "无人接听",
+            "retry_at": _shanghai(clock.now() + timedelta(hours=3)),
+        },
     )
     assert reply.headers["location"] == "/queue"
     with Session(sqlite_engine) as session:
@@ -160,6 +165,32 @@ def test_agent_defers_an_unreachable_citizen_with_a_note(
     assert stored is not None
     assert (stored.state, stored.notes) == ("open", "无人接听")
     assert stored.retry_after == clock.now() + timedelta(hours=3)
+
+
+def _shanghai(moment: datetime) -> str:
+    """A `datetime-local` value in the deployment's zone (Asia/Shanghai by default)."""
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_a_deferral_to_a_past_time_is_refused_and_the_case_stays_claimed(
+    client: TestClient, logged_in: Callable[[str], str], sqlite_engine: Engine, clock: FakeClock
+) -> None:
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        complaint = escalate(
+            session, incident_id=make_incident(session).id, origin="import", now=clock.now(),
+            sla_hours=24,
+        )  # fmt: skip
+        session.commit()
+    token = logged_in("agent")
+    client.post(f"/cases/{complaint.id}/claim", data={"csrf_token": token})
+    reply = client.post(
+        f"/cases/{complaint.id}/defer",
+        data={"csrf_token": token, "retry_at": _shanghai(clock.now() - timedelta(hours=1))},
+    )
+    assert reply.headers["location"] == f"/cases/{complaint.id}"
+    with Session(sqlite_engine) as session:
+        stored = session.get(Escalation, complaint.id)
+    assert stored is not None and (stored.state, stored.retry_after) == ("claimed", None)
 
 
 def test_a_browser_refused_a_page_gets_an_error_page_in_the_console_layout(

@@ -17,13 +17,13 @@ from huifang.followup.queue import (
     claim,
     defer,
     escalation_detail,
-    list_queue,
     open_recording,
     release,
     release_expired_claims,
     resolve,
     reveal_phone,
 )
+from huifang.followup.queue_list import list_queue
 from tests.factories import make_escalation
 
 LEASE = 30
@@ -34,6 +34,11 @@ def claimed(session: Session, agent: User, clock: FakeClock) -> Escalation:
     item = make_escalation(session)
     claim(session, item.id, agent=agent, now=clock.now(), lease_minutes=LEASE)  # type: ignore[arg-type]
     return item
+
+
+def queued(session: Session, agent: User, clock: FakeClock) -> list[int | None]:
+    """The ids in the agent's default view of the queue, in order."""
+    return [row.escalation.id for row in list_queue(session, actor=agent, now=clock.now()).rows]
 
 
 def audit_actions(session: Session) -> list[str]:
@@ -74,9 +79,9 @@ def test_agent_renews_their_own_claim(session: Session, staff, clock: FakeClock)
 
 def test_abandoned_claim_returns_to_the_queue(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     item = claimed(session, staff.agent, clock)
-    assert list_queue(session, actor=staff.agent2, now=clock.now()) == []
+    assert queued(session, staff.agent2, clock) == []
     clock.advance(timedelta(minutes=LEASE + 1))
-    assert [e.id for e in list_queue(session, actor=staff.agent2, now=clock.now())] == [item.id]
+    assert queued(session, staff.agent2, clock) == [item.id]
     assert release_expired_claims(session, clock.now()) == [item.id]
     session.refresh(item)
     assert (item.state, item.claimed_by) == (EscalationState.open, None)
@@ -113,7 +118,7 @@ def test_two_agents_racing_for_one_item_only_one_wins(
 def test_queue_puts_higher_priority_first(session: Session, staff, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     plain = make_escalation(session, summary="等了很久")
     severe = make_escalation(session, summary="民警辱骂群众")
-    assert [e.id for e in list_queue(session, actor=staff.agent, now=clock.now())] == [
+    assert queued(session, staff.agent, clock) == [
         severe.id,
         plain.id,
     ]
@@ -148,9 +153,9 @@ def test_deferred_item_hides_until_its_retry_time(
         now=clock.now(),
         retry_after=clock.now() + timedelta(hours=2),
     )
-    assert list_queue(session, actor=staff.agent, now=clock.now()) == []
+    assert queued(session, staff.agent, clock) == []
     clock.advance(timedelta(hours=2))
-    assert [e.id for e in list_queue(session, actor=staff.agent, now=clock.now())] == [item.id]
+    assert queued(session, staff.agent, clock) == [item.id]
 
 
 def test_deferral_counts_as_first_contact_for_the_sla(

@@ -5,20 +5,21 @@ said), acknowledge, and the rectification report. Everyone but integrations read
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session
 
 from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.api.routes.common import RecordId
-from huifang.domain.models import Incident, Unit, User
+from huifang.domain.models import Incident, Ticket, Unit, User
 from huifang.domain.states import SecondCallbackProgress, TicketState
 from huifang.domain.users import Role
 from huifang.followup import tickets
 from huifang.followup.second_callback import GRADED, latest_rounds, rounds_of
+from huifang.followup.timeline import ticket_timeline
 from huifang.phones import mask_phone
 
 router = APIRouter(include_in_schema=False)
@@ -26,45 +27,58 @@ Reader = Annotated[
     User, Depends(console_user(Role.admin, Role.agent, Role.supervisor, Role.inspector))
 ]
 UnitSide = Annotated[User, Depends(console_user(Role.admin, Role.supervisor))]
+PAGE_SIZE = 50
 
 
 @router.get("/tickets")
 def tickets_page(
-    request: Request, session: SessionDep, user: Reader, state: str = ""
-) -> HTMLResponse:
-    chosen = TicketState(state) if state in TicketState.__members__ else None
-    rows = tickets.list_tickets(session, actor=user, state=chosen)
+    request: Request, session: SessionDep, user: Reader, state: str = "", unit: str = "",
+    overdue: str = "", number: str = "", offset: int = 0,
+) -> HTMLResponse:  # fmt: skip
+    """Tickets newest first, filtered by unit (and its subtree), state, overdue, number."""
+    filters: dict[str, Any] = {
+        "state": TicketState(state) if state in TicketState.__members__ else None,
+        "unit_id": int(unit) if unit.isdigit() and len(unit) < 10 else None,
+        "overdue": {"yes": True, "no": False}.get(overdue),
+        "number": number[:32] or None,
+    }
+    offset = max(0, min(offset, 10**9))
+    refused: list[str] = []
+    rows: Sequence[Ticket] = []
+    total = 0
+    with refusals_as_flash(session, refused):  # a unit that does not exist
+        rows = tickets.list_tickets(session, actor=user, limit=PAGE_SIZE, offset=offset, **filters)
+        total = tickets.count_tickets(session, actor=user, **filters)
     units = {u.id: u for u in (session.get(Unit, row.unit_id) for row in rows) if u}
     rounds = latest_rounds(session, [row.id for row in rows if row.id is not None])
+    query = {k: v for k, v in request.query_params.items() if k != "offset"}
     return render(
         request, "tickets.html", user, tickets=rows, units=units, state=state,
-        states=[s.value for s in TicketState], rounds=rounds,
+        states=[s.value for s in TicketState], rounds=rounds, total=total, offset=offset,
+        limit=PAGE_SIZE, query=query, unit_choices=tickets.unit_choices(session, actor=user),
+        form={"unit": unit, "overdue": overdue, "number": number},
+        refused=refused[0] if refused else "",
     )  # fmt: skip
 
 
 @router.get("/tickets/{ticket_id}")
 def ticket_page(
-    request: Request, session: SessionDep, user: Reader, ticket_id: RecordId
-) -> HTMLResponse:
+    request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep, user: Reader,
+    ticket_id: RecordId,
+) -> HTMLResponse:  # fmt: skip
     ticket = tickets.get_ticket(session, ticket_id, actor=user)
-    changes = tickets.ticket_changes(session, ticket_id, actor=user)
+    timeline = ticket_timeline(session, ticket_id, actor=user, now=clock.now(), tz=settings.tz)
     incident = session.get(Incident, ticket.incident_id)
     rounds = rounds_of(session, ticket_id)
     reopened = [r for r in rounds if r.progress == SecondCallbackProgress.reopened]
     return render(
         request, "ticket.html", user, ticket=ticket,
         unit=session.get(Unit, ticket.unit_id), incident=incident,
-        changes=changes, actors=_names(session, {c.actor_id for c in changes}),
         rounds=rounds, open_round=next((r for r in rounds if r.is_open), None),
         reopened=reopened[-1] if reopened and ticket.state != TicketState.closed else None,
         masked_phone=mask_phone(incident.caller_phone) if incident else "",
-        outcomes=[o.value for o in GRADED],
+        outcomes=[o.value for o in GRADED], timeline=timeline,
     )  # fmt: skip
-
-
-def _names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
-    people = (session.get(User, i) for i in user_ids if i is not None)
-    return {u.id: u.display_name or u.username for u in people if u and u.id is not None}
 
 
 @router.post("/tickets/{ticket_id}/acknowledge")

@@ -10,7 +10,7 @@ rolls back whatever the refused call had written.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
@@ -21,12 +21,27 @@ from pydantic import BaseModel, Field
 from huifang.domain.models import Ticket
 from huifang.domain.states import SecondCallbackProgress
 from huifang.followup.second_callback import RoundStatus
+from huifang.followup.timeline import TimelineEntry, TimelineKind
 
 #: ids are 32-bit on PostgreSQL: a larger one cannot exist, and would overflow SQLite
 MAX_ID = 2**31 - 1
 RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+#: a list's total, beside the page of it the body holds
+TOTAL_COUNT = {
+    "X-Total-Count": {
+        "description": "how many match, over every page",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+def local_moment(moment: datetime | None, tz: tzinfo) -> datetime | None:
+    """`moment`, read in the deployment's zone `tz` when it came without an offset."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=tz)
 
 
 class DomainRoute(APIRoute):
@@ -117,3 +132,31 @@ class TicketPublic(BaseModel):
         if latest_round is not None:
             public.second_callback = SecondCallbackPublic.of(latest_round)
         return public
+
+
+class TimelineEntryPublic(BaseModel):
+    """One entry of a case's or a ticket's timeline (`huifang.followup.timeline`)."""
+
+    at: datetime
+    kind: TimelineKind
+    ref: str = Field(description="the entry's anchor, e.g. attempt-12")
+    code: str = Field(description="a call's state, an agent's action, a ticket's event …")
+    actor: str = Field(description="who: a user's name; empty for the citizen or the system")
+    text: str
+    question: str = Field(description="an answer's question, in the script's language")
+    outcome: str
+    recording_id: int | None
+    audio_url: str | None = Field(description="playback (audited), where the reader may play it")
+    transcribed: bool = Field(description="false: no transcript was made (no speech model)")
+    until: datetime | None
+    links: list[str] = Field(description="refs of the entries this one follows from")
+
+    @classmethod
+    def of(cls, entry: TimelineEntry) -> TimelineEntryPublic:
+        return cls(
+            at=entry.at, kind=entry.kind, ref=entry.ref, code=entry.code, actor=entry.actor,
+            text=entry.text, question=entry.question, outcome=entry.outcome,
+            recording_id=entry.recording_id,
+            audio_url=f"/api/v1/recordings/{entry.recording_id}/audio" if entry.playable else None,
+            transcribed=entry.transcribed, until=entry.until, links=list(entry.links),
+        )  # fmt: skip

@@ -13,14 +13,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from huifang.api.auth import CurrentUser, require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
-from huifang.api.routes.common import DomainRoute, IdFilter, Offset, RecordId, TicketPublic
+from huifang.api.routes.common import (
+    TOTAL_COUNT,
+    DomainRoute,
+    IdFilter,
+    Offset,
+    RecordId,
+    TicketPublic,
+    TimelineEntryPublic,
+)
 from huifang.api.uploads import store_upload, upload_route
 from huifang.domain.audit import record_audit
 from huifang.domain.enums import Satisfaction
@@ -35,6 +43,7 @@ from huifang.followup.second_callback import latest_rounds
 from huifang.followup.tickets import (
     acknowledge,
     check_can_report,
+    count_tickets,
     get_ticket,
     list_tickets,
     mark_overdue,
@@ -44,6 +53,7 @@ from huifang.followup.tickets import (
     ticket_attachments,
     ticket_changes,
 )
+from huifang.followup.timeline import ticket_timeline
 
 NOTICE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 INERT_ATTACHMENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -101,25 +111,28 @@ def _public(session: Session, ticket: Ticket) -> TicketPublic:
     return TicketPublic.of(ticket, latest_rounds(session, [ticket.id]).get(ticket.id))
 
 
-@router.get("", response_model=list[TicketPublic])
+@router.get("", response_model=list[TicketPublic], responses={200: {"headers": TOTAL_COUNT}})
 def list_endpoint(
+    response: Response,
     session: SessionDep,
     user: CurrentUser,
     state: TicketState | None = None,
-    unit_id: IdFilter = None,
+    unit_id: Annotated[IdFilter, Query(description="that unit and every unit below it")] = None,
     overdue: bool | None = None,
+    number: Annotated[str | None, Query(max_length=32, description="exactly this number")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> list[TicketPublic]:
+    """Tickets newest first (a supervisor's: their unit's subtree only); the total the pages
+    run through is in `X-Total-Count`."""
     tickets = list_tickets(
-        session,
-        actor=user,
-        state=state,
-        unit_id=unit_id,
-        overdue=overdue,
-        limit=limit,
-        offset=offset,
+        session, actor=user, state=state, unit_id=unit_id, overdue=overdue, number=number,
+        limit=limit, offset=offset,
+    )  # fmt: skip
+    total = count_tickets(
+        session, actor=user, state=state, unit_id=unit_id, overdue=overdue, number=number
     )
+    response.headers["X-Total-Count"] = str(total)
     rounds = latest_rounds(session, [t.id for t in tickets if t.id is not None])
     return [TicketPublic.of(t, rounds.get(t.id)) for t in tickets]  # type: ignore[arg-type]  # a stored row: its id is set
 
@@ -142,6 +155,16 @@ def detail_endpoint(
             ],
         }
     )
+
+
+@router.get("/{ticket_id}/timeline", response_model=list[TimelineEntryPublic])
+def timeline_endpoint(
+    ticket_id: RecordId, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+    user: CurrentUser,
+) -> list[TimelineEntryPublic]:  # fmt: skip
+    """The ticket's timeline: its case's, from the incident to the last second callback."""
+    entries = ticket_timeline(session, ticket_id, actor=user, now=clock.now(), tz=settings.tz)
+    return [TimelineEntryPublic.of(e) for e in entries]
 
 
 @router.post("/{ticket_id}/acknowledge", response_model=TicketPublic)

@@ -60,6 +60,7 @@ from huifang.telephony.asterisk.ami_proto import (
     originate_headers,
 )
 from huifang.telephony.base import (
+    BridgeProgress,
     CallEvent,
     CallFateUnknown,
     CallNotPlaced,
@@ -78,10 +79,46 @@ ORIGINATE_REASONS: Mapping[str, tuple[CallProgress, str]] = {
 }
 AMD_USER_EVENT = "HuifangAMD"
 _CHANNEL_ID = re.compile(r"huifang-(\d+)")
+_BRIDGE_PREFIX = "huifang-bridge-"
 _RINGING_STATE = "5"
 _UP_STATE = "6"
 #: finished calls remembered for `lookup`
 _FINISHED_KEPT = 10_000
+
+
+#: click-to-calls remembered for `bridge_progress`
+_BRIDGES_KEPT = 1_000
+#: the agent's leg of a click-to-call did not come up: OriginateResponse `Reason` → progress
+_AGENT_LEG_FAILURES = {"1": BridgeProgress.agent_no_answer, "3": BridgeProgress.agent_no_answer}
+#: `[agent-callback]`'s Dial to the citizen ended without an answer: `DialStatus` → progress
+_CITIZEN_LEG_FAILURES = {
+    "BUSY": BridgeProgress.citizen_busy,
+    "NOANSWER": BridgeProgress.citizen_no_answer,
+    "CANCEL": BridgeProgress.citizen_no_answer,
+}
+
+
+def bridge_step(current: BridgeProgress, message: AmiMessage) -> BridgeProgress:
+    """A click-to-call's progress after one AMI event of its (agent's) channel. No I/O.
+
+    The agent's channel rings (Newstate 5), comes up (OriginateResponse 4), dials the
+    citizen (DialBegin), and the citizen answers or not (DialEnd `DialStatus`); its Hangup
+    ends it. A final progress stays.
+    """
+    if current.is_final:
+        return current
+    match message.event:
+        case "OriginateResponse" if message.get("Reason") != "4":
+            return _AGENT_LEG_FAILURES.get(message.get("Reason"), BridgeProgress.failed)
+        case "DialBegin":
+            return BridgeProgress.ringing_citizen
+        case "DialEnd" if message.get("DialStatus") == "ANSWER":
+            return BridgeProgress.connected
+        case "DialEnd":
+            return _CITIZEN_LEG_FAILURES.get(message.get("DialStatus"), BridgeProgress.failed)
+        case "Hangup":
+            return BridgeProgress.ended
+    return current
 
 
 def channel_id(attempt_id: int) -> str:
@@ -244,6 +281,8 @@ class AsteriskProvider:
         self._dialplan_checked = not check_dialplan
         self._clock: Clock = clock or SystemClock()
         self._tracker = CallTracker()
+        #: click-to-calls placed by this process, by their channel id
+        self._bridges: OrderedDict[str, BridgeProgress] = OrderedDict()
         self._events: asyncio.Queue[CallEvent | None] = asyncio.Queue()
         client.add_event_listener(self._on_ami_event)
         client.add_reconnect_listener(self._reconcile_after_reconnect)
@@ -327,7 +366,7 @@ class AsteriskProvider:
     async def bridge(self, agent_phone: str, citizen_phone: str, attempt_ref: str) -> str:
         """Click-to-call (`CallBridge`): ring the agent's phone through the trunk; when the
         agent answers, `[agent-callback]` dials the citizen (the extension) and records."""
-        call_id = f"huifang-bridge-{secrets.token_hex(6)}"
+        call_id = f"{_BRIDGE_PREFIX}{secrets.token_hex(6)}"
         name, number = self._caller
         headers = originate_headers(
             channel=dial_string(self.channel_template, agent_phone, self.region),
@@ -340,13 +379,21 @@ class AsteriskProvider:
         )
         await self.start()
         await self._pace()
+        self._bridges[call_id] = BridgeProgress.ringing_agent
+        while len(self._bridges) > _BRIDGES_KEPT:
+            self._bridges.popitem(last=False)
         try:
             await self._client.send_action("Originate", headers)
+        except AmiActionError:
+            self._bridges[call_id] = BridgeProgress.failed
         except (AmiDisconnected, TimeoutError) as exc:
             raise CallFateUnknown(
                 f"callback {attempt_ref}: AMI failed before Asterisk confirmed it"
             ) from exc
         return call_id
+
+    def bridge_progress(self, call_id: str) -> BridgeProgress | None:
+        return self._bridges.get(call_id)
 
     async def events(self) -> AsyncIterator[CallEvent]:
         while (event := await self._events.get()) is not None:
@@ -377,6 +424,10 @@ class AsteriskProvider:
     # --- adapters
 
     def _on_ami_event(self, message: AmiMessage) -> None:
+        bridge = self._bridges.get(message.get("Uniqueid"))
+        if bridge is not None:
+            self._bridges[message.get("Uniqueid")] = bridge_step(bridge, message)
+            return
         self._publish(self._tracker.observe(message, self._clock.now()))
 
     def _publish(self, events: list[CallEvent]) -> None:

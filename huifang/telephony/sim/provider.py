@@ -35,6 +35,7 @@ from huifang.ivr.events import (
 )
 from huifang.ivr.prompts import PromptRenderError, render_text
 from huifang.telephony.base import (
+    BridgeProgress,
     CallEvent,
     CallProgress,
     OriginateRequest,
@@ -49,6 +50,13 @@ _PICKUP_ENDS = {
     BUSY: CallProgress.busy,
     NO_ANSWER: CallProgress.no_answer,
     FAIL: CallProgress.failed,
+}
+#: how a click-to-call's citizen leg goes, by the citizen persona's pickup
+_BRIDGE_PICKUPS = {
+    ANSWER: BridgeProgress.connected,
+    BUSY: BridgeProgress.citizen_busy,
+    NO_ANSWER: BridgeProgress.citizen_no_answer,
+    FAIL: BridgeProgress.failed,
 }
 
 #: renders a complaint to audio: (text, language, cache dir) → WAV path
@@ -89,6 +97,7 @@ class SimProvider:
         self.audio_note = ""
         #: every click-to-call bridged, in order: (agent phone, citizen phone, reference)
         self.bridged: list[tuple[str, str, str]] = []
+        self._bridges: dict[str, BridgeProgress] = {}
 
     async def originate(self, request: OriginateRequest) -> str:
         call_id = f"sim-{next(self._ids):08d}"
@@ -105,9 +114,18 @@ class SimProvider:
             yield await self._events.get()
 
     async def bridge(self, agent_phone: str, citizen_phone: str, attempt_ref: str) -> str:
-        """Click-to-call (`CallBridge`): on the simulated line both legs connect at once."""
+        """Click-to-call (`CallBridge`): the simulated line answers the agent's phone at once,
+        and the citizen picks up as their persona picks up a call (busy, no answer …); a
+        connected citizen stays on the line until the agent ends the call."""
         self.bridged.append((agent_phone, citizen_phone, attempt_ref))
-        return f"sim-bridge-{next(self._ids):08d}"
+        call_id = f"sim-bridge-{next(self._ids):08d}"
+        number = self._calls_to[citizen_phone] = self._calls_to.get(citizen_phone, 0) + 1
+        pickup = self._personas.persona_for(citizen_phone).pickup(number)
+        self._bridges[call_id] = _BRIDGE_PICKUPS[pickup]
+        return call_id
+
+    def bridge_progress(self, call_id: str) -> BridgeProgress | None:
+        return self._bridges.get(call_id)
 
     async def lookup(self, attempt_id: int) -> CallEvent | None:
         return self._last.get(attempt_id)
