@@ -51,7 +51,8 @@ from huifang.domain.models import (
 from huifang.domain.scripts import script_variables
 from huifang.followup.queue import QUEUE_READERS, get_escalation, may_play, require_role
 from huifang.followup.tickets import get_ticket
-from huifang.ivr.script import Script, parse_script
+from huifang.ivr.script import Script, ScriptInvalid, parse_script
+from huifang.ivr.summary import TOPICS
 from huifang.ivr.template import TemplateError, render_template
 
 
@@ -179,7 +180,10 @@ class _Assembly:
             return None
         if version_id not in self._scripts:
             version = self.session.get(ScriptVersion, version_id)
-            self._scripts[version_id] = parse_script(version.source_yaml) if version else None
+            try:
+                self._scripts[version_id] = parse_script(version.source_yaml) if version else None
+            except ScriptInvalid:  # stored before today's checks: its answers keep their topic
+                self._scripts[version_id] = None
         return self._scripts[version_id]
 
     # --- the citizen's contacts: SMS, calls, recordings, answers, review labels
@@ -388,7 +392,7 @@ class _Questions:
             )
         script = self._assembly.script(version)
         if script is None:
-            return ""
+            return TOPICS["zh-CN"].get(answer.dimension, "")
         for question in script.questions:
             if question.id == answer.question_id:
                 text = question.prompt.text_for(script.language) or ""

@@ -1,4 +1,5 @@
-"""Click-to-call through the simulated provider (the `CallBridge` it implements)."""
+"""Click-to-call through the simulated provider (the `CallBridge` it implements): the call
+log, the line followed, the outcome the agent records."""
 
 from __future__ import annotations
 
@@ -11,11 +12,18 @@ from sqlmodel import Session
 from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.domain.models import AuditEvent, Escalation, User
-from huifang.errors import Conflict
-from huifang.followup.callback import TELEPHONY_SERVICE, BridgeUnavailable, start_agent_callback
+from huifang.domain.states import AgentCallOutcome
+from huifang.errors import Conflict, Forbidden
+from huifang.followup import agent_calls
+from huifang.followup.callback import (
+    TELEPHONY_SERVICE,
+    BridgeUnavailable,
+    call_progress,
+    start_agent_callback,
+)
 from huifang.followup.queue import claim
 from huifang.settings import Settings
-from huifang.telephony.base import CallBridge
+from huifang.telephony.base import BridgeProgress, CallBridge, CallFateUnknown
 from huifang.telephony.sim.personas import PersonaBook
 from huifang.telephony.sim.provider import SimProvider
 from tests.factories import make_escalation, make_user
@@ -91,3 +99,79 @@ async def test_callback_needs_the_claim(
     with pytest.raises(Conflict):
         await start_agent_callback(runtime, claimed.id, other)  # type: ignore[arg-type]
     assert sim.bridged == []
+
+
+async def test_the_simulated_line_answers_the_agent_and_the_citizen_picks_up(
+    runtime: Runtime, clock: FakeClock, tmp_path: Path, claimed: Escalation, staff_agent: User
+) -> None:
+    sim = SimProvider(_no_survey, PersonaBook({"satisfied": 1}), clock=clock,  # type: ignore[arg-type]
+                      recordings_dir=tmp_path, synthesize=None)  # fmt: skip
+    runtime.services[TELEPHONY_SERVICE] = sim
+    started = await start_agent_callback(runtime, claimed.id, staff_agent)  # type: ignore[arg-type]
+    with Session(runtime.engine) as session:
+        call = call_progress(runtime, session, started.call_id, actor=staff_agent)
+        assert (call.line, call.provider_call_id) == ("connected", started.provider_call_id)
+        assert call.connected_at == clock.now()
+
+
+async def test_a_busy_citizen_shows_on_the_line(
+    runtime: Runtime, clock: FakeClock, tmp_path: Path, claimed: Escalation, staff_agent: User
+) -> None:
+    sim = SimProvider(_no_survey, PersonaBook({"busy_then_satisfied": 1}), clock=clock,  # type: ignore[arg-type]
+                      recordings_dir=tmp_path, synthesize=None)  # fmt: skip
+    runtime.services[TELEPHONY_SERVICE] = sim
+    started = await start_agent_callback(runtime, claimed.id, staff_agent)  # type: ignore[arg-type]
+    with Session(runtime.engine) as session:
+        call = call_progress(runtime, session, started.call_id, actor=staff_agent)
+        assert call.line == "citizen_busy"
+        assert agent_calls.likely_outcome(call.line) is AgentCallOutcome.busy
+
+
+async def test_the_agent_ends_the_call_once_with_an_outcome(
+    runtime: Runtime, sim: SimProvider, claimed: Escalation, staff_agent: User, clock: FakeClock
+) -> None:
+    runtime.services[TELEPHONY_SERVICE] = sim
+    started = await start_agent_callback(runtime, claimed.id, staff_agent)  # type: ignore[arg-type]
+    with Session(runtime.engine) as session:
+        ended = agent_calls.end_call(session, started.call_id, agent=staff_agent,
+                                     outcome=AgentCallOutcome.wrong_number, note="非本人",
+                                     now=clock.now())  # fmt: skip
+        assert (ended.outcome, ended.line, ended.note) == ("wrong_number", "ended", "非本人")
+        with pytest.raises(Conflict):
+            agent_calls.end_call(session, started.call_id, agent=staff_agent,
+                                 outcome=AgentCallOutcome.reached, now=clock.now())  # fmt: skip
+        session.commit()
+        assert [c.id for c in agent_calls.calls_of(session, claimed.id)] == [started.call_id]  # type: ignore[arg-type]
+        assert agent_calls.live_call(session, claimed.id, staff_agent) is None  # type: ignore[arg-type]
+
+
+async def test_another_agent_cannot_read_or_end_my_call(
+    runtime: Runtime, sim: SimProvider, claimed: Escalation, staff_agent: User, clock: FakeClock
+) -> None:
+    runtime.services[TELEPHONY_SERVICE] = sim
+    started = await start_agent_callback(runtime, claimed.id, staff_agent)  # type: ignore[arg-type]
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        other = make_user(session, role="agent")
+        with pytest.raises(Forbidden):
+            agent_calls.end_call(session, started.call_id, agent=other,
+                                 outcome=AgentCallOutcome.reached, now=clock.now())  # fmt: skip
+
+
+async def test_a_call_the_provider_refused_is_logged_as_failed(
+    runtime: Runtime, claimed: Escalation, staff_agent: User
+) -> None:
+    class Refusing:
+        name = "refusing"
+
+        async def bridge(self, agent_phone: str, citizen_phone: str, attempt_ref: str) -> str:
+            raise CallFateUnknown("the line dropped")
+
+        def bridge_progress(self, call_id: str) -> BridgeProgress | None:
+            return None
+
+    runtime.services[TELEPHONY_SERVICE] = Refusing()
+    with pytest.raises(CallFateUnknown):
+        await start_agent_callback(runtime, claimed.id, staff_agent)  # type: ignore[arg-type]
+    with Session(runtime.engine) as session:
+        [call] = agent_calls.calls_of(session, claimed.id)  # type: ignore[arg-type]
+        assert (call.line, call.outcome) == ("failed", None)
