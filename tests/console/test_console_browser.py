@@ -74,8 +74,8 @@ def test_supervisor_acknowledges_and_reports_rectification(
     )
     page.click("#report")
     page.wait_for_selector("#ticket-state:has-text('已整改')")
-    history = page.locator("#history").inner_text()
-    assert "已签收" in history and "已组织全所民警学习" in history
+    timeline = page.locator("#timeline").inner_text()
+    assert "签收" in timeline and "已组织全所民警学习" in timeline
     screenshot(page, "supervisor-ticket-rectified")
     with Session(site.engine) as session:
         stored = session.get(Ticket, ticket.id)
