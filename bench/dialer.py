@@ -39,7 +39,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import make_url, text
 
 from huifang.db import create_db_engine, upgrade
-from huifang.dialer.calendar import CallingCalendar
 from huifang.dialer.policy import (
     CallingWindow,
     ChannelLimits,
@@ -49,6 +48,7 @@ from huifang.dialer.policy import (
     after_call,
     decide_dial,
 )
+from huifang.domain.calendar import CallingCalendar
 from huifang.domain.states import AttemptState
 from huifang.settings import Settings
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy import Engine
 
 from huifang.clock import Clock, SystemClock
@@ -36,6 +37,11 @@ class Runtime:
     clock: Clock
     #: services registered by packages that need them (speech pool, providers, sms gateway)
     services: dict[str, Any] = field(default_factory=dict)
+    #: this process's metrics, served at /metrics (`stats.metrics` adds the database's)
+    metrics: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=False), repr=False
+    )
+    _recognizer_latency: Histogram | None = field(default=None, init=False, repr=False)
     _sqlite_thread: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     async def run_db(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -57,14 +63,24 @@ class Runtime:
     def speech_pool(self) -> SpeechPool:
         """The process's one speech pool, built on first use (models load lazily too)."""
         from huifang.speech.vosk import SpeechPool
-        from huifang.stats.metrics import recognizer_latency
 
         pool = self.services.get(SPEECH_POOL)
         if pool is None:
-            latency = recognizer_latency(self)
+            latency = self.recognizer_latency()
             pool = SpeechPool.from_settings(self.settings, on_latency=latency.observe)
             self.services[SPEECH_POOL] = pool
         return pool
+
+    def recognizer_latency(self) -> Histogram:
+        """The histogram the speech pool observes each recognition's duration in."""
+        if self._recognizer_latency is None:
+            self._recognizer_latency = Histogram(
+                "huifang_recognizer_latency_seconds",
+                "Wall time of one speech recognition (grammar answer or complaint transcript)",
+                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+                registry=self.metrics,
+            )
+        return self._recognizer_latency
 
     def reader(self) -> Reader:
         """The process's reply reader: the model in the models folder (`huifang speech

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from huifang.dialer.calendar import CallingCalendar
+from huifang.domain.calendar import CallingCalendar
 from huifang.domain.states import AttemptState, ContactEvent, ContactState
 from huifang.settings import Settings
 

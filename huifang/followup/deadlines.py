@@ -4,7 +4,7 @@ Rules kept here:
 - the day of issue does not count; the deadline is the end (local midnight) of the Nth
   counted day, so a ticket issued at 09:00 or at 17:00 gets the same deadline;
 - working days follow the mainland calendar with its adjusted days (调休), as the dialer
-  reads it (`dialer.calendar.day_kind`: Monday to Friday in a year `chinese-calendar` does
+  reads it (`domain.calendar.day_kind`: Monday to Friday in a year `chinese-calendar` does
   not know yet), overridden by the deployment's own extra holidays and workdays;
 - times go in and come out as aware UTC; only the day arithmetic is local.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from huifang.dialer.calendar import day_kind
+from huifang.domain.calendar import day_kind
 from huifang.settings import Settings
 
 

@@ -2,11 +2,12 @@
 recognizer latency histogram.
 
 Rules kept here:
-- nothing is registered at import time: `metrics_registry(runtime)` builds one registry per
-  runtime (kept in `runtime.services`), so two apps in one process (tests) never collide;
+- nothing is registered at import time: each runtime has its own registry
+  (`runtime.metrics`), so two apps in one process (tests) never collide;
 - every database figure is one GROUP BY or aggregate query per scrape, read-only (the review
   inbox's count is `followup.review.inbox_count`, the one the dashboard shows);
-- the speech pool times each recognition with `recognizer_latency(runtime).observe(seconds)`.
+- the speech pool times each recognition in `runtime.recognizer_latency()`, built in
+  `bootstrap` with the registry, so nothing below this module reaches up to it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
@@ -32,8 +33,7 @@ from huifang.domain.states import (
 )
 from huifang.followup.review import inbox_count
 
-_REGISTRY_KEY = "metrics_registry"
-_LATENCY_KEY = "recognizer_latency"
+_COLLECTING_KEY = "metrics_database_collector"
 
 
 class DatabaseCollector(Collector):
@@ -140,22 +140,9 @@ def _age(since: datetime | None, now: datetime) -> float:
 
 
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:
-    registry = runtime.services.get(_REGISTRY_KEY)
-    if registry is None:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(DatabaseCollector(runtime.engine, runtime.clock))
-        runtime.services[_LATENCY_KEY] = Histogram(
-            "huifang_recognizer_latency_seconds",
-            "Wall time of one speech recognition (grammar answer or complaint transcript)",
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
-            registry=registry,
-        )
-        runtime.services[_REGISTRY_KEY] = registry
-    return registry
-
-
-def recognizer_latency(runtime: Runtime) -> Histogram:
-    """The histogram the speech pool observes each recognition's duration in."""
-    metrics_registry(runtime)
-    histogram: Histogram = runtime.services[_LATENCY_KEY]
-    return histogram
+    """The runtime's registry, with the database's figures and the recognizer's latency."""
+    if runtime.services.get(_COLLECTING_KEY) is None:
+        runtime.metrics.register(DatabaseCollector(runtime.engine, runtime.clock))
+        runtime.recognizer_latency()  # served (empty) before the first recognition too
+        runtime.services[_COLLECTING_KEY] = True
+    return runtime.metrics

@@ -13,6 +13,9 @@ Rules kept here:
   surveyed again counts once, with the latest survey; a survey never completed (cut short
   for good, an answering machine) counts nowhere; "surveyed" and complaint categories count
   incidents, not contacts or escalations;
+- the second callback's verdict (二次回访) is one per incident too: the latest round settled by
+  the citizen's answer, whether the phone line asked or an agent called and recorded it
+  (`second_callbacks`; a round cancelled before anyone answered is no verdict);
 - every query starts from the period's incidents (index on `handled_at`) and reaches
   contacts and answers through covering indexes on `incident_id`, so its cost follows the
   period's size, not the table's;
@@ -31,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, case, cast, exists, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
@@ -40,12 +44,13 @@ from huifang.domain.models import (
     Contact,
     Escalation,
     Incident,
+    SecondCallback,
     SmsMessage,
     Ticket,
     TicketChange,
     Unit,
 )
-from huifang.domain.states import ContactState, TicketEvent, TicketState
+from huifang.domain.states import ContactState, SecondCallbackState, TicketEvent, TicketState
 from huifang.domain.units import subtree_ids
 from huifang.errors import NotFound
 from huifang.stats.figures import (
@@ -62,8 +67,11 @@ from huifang.stats.figures import (
 )
 from huifang.stats.periods import Period
 
-#: answer dimensions the reports read; others (confirm, reason) are not graded
-REPORTED_DIMENSIONS = ("overall", "attitude", "arrival_time", "handling", "second_callback")
+#: answer dimensions the reports read; others (confirm, reason) are not graded, and the
+#: second callback's verdict is read from its rounds (`_second_callback_verdicts`)
+REPORTED_DIMENSIONS = ("overall", "attitude", "arrival_time", "handling")
+#: rounds the citizen's answer settled (by the phone line or an agent's own call)
+_SETTLED_ROUNDS = (SecondCallbackState.satisfied.value, SecondCallbackState.reopened.value)
 _NOT_SURVEYED = (ContactState.pending.value, ContactState.excluded.value)
 #: the one answer per incident and dimension the figures count (see `domain.answers`)
 _COUNTED = col(Answer.counted_at).is_not(None)
@@ -127,6 +135,8 @@ def own_figures(
     )
     for unit_id, dimension, outcome, n in _rows(session, answers):
         grades[unit_id][dimension][outcome or ""] = n
+    for unit_id, outcome, n in _rows(session, _second_callback_verdicts(start, end)):
+        grades[unit_id]["second_callback"][outcome or ""] = n
     for unit_id, by_dimension in grades.items():
         for dimension, by_outcome in by_dimension.items():
             counts[unit_id][dimension] = Grades.from_counts(by_outcome)
@@ -303,6 +313,33 @@ def campaign_activity(session: Session, campaign_ids: Sequence[int]) -> dict[str
         "opted_out": int(opted_out or 0),
         "escalated": _rows(session, escalated)[0][0],
     }
+
+
+def _second_callback_verdicts(start: datetime, end: datetime) -> Select[Any]:
+    """(unit, outcome, incidents) of the second callbacks of incidents handled in [start,
+    end): per incident its latest settled round, by settling time (then id)."""
+    later, later_ticket = aliased(SecondCallback), aliased(Ticket)
+    newer = exists().where(
+        col(later.ticket_id) == col(later_ticket.id),
+        col(later_ticket.incident_id) == col(Ticket.incident_id),
+        col(later.state).in_(_SETTLED_ROUNDS),
+        or_(
+            col(later.settled_at) > col(SecondCallback.settled_at),
+            and_(
+                col(later.settled_at) == col(SecondCallback.settled_at),
+                col(later.id) > col(SecondCallback.id),
+            ),
+        ),
+    )
+    return (
+        select(col(Incident.unit_id), col(SecondCallback.outcome), func.count())
+        .select_from(Incident)
+        .join(Ticket, col(Ticket.incident_id) == col(Incident.id))
+        .join(SecondCallback, col(SecondCallback.ticket_id) == col(Ticket.id))
+        .where(col(Incident.handled_at) >= start, col(Incident.handled_at) < end)
+        .where(col(SecondCallback.state).in_(_SETTLED_ROUNDS), ~newer)
+        .group_by(col(Incident.unit_id), col(SecondCallback.outcome))
+    )
 
 
 def second_callbacks(session: Session, period: Period, *, tz: ZoneInfo) -> dict[str, int]:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,6 +27,7 @@ from huifang.ivr.script import parse_script
 from tests.dialer.conftest import CampaignFactory, phones
 from tests.dialer.test_dialer_concurrency import WIDE_OPEN
 from tests.dialer.test_dialer_crash import clock, count  # noqa: F401  (the real time)
+from tests.processes import HUIFANG, stop
 
 WORKER_APP = "huifang-worker-under-fault"
 #: a claim whose commit's reply was lost stays leased: its call waits for the lease to end
@@ -85,8 +84,8 @@ def test_killed_connections_end_no_answered_call_as_failed_and_survey_nobody_twi
     }
     log_path = tmp_path / "worker.log"
     log = log_path.open("wb")
-    huifang = Path(sys.executable).with_name("huifang")
-    worker = subprocess.Popen([str(huifang), "worker"], env=env, stdout=log, stderr=log)
+
+    worker = subprocess.Popen([str(HUIFANG), "worker"], env=env, stdout=log, stderr=log)
     killer = ConnectionKiller(postgres_url)
     killer.start()
 
@@ -114,12 +113,7 @@ def test_killed_connections_end_no_answered_call_as_failed_and_survey_nobody_twi
         assert worker.poll() is None, log_path.read_text()[-3000:]  # it kept working
     finally:
         killer.stop.set()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop(worker)
         log.close()
     assert killer.kills["survey step"] >= 5, killer.kills  # the faults did happen mid-survey
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from huifang.dialer.calendar import CallingCalendar, day_kind
 from huifang.dialer.policy import (
     CallingWindow,
     ChannelLimits,
@@ -20,6 +19,7 @@ from huifang.dialer.policy import (
     cap_free_at,
     decide_dial,
 )
+from huifang.domain.calendar import CallingCalendar, day_kind
 from huifang.domain.states import AttemptState, ContactEvent
 from huifang.settings import Settings
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -39,8 +37,8 @@ from huifang.domain.models import CallAttempt, Escalation, Incident, Unit, User
 from huifang.followup.second_callback import settled_rounds
 from huifang.settings import Settings
 from tests.factories import make_user
+from tests.processes import HUIFANG, stop
 
-HUIFANG = Path(sys.executable).with_name("huifang")
 SATISFIED_AFTER, STILL_UNSATISFIED, CONTENT = "+8613911110001", "+8613911110002", "+8613911110003"
 PERSONAS = {
     SATISFIED_AFTER: "complains_then_satisfied",
@@ -78,13 +76,7 @@ def worker(deployment: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Po
     log = (tmp_path / "worker.log").open("wb")
     process = subprocess.Popen([str(HUIFANG), "worker"], env=deployment, stdout=log, stderr=log)
     yield process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop(process)
     log.close()
 
 

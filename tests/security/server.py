@@ -5,10 +5,8 @@ otherwise."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-HUIFANG = Path(sys.executable).with_name("huifang")
+from tests.processes import HUIFANG, stop
 
 
 @dataclass
@@ -61,12 +59,7 @@ def running_server(
         _wait_until_healthy(server)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
 
 
 def _wait_until_healthy(server: Server, timeout: float = 60.0) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from huifang.bootstrap import build_runtime
 from huifang.settings import Settings
-from huifang.stats.metrics import recognizer_latency
 
 
 def _observations(runtime) -> float:  # type: ignore[no-untyped-def]
     return sum(
         sample.value
-        for metric in recognizer_latency(runtime).collect()
+        for metric in runtime.recognizer_latency().collect()
         for sample in metric.samples
         if sample.name.endswith("_count")
     )

@@ -23,6 +23,7 @@ from huifang.domain.models import (
     Escalation,
     Incident,
     ScriptVersion,
+    SecondCallback,
     Ticket,
     Unit,
 )
@@ -98,6 +99,28 @@ class _Builder:
             )
         self.session.flush()
 
+    def second_callback(self, ticket: Ticket, round: int, at: str, outcome: str, via: str) -> None:
+        """A round of asking again, settled by the citizen's answer (`via` call or agent)."""
+        contact = Contact(
+            campaign_id=self.campaign.id, incident_id=ticket.incident_id,
+            phone=f"+86{next(self.phones)}", state="answered", purpose="second_callback",
+        )  # fmt: skip
+        self.session.add(contact)
+        self.session.flush()
+        self.session.add(
+            SecondCallback(
+                ticket_id=ticket.id,
+                round=round,
+                contact_id=contact.id,
+                state="reopened" if outcome == "unsatisfied" else "satisfied",
+                outcome=outcome,
+                settled_via=via,
+                created_at=local(at),
+                settled_at=local(at),
+            )  # fmt: skip
+        )
+        self.session.flush()
+
     def escalation(self, incident: Incident, at: str, categories: list[str]) -> Escalation:
         escalation = Escalation(
             incident_id=incident.id, origin="voice", categories=categories,
@@ -154,7 +177,6 @@ def build_dataset(session: Session) -> Dataset:
     b.answers(c4, "2026-11-01 01:00", overall="basically_satisfied", attitude="satisfied")
     b.answers(c5, "2026-10-25 18:00", overall="satisfied")
     b.answers(c7, "2026-11-13 18:00", overall="unclear")
-    b.answers(c2, "2026-11-20 15:00", second_callback="satisfied")
 
     e2 = b.escalation(i2, "2026-11-10 18:05", ["attitude", "handling"])
     e4 = b.escalation(i4, "2026-11-12 18:00", ["arrival_time"])
@@ -162,8 +184,12 @@ def build_dataset(session: Session) -> Dataset:
     e5 = b.escalation(i5, "2026-11-22 09:00", [])
     b.escalation(i3, "2026-10-25 18:05", ["attitude"])
 
-    b.ticket(e2, s1, "2026-11-10 20:00", rectified="2026-11-12 10:00")  # on time
-    b.ticket(e4, s2, "2026-11-12 20:00", rectified="2026-11-16 10:00")  # late
+    t2 = b.ticket(e2, s1, "2026-11-10 20:00", rectified="2026-11-12 10:00")  # on time
+    t4 = b.ticket(e4, s2, "2026-11-12 20:00", rectified="2026-11-16 10:00")  # late
+    # asked again: still unsatisfied by the phone line, then satisfied to an agent's own call
+    b.second_callback(t2, 1, "2026-11-13 15:00", "unsatisfied", via="call")
+    b.second_callback(t2, 2, "2026-11-20 15:00", "satisfied", via="agent")
+    b.second_callback(t4, 1, "2026-11-17 15:00", "basically_satisfied", via="agent")
     b.ticket(e1, s1, "2026-11-20 10:00", rectified=None)  # deadline 23rd passed: overdue
     b.ticket(e5, s3, "2026-11-22 10:00", rectified=None)  # deadline 25th still ahead
     session.commit()

@@ -80,8 +80,17 @@ def test_station_dimensions_are_graded_separately(session: Session, data: Datase
     assert s1.handling.rate == 0.5
 
 
-def test_second_callback_answers_are_reported_apart(session: Session, data: Dataset) -> None:
+def test_a_second_callback_counts_its_latest_round_once_per_incident(
+    session: Session, data: Dataset
+) -> None:
+    # reopened by the phone line, then satisfied: the latest verdict, counted once
     assert november(session, data.s1.id).second_callback == Grades(satisfied=1)
+
+
+def test_a_second_callback_an_agent_made_counts_like_the_phone_lines(
+    session: Session, data: Dataset
+) -> None:
+    assert november(session, data.s2.id).second_callback == Grades(basically_satisfied=1)
 
 
 def test_bureau_sums_its_whole_tree(session: Session, data: Dataset) -> None:

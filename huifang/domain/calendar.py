@@ -1,5 +1,6 @@
-"""Which local days a campaign may call on: weekends, mainland public holidays and the
-adjusted working days (调休) that move them, plus a campaign's own extra holidays.
+"""Working days in mainland China: weekends, public holidays and the adjusted working days
+(调休) that move them, for the dialer's calling rules and follow-up deadlines alike, plus a
+campaign's own extra holidays.
 
 Rules kept here:
 - an adjusted working Saturday is a working day: a campaign that skips weekends calls then;
