@@ -15,7 +15,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import wave
 from collections.abc import Iterator
@@ -49,6 +48,7 @@ from huifang.followup.queue import claim
 from huifang.settings import Settings
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS
 from tests.factories import hashed_password, make_incident
+from tests.processes import HUIFANG, stop
 
 AGENT_PHONE = "+8613900000001"
 #: the citizens the simulated line rings: one answers, one is busy
@@ -179,9 +179,10 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
         "HUIFANG_DATABASE_URL": settings.database_url,
         "HUIFANG_SIM_PERSONAS": json.dumps({ANSWERS: "satisfied", BUSY: "busy_then_satisfied"}),
     }
+    log = root / "serve.log"  # a file, not a pipe nobody reads: the server never blocks on it
     server = subprocess.Popen(
-        [sys.executable, "-m", "huifang", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [str(HUIFANG), "serve", "--port", str(port)],
+        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -192,13 +193,12 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
         except httpx.HTTPError:
             pass
         if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError(f"huifang serve did not start: {server.communicate()[0]}")
+            stop(server)
+            raise RuntimeError(f"huifang serve did not start: {log.read_text(errors='replace')}")
         time.sleep(0.2)
     seeded.url = url
     yield seeded
-    server.terminate()
-    server.communicate(timeout=30)
+    stop(server)
 
 
 @pytest.fixture(scope="module")
