@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 
 from huifang.domain.audit import record_audit
 from huifang.domain.models import Escalation, Incident, Unit, User
+from huifang.domain.search import exact_term
 from huifang.domain.states import EscalationState
 from huifang.domain.units import get_unit
 from huifang.followup.queue import QUEUE_READERS, claimable, require_role
@@ -167,13 +168,14 @@ def _where(
     if filters.origin:
         conditions.append(col(Escalation.origin) == filters.origin)
     if filters.category:
-        conditions.append(col(Incident.category) == filters.category)
+        conditions.append(col(Incident.category) == exact_term("category", filters.category))
     if filters.opened_from is not None:
         conditions.append(col(Escalation.created_at) >= filters.opened_from)
     if filters.opened_before is not None:
         conditions.append(col(Escalation.created_at) < filters.opened_before)
     if filters.incident_number:
-        conditions.append(col(Incident.external_id) == filters.incident_number.strip())
+        number = exact_term("incident_number", filters.incident_number)
+        conditions.append(col(Incident.external_id) == number)
     if filters.phone:
         conditions.append(col(Incident.caller_phone) == normalize_phone(filters.phone, region))
     return conditions

@@ -31,6 +31,7 @@ from sqlmodel import Session, col
 from huifang.domain.audit import record_audit
 from huifang.domain.enums import Satisfaction
 from huifang.domain.models import Attachment, Escalation, Incident, Ticket, TicketChange, Unit, User
+from huifang.domain.search import exact_term
 from huifang.domain.states import OPEN_TICKET_STATES, TICKET, TicketEvent, TicketState
 from huifang.domain.units import get_unit, subtree_ids
 from huifang.domain.users import Role
@@ -248,7 +249,7 @@ def _ticket_conditions(
         flagged = col(Ticket.overdue_at)
         conditions.append(flagged.is_not(None) if overdue else flagged.is_(None))
     if number:
-        conditions.append(col(Ticket.number) == number.strip())
+        conditions.append(col(Ticket.number) == exact_term("number", number))
     return conditions
 
 

@@ -144,3 +144,10 @@ def test_resolved_cases_are_listed_newest_resolution_first(
         done.append(item)
         clock.advance(timedelta(minutes=1))
     assert ids(session, staff.agent, clock, view=QueueView.resolved) == [done[1].id, done[0].id]
+
+
+def test_a_search_term_with_control_characters_is_refused_naming_it(
+    session: Session, staff, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="incident_number"):
+        ids(session, staff.agent, clock, incident_number="110\x00-1")
