@@ -1,8 +1,9 @@
 """Click-to-call: the provider rings the agent's own phone, then bridges in the citizen.
 
 Rules kept here:
-- only the agent holding a live claim may start it, and only when the configured provider
-  implements `CallBridge` (BridgeUnavailable otherwise; the API answers 501);
+- only the agent holding a live claim may start it (checked first: a case that does not
+  exist is a 404 whatever the line), and only when the configured provider implements
+  `CallBridge` (BridgeUnavailable otherwise; the API answers 501);
 - the claim check, the SLA's first-contact time, the call log's row and the audit entry
   commit before the provider is asked: a call is never placed without its audit trail;
 - the call's line is followed through the provider (`call_progress`) and written to the
@@ -19,9 +20,9 @@ from sqlmodel import Session
 from huifang.bootstrap import Runtime
 from huifang.db import session_scope
 from huifang.domain.models import AgentCall, Incident, User
-from huifang.errors import HuifangError
+from huifang.errors import Conflict, HuifangError
 from huifang.followup import agent_calls
-from huifang.followup.queue import mark_first_contact
+from huifang.followup.queue import get_escalation, holds_claim, mark_first_contact
 from huifang.telephony.base import BridgeProgress, CallBridge
 
 #: the key under which bootstrap registers the configured telephony provider
@@ -76,9 +77,18 @@ def _placed(
         agent_calls.follow(session, call, progress, runtime.clock.now())
 
 
+def _check_claim(runtime: Runtime, escalation_id: int, agent: User) -> None:
+    """NotFound or Conflict before anything else is said of the line (read only)."""
+    with session_scope(runtime.engine) as session:
+        escalation = get_escalation(session, escalation_id)
+        if not holds_claim(escalation, agent, runtime.clock.now()):
+            raise Conflict(f"escalation {escalation_id}: you do not hold a live claim on it")
+
+
 async def start_agent_callback(
     runtime: Runtime, escalation_id: int, agent: User
 ) -> CallbackStarted:
+    await runtime.run_db(_check_claim, runtime, escalation_id, agent)
     bridge = _bridge_of(runtime)
     if not agent.phone:
         raise ValueError("phone: the agent has no phone of their own to ring first")
