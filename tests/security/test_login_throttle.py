@@ -7,7 +7,7 @@ through the login endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy import Engine, event
 from huifang.api.app import create_app
 from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
+from huifang.db import create_db_engine
 from huifang.domain import login_throttle
 from huifang.domain.users import LoginRateLimited
 from tests.security.conftest import PASSWORD
@@ -43,6 +44,15 @@ def sqlite_engine(sqlite_engine: Engine) -> Engine:
     event.listen(sqlite_engine, "connect", default_wait)
     sqlite_engine.dispose()
     return sqlite_engine
+
+
+@pytest.fixture
+def postgres_engine(postgres_engine: Engine, postgres_url: str) -> Iterator[Engine]:
+    """PostgreSQL without the security suite's short lock timeout: threads racing for one
+    throttle row queue on its lock as a server's requests would, however loaded the machine."""
+    engine = create_db_engine(postgres_url)
+    yield engine
+    engine.dispose()
 
 
 def _race(engine: Engine, attempts: list[tuple[str, str]]) -> int:
