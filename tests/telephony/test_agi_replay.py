@@ -30,6 +30,7 @@ from huifang.ivr.events import (
     RecordingFinished,
     SpeechRecognized,
 )
+from huifang.telephony.asterisk.agi_server import listen_backlog
 
 Q1 = Prompt("questions[0].prompt", "您对处警民警的服务满意吗？满意请按1，不满意请按2。", "zh-CN")
 BYE = Prompt("closing", "感谢您的配合，再见。", "zh-CN")
@@ -490,3 +491,26 @@ async def test_an_empty_recording_is_removed(harness: Harness, tmp_path: Path) -
     await harness.play(peer)
     assert harness.surveys[0].fed[-1] == HungUp()
     assert not (tmp_path / "huifang-1001-complaint.wav").exists()
+
+
+@pytest.mark.parametrize(("concurrency", "backlog"), [(1, 512), (256, 512), (500, 1000)])
+def test_the_listen_backlog_holds_twice_the_calls_expected_at_once(
+    concurrency: int, backlog: int
+) -> None:
+    assert listen_backlog(concurrency) == backlog
+
+
+async def test_the_server_listens_with_the_backlog_sized_for_its_concurrency(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    asked: dict[str, object] = {}
+    real_start_server = asyncio.start_server
+
+    async def start_server(*args: object, **kwargs: object) -> asyncio.Server:
+        asked.update(kwargs)
+        return await real_start_server(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio, "start_server", start_server)
+    listener = await Harness(tmp_path, concurrency=900).server.start("127.0.0.1", 0)
+    listener.close()
+    assert asked["backlog"] == listen_backlog(900) == 1800
