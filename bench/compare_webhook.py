@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -74,15 +75,18 @@ def _serve_bare(database_url: str, port: int) -> None:
     )  # fmt: skip
 
 
-def _postgres_database(context: Context, name: str) -> str:
-    """A fresh database `name` on the bench's server; its URL."""
-    admin = create_engine(
-        context.postgres_url.replace("postgresql://", "postgresql+psycopg://", 1),
-        isolation_level="AUTOCOMMIT",
-    )
+def _admin(context: Context) -> Any:
+    url = context.postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def _postgres_database(context: Context, name: str, *, drop: bool = False) -> str:
+    """A fresh database `name` on the bench's server (its URL), or none any more (`drop`)."""
+    admin = _admin(context)
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        if not drop:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     base = context.postgres_url.rsplit("/", 1)[0]
     return f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
@@ -91,10 +95,12 @@ def _postgres_database(context: Context, name: str) -> str:
 def _run(side: str, database: str, context: Context, think: float | None) -> tuple[float, float]:
     """(turns/s, p99 ms) of one round of one side."""
     callers = max(4, int(CALLERS * context.scale))
+    # this process's own database: several runs may share one server
+    name = f"huifang_compare_{side}_{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="huifang-compare-") as tmp:
         port = free_port()
         if database == "postgresql":
-            url = _postgres_database(context, f"huifang_compare_{side}")
+            url = _postgres_database(context, name)
         else:
             url = f"sqlite:///{tmp}/{side}.db"
         spawn = multiprocessing.get_context("spawn")
@@ -126,6 +132,8 @@ def _run(side: str, database: str, context: Context, think: float | None) -> tup
         finally:
             server.terminate()
             server.join()
+            if database == "postgresql":
+                _postgres_database(context, name, drop=True)
     ms = sorted(x * 1000 for x in latencies)
     return turns / elapsed, ms[min(len(ms) - 1, int(len(ms) * 0.99))]
 
