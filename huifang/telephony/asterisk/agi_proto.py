@@ -131,6 +131,11 @@ class AgiParser:
             raise AgiPeerError(f"AGI line longer than {MAX_LINE_BYTES} bytes")
         return items
 
+    @property
+    def pending(self) -> bool:
+        """Whether a line is partly fed (`feed_line` must wait for `feed` to finish it)."""
+        return bool(self._buffer)
+
     def feed_line(self, line: bytes) -> AgiItem | None:
         """One complete line (its LF included or not): the item it completes, if any."""
         if self._buffer:

@@ -40,6 +40,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import re
@@ -121,6 +122,8 @@ class AgiChannel:
         self.hangup_seen = False
         self.closed = False
         self._received = False
+        #: items a chunk completed beyond the one returned (the environment's chunk)
+        self._items: collections.deque[AgiEnvironment | AgiReply | AgiHangup] = collections.deque()
 
     async def environment(self) -> AgiEnvironment | None:
         """The environment block; None when the peer closed without a byte (a probe)."""
@@ -173,11 +176,23 @@ class AgiChannel:
             raise agi.AgiPeerError("a second AGI environment block")
 
     async def _next(self) -> AgiEnvironment | AgiReply | AgiHangup | None:
-        """The next item, read line by line: a reply is one line, read where it lies in the
-        stream's buffer (no chunk copied, no list of items kept)."""
+        """The next item. The environment block (twenty-odd lines) is read as it comes, in
+        chunks; replies line by line, each read where it lies in the stream's buffer (no
+        chunk copied, no list of items kept)."""
+        if self._items:
+            return self._items.popleft()
         try:
             async with asyncio.timeout(self._reply_timeout):
                 while True:
+                    if not self._received or self._parser.pending:
+                        data = await self._reader.read(65536)
+                        if not data:
+                            break
+                        self._received = True
+                        self._items.extend(self._parser.feed(data))
+                        if self._items:
+                            return self._items.popleft()
+                        continue
                     try:
                         line = await self._reader.readuntil(b"\n")
                     except asyncio.LimitOverrunError as exc:
