@@ -6,6 +6,7 @@ the built-in 110 survey persisted turn by turn, every request signed as Twilio s
 allows: a FastAPI route under uvicorn in one child process that reads the same form,
 INSERTs one row into the same database and answers a `<Gather>` leading to the next turn,
 for as many turns as the survey has (`TURNS`); it checks no signature and keeps no state.
+On SQLite it opens the file as Huifang does (`db.create_db_engine`: WAL, busy timeout).
 
 Each database (PostgreSQL, SQLite) gives two rows:
 - `*-p99`: the p99 of a turn's latency at the stress pace, a turn every `THINK_MS` on
@@ -40,7 +41,13 @@ TURNS = 7
 def _bare_app(database_url: str, port: int) -> Any:
     from fastapi import FastAPI, Form, Response
 
-    engine = create_engine(database_url, pool_size=40, max_overflow=0)
+    if database_url.startswith("sqlite"):
+        # SQLite as Huifang opens it (WAL, a 30 s busy timeout): the same file settings
+        from huifang.db import create_db_engine
+
+        engine = create_db_engine(database_url)
+    else:
+        engine = create_engine(database_url, pool_size=40, max_overflow=0)
     insert = text("INSERT INTO turns (call_sid, step, digits) VALUES (:sid, :step, :digits)")
     app = FastAPI()
 
