@@ -514,3 +514,19 @@ async def test_the_server_listens_with_the_backlog_sized_for_its_concurrency(
     listener = await Harness(tmp_path, concurrency=900).server.start("127.0.0.1", 0)
     listener.close()
     assert asked["backlog"] == listen_backlog(900) == 1800
+
+
+async def test_an_asterisk_silent_past_the_reply_timeout_is_hung_up_on(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    harness.server.reply_timeout = 0.2
+    listener = await harness.server.start("127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"agi_network_script: survey\nagi_uniqueid: huifang-1001\n\n")
+    async with asyncio.timeout(10):
+        assert await reader.readline() == b"ANSWER\n"
+        # never answered: the server gives up on the call and closes the connection
+        assert await reader.read() == b""
+    assert harness.server.active == 0 and harness.surveys == []
+    writer.close()
+    listener.close()

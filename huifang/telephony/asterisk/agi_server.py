@@ -32,6 +32,8 @@ Rules it keeps:
 - a connection that closes before saying anything (a health probe) is logged at debug;
 - speech and prompt rendering are injected (`SpokenAnswers`, `PromptFile`): nothing
   blocking runs here;
+- an Asterisk that stays silent past `reply_timeout` is hung up on: one sweep of all
+  open channels a second finds it (no timer per command);
 - the listen backlog is sized for the calls expected at once (`concurrency`): Asterisk
   connects for every answered call, and a burst beyond the accept queue would wait out
   SYN retransmits (a second or more) before its survey starts.
@@ -117,6 +119,11 @@ class AgiChannel:
         self._reader, self._writer = reader, writer
         self._parser = AgiParser()
         self._reply_timeout = reply_timeout
+        self._loop = asyncio.get_running_loop()
+        #: when the read in progress began (loop time), None between reads: the server's
+        #: watchdog closes a channel whose peer stays silent past `reply_timeout` (one
+        #: sweep for all channels, not a timer per command)
+        self.waiting_since: float | None = None
         self.hung_up = False
         #: Asterisk sent its out-of-band `HANGUP` line
         self.hangup_seen = False
@@ -181,35 +188,43 @@ class AgiChannel:
         chunk copied, no list of items kept)."""
         if self._items:
             return self._items.popleft()
+        self.waiting_since = self._loop.time()
         try:
-            async with asyncio.timeout(self._reply_timeout):
-                while True:
-                    if not self._received or self._parser.pending:
-                        data = await self._reader.read(65536)
-                        if not data:
-                            break
-                        self._received = True
-                        self._items.extend(self._parser.feed(data))
-                        if self._items:
-                            return self._items.popleft()
-                        continue
-                    try:
-                        line = await self._reader.readuntil(b"\n")
-                    except asyncio.LimitOverrunError as exc:
-                        raise agi.AgiPeerError(
-                            f"AGI line longer than {agi.MAX_LINE_BYTES} bytes"
-                        ) from exc
-                    except asyncio.IncompleteReadError as exc:  # closed, maybe mid-line
-                        self._received = self._received or bool(exc.partial)
+            while True:
+                if not self._received or self._parser.pending:
+                    data = await self._reader.read(65536)
+                    if not data:
                         break
                     self._received = True
-                    item = self._parser.feed_line(line)
-                    if item is not None:
-                        return item
-        except (TimeoutError, ConnectionError):
+                    self._items.extend(self._parser.feed(data))
+                    if self._items:
+                        return self._items.popleft()
+                    continue
+                try:
+                    line = await self._reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError as exc:
+                    raise agi.AgiPeerError(
+                        f"AGI line longer than {agi.MAX_LINE_BYTES} bytes"
+                    ) from exc
+                except asyncio.IncompleteReadError as exc:  # closed, maybe mid-line
+                    self._received = self._received or bool(exc.partial)
+                    break
+                self._received = True
+                item = self._parser.feed_line(line)
+                if item is not None:
+                    return item
+        except ConnectionError:
             pass
+        finally:
+            self.waiting_since = None
         self.closed = self.hung_up = True
         return None
+
+    def expire(self, now: float) -> None:
+        """Close the connection if its peer has kept silent past the reply timeout (the
+        read in progress ends as a closed connection: a hang-up)."""
+        if self.waiting_since is not None and now - self.waiting_since > self._reply_timeout:
+            self._writer.transport.abort()
 
     async def close(self) -> None:
         self._writer.close()
@@ -249,6 +264,8 @@ class AgiServer:
         self.concurrency = concurrency
         #: sessions running now
         self.active = 0
+        self._channels: set[AgiChannel] = set()
+        self._sweep: asyncio.TimerHandle | None = None
         #: languages whose spoken answers are waited for by keys, said once each
         self.unheard: set[str] = set()
 
@@ -265,6 +282,9 @@ class AgiServer:
         """Serve one FastAGI connection from start to end; never raises."""
         channel = AgiChannel(reader, writer, self.reply_timeout)
         self.active += 1
+        self._channels.add(channel)
+        if self._sweep is None:
+            self._schedule_sweep()
         session = _Session(self, channel)
         try:
             await session.run()
@@ -276,7 +296,21 @@ class AgiServer:
             log.exception("FastAGI session failed")
         finally:
             self.active -= 1
+            self._channels.discard(channel)
             await channel.close()
+
+    def _schedule_sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sweep = loop.call_later(min(1.0, self.reply_timeout / 2), self._sweep_silent)
+
+    def _sweep_silent(self) -> None:
+        """Close the channels whose Asterisk went silent; sweep again while any is open."""
+        now = asyncio.get_running_loop().time()
+        for channel in list(self._channels):
+            channel.expire(now)
+        self._sweep = None
+        if self._channels:
+            self._schedule_sweep()
 
 
 class _Session:
