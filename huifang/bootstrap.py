@@ -6,6 +6,7 @@ Nothing in Huifang is created at import time; commands and the API call `build_r
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy import Engine
 
 from huifang.clock import Clock, SystemClock
-from huifang.db import create_db_engine, upgrade
+from huifang.db import DB_THREADS, create_db_engine, upgrade
 from huifang.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Runtime:
     )
     _recognizer_latency: Histogram | None = field(default=None, init=False, repr=False)
     _sqlite_thread: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _db_threads: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     async def run_db(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking database work off the event loop and await its result.
@@ -51,13 +53,20 @@ class Runtime:
         thread of ours that met the first's write lock would sleep in SQLite's busy handler
         (1, 2, 5, 10 … up to 100 ms between tries) however short the transaction it waits
         for. Queued in one thread, short transactions follow each other at once.
-        PostgreSQL takes concurrent writers: its work runs in the default thread pool.
+        PostgreSQL takes concurrent writers: its work runs in a pool of `db.DB_THREADS`
+        threads, one per connection the engine may hold. (The event loop's default pool has
+        `cpu_count + 4` threads: on two cores, six turns at a time would wait out each
+        other's commits while twenty-four connections sat idle.)
         """
+        call = functools.partial(work, *args, **kwargs)
         if self.engine.dialect.name != "sqlite":
-            return await asyncio.to_thread(work, *args, **kwargs)
+            if self._db_threads is None:
+                self._db_threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="huifang-db")
+            # the work sees the caller's context variables, as `asyncio.to_thread` gives them
+            in_context = functools.partial(contextvars.copy_context().run, call)
+            return await asyncio.get_running_loop().run_in_executor(self._db_threads, in_context)
         if self._sqlite_thread is None:
             self._sqlite_thread = ThreadPoolExecutor(1, thread_name_prefix="huifang-sqlite")
-        call = functools.partial(work, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._sqlite_thread, call)
 
     def speech_pool(self) -> SpeechPool:
@@ -99,8 +108,9 @@ class Runtime:
             close = getattr(service, "close", None)
             if callable(close) and not inspect.iscoroutinefunction(close):
                 close()
-        if self._sqlite_thread is not None:
-            self._sqlite_thread.shutdown()
+        for threads in (self._sqlite_thread, self._db_threads):
+            if threads is not None:
+                threads.shutdown()
         self.engine.dispose()
 
 

@@ -36,6 +36,13 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 _ON_ROLLBACK = "huifang.remove_on_rollback"
 _AFTER_COMMIT = "huifang.remove_after_commit"
+#: PostgreSQL connections a process keeps open, and how many more it may open in a burst
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+#: threads a process runs PostgreSQL work in (`Runtime.run_db`): one per connection it may
+#: hold, so no work waits for a thread while a connection is free, nor for a connection
+#: while it holds a thread
+DB_THREADS = POOL_SIZE + POOL_OVERFLOW
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -48,7 +55,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, **kwargs
+    )
 
 
 def _ensure_sqlite_dir(url: str) -> None:

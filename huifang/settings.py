@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     asterisk_recordings_dir: Path = Path("/var/spool/asterisk/recording")
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    agi_concurrency: int = Field(
+        default=500, ge=1, description="calls the FastAGI server expects to connect at once"
+    )
 
     twilio_account_sid: str = ""
     twilio_auth_token: SecretStr = SecretStr("")

@@ -299,6 +299,7 @@ async def _serve_agi(
         VoskAnswers(pool, ModelRegistry(settings.effective_models_dir)),
         recordings,
         recording_prefix=f"huifang-{await runtime.run_db(key)}-",
+        concurrency=settings.agi_concurrency,
     )
     listener = await server.start(host, port)
     log.info(

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from huifang.errors import HuifangError
 
@@ -67,7 +68,10 @@ class _Variable:
     name: str
 
 
-def _segments(template: str) -> list[_Literal | _Variable]:
+@lru_cache(maxsize=4096)
+def _segments(template: str) -> tuple[_Literal | _Variable, ...]:
+    """The template's pieces, parsed once per template (a call renders the same few prompts
+    over and over; a malformed template raises every time, it is never cached)."""
     segments: list[_Literal | _Variable] = []
     literal: list[str] = []
     i = 0
@@ -97,7 +101,7 @@ def _segments(template: str) -> list[_Literal | _Variable]:
             i += 1
     if literal:
         segments.append(_Literal("".join(literal)))
-    return segments
+    return tuple(segments)
 
 
 def template_variables(template: str) -> list[str]:

@@ -7,7 +7,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from huifang.errors import InvalidPhoneNumber
-from huifang.phones import mask_phone, normalize_phone
+from huifang.phones import dialled_number, mask_phone, normalize_phone
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,38 @@ def test_the_mobile_fast_path_agrees_with_the_full_parser(digits: str) -> None:
         assert normalize_phone(digits) == expected
     except InvalidPhoneNumber:
         assert expected is None
+
+
+def _libphonenumber_example_numbers() -> list[str]:
+    import phonenumbers
+
+    numbers = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                numbers.append(
+                    phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+                )
+    return sorted(set(numbers))
+
+
+@pytest.mark.parametrize("region", ["CN", "US", "CA", "GB", "IT", "AR", "RU", "KZ", "HK", "JP"])
+def test_the_dialled_number_is_what_libphonenumber_dials(region: str) -> None:
+    import phonenumbers
+
+    for e164 in _libphonenumber_example_numbers():
+        parsed = phonenumbers.parse(e164, None)
+        written = phonenumbers.format_out_of_country_calling_number(parsed, region)
+        expected = "".join(ch for ch in written if ch.isdigit() or ch == "+")
+        assert dialled_number(e164, region) == expected, e164
+
+
+@given(st.from_regex(r"1[3-9][0-9]{9}|0[1-9][0-9]{9}", fullmatch=True))
+def test_the_dialled_number_of_a_chinese_number_agrees_with_libphonenumber(digits: str) -> None:
+    import phonenumbers
+
+    parsed = phonenumbers.parse(digits, "CN")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    written = phonenumbers.format_out_of_country_calling_number(parsed, "CN")
+    assert dialled_number(e164, "CN") == "".join(ch for ch in written if ch.isdigit())

@@ -30,6 +30,7 @@ from huifang.ivr.events import (
     RecordingFinished,
     SpeechRecognized,
 )
+from huifang.telephony.asterisk.agi_server import listen_backlog
 
 Q1 = Prompt("questions[0].prompt", "您对处警民警的服务满意吗？满意请按1，不满意请按2。", "zh-CN")
 BYE = Prompt("closing", "感谢您的配合，再见。", "zh-CN")
@@ -490,3 +491,42 @@ async def test_an_empty_recording_is_removed(harness: Harness, tmp_path: Path) -
     await harness.play(peer)
     assert harness.surveys[0].fed[-1] == HungUp()
     assert not (tmp_path / "huifang-1001-complaint.wav").exists()
+
+
+@pytest.mark.parametrize(("concurrency", "backlog"), [(1, 512), (256, 512), (500, 1000)])
+def test_the_listen_backlog_holds_twice_the_calls_expected_at_once(
+    concurrency: int, backlog: int
+) -> None:
+    assert listen_backlog(concurrency) == backlog
+
+
+async def test_the_server_listens_with_the_backlog_sized_for_its_concurrency(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    asked: dict[str, object] = {}
+    real_start_server = asyncio.start_server
+
+    async def start_server(*args: object, **kwargs: object) -> asyncio.Server:
+        asked.update(kwargs)
+        return await real_start_server(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio, "start_server", start_server)
+    listener = await Harness(tmp_path, concurrency=900).server.start("127.0.0.1", 0)
+    listener.close()
+    assert asked["backlog"] == listen_backlog(900) == 1800
+
+
+async def test_an_asterisk_silent_past_the_reply_timeout_is_hung_up_on(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    harness.server.reply_timeout = 0.2
+    listener = await harness.server.start("127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"agi_network_script: survey\nagi_uniqueid: huifang-1001\n\n")
+    async with asyncio.timeout(10):
+        assert await reader.readline() == b"ANSWER\n"
+        # never answered: the server gives up on the call and closes the connection
+        assert await reader.read() == b""
+    assert harness.server.active == 0 and harness.surveys == []
+    writer.close()
+    listener.close()

@@ -201,13 +201,24 @@ def test_dial_string_fills_the_template_from_the_number(
         "+8613800000001\x00",
         "+86 138 0000 0001",
         "+86138&1",
-        "+8612345678",
         "",
     ],
 )
-def test_dial_string_takes_only_a_validated_number(phone: str) -> None:
+def test_dial_string_takes_only_a_number_in_e164(phone: str) -> None:
     with pytest.raises(InvalidPhoneNumber):
         dial_string("PJSIP/{number}@trunk", phone)
+
+
+def test_dial_string_does_not_parse_the_number_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validated once when it entered the system, a number is carried as it is."""
+    import phonenumbers
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("phonenumbers was called at dial time")
+
+    for name in ("parse", "is_valid_number", "format_out_of_country_calling_number"):
+        monkeypatch.setattr(phonenumbers, name, refuse)
+    assert dial_string("PJSIP/{number}@trunk", "+861062345678") == "PJSIP/01062345678@trunk"
 
 
 def test_caller_id_refuses_quotes_in_the_name() -> None:

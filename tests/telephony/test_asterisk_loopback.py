@@ -286,6 +286,23 @@ async def test_client_writes_nothing_for_an_injected_header(asterisk: FakeAmi, b
     await provider.close()
 
 
+async def test_the_provider_dials_the_e164_number_without_parsing_it_again(
+    asterisk: FakeAmi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import phonenumbers
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("phonenumbers was called at dial time")
+
+    provider = await started(asterisk)
+    for name in ("parse", "is_valid_number", "format_out_of_country_calling_number"):
+        monkeypatch.setattr(phonenumbers, name, refuse)
+    await provider.originate(OriginateRequest(48, "+8613800000003"))
+    (sent,) = asterisk.originates
+    assert sent["Channel"] == "Local/13800000003@citizens"
+    await provider.close()
+
+
 def test_a_phone_number_with_control_characters_never_reaches_a_provider() -> None:
     with pytest.raises(ValueError):
         normalize_phone("138 0000 0001\r\nAction: Command")

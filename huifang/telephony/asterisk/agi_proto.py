@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from huifang.errors import HuifangError, ProtocolInjection
@@ -106,7 +107,9 @@ AgiItem = AgiEnvironment | AgiReply | AgiHangup
 
 
 class AgiParser:
-    """Turns the bytes Asterisk sends on a FastAGI connection into items, in order."""
+    """Turns the bytes Asterisk sends on a FastAGI connection into items, in order: any
+    chunk through `feed`, or one complete line at a time through `feed_line` (a reader that
+    splits lines itself, as `asyncio.StreamReader.readuntil` does)."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -127,6 +130,19 @@ class AgiParser:
         if len(self._buffer) > MAX_LINE_BYTES:
             raise AgiPeerError(f"AGI line longer than {MAX_LINE_BYTES} bytes")
         return items
+
+    @property
+    def pending(self) -> bool:
+        """Whether a line is partly fed (`feed_line` must wait for `feed` to finish it)."""
+        return bool(self._buffer)
+
+    def feed_line(self, line: bytes) -> AgiItem | None:
+        """One complete line (its LF included or not): the item it completes, if any."""
+        if self._buffer:
+            raise AgiPeerError("feed_line after a partial line was fed")
+        if len(line) > MAX_LINE_BYTES:
+            raise AgiPeerError(f"AGI line longer than {MAX_LINE_BYTES} bytes")
+        return self._line(line.rstrip(b"\r\n").decode("utf-8", "replace"))
 
     def _line(self, line: str) -> AgiItem | None:
         if self._environment is not None:
@@ -157,8 +173,26 @@ class AgiParser:
         return None
 
 
+#: replies already read, by their line: a call hears the same few (`200 result=0 endpos=…`,
+#: the keys) again and again, and an `AgiReply` is immutable, so one object serves them all
+_KNOWN_REPLIES: dict[str, AgiReply] = {}
+_KNOWN_REPLIES_KEPT = 4096
+
+
 def parse_reply(line: str, usage: list[str] | None = None) -> AgiReply | None:
     """One reply line; a `520-` line starts a multi-line usage reply collected in `usage`."""
+    known = _KNOWN_REPLIES.get(line)
+    if known is not None:
+        return known
+    reply = _parse_reply(line, usage)
+    if reply is not None:
+        if len(_KNOWN_REPLIES) >= _KNOWN_REPLIES_KEPT:
+            _KNOWN_REPLIES.clear()
+        _KNOWN_REPLIES[line] = reply
+    return reply
+
+
+def _parse_reply(line: str, usage: list[str] | None) -> AgiReply | None:
     match = _REPLY.match(line)
     if not match:
         raise AgiPeerError(f"not an AGI reply: {line[:80]!r}")
@@ -198,12 +232,16 @@ def _line(*words: str) -> bytes:
     return (" ".join(words) + "\n").encode("utf-8")
 
 
+_ANSWER = b"ANSWER\n"
+_HANGUP = b"HANGUP\n"
+
+
 def answer() -> bytes:
-    return _line("ANSWER")
+    return _ANSWER
 
 
 def hangup() -> bytes:
-    return _line("HANGUP")
+    return _HANGUP
 
 
 def get_variable(name: str) -> bytes:
@@ -218,13 +256,15 @@ def set_variable(name: str, value: str) -> bytes:
     return _line("SET VARIABLE", name, _argument(value))
 
 
+@lru_cache(maxsize=4096)
 def stream_file(path: str, escape_digits: str = "") -> bytes:
-    """Play `path` (no extension); a key from `escape_digits` interrupts it (barge-in)."""
+    """Play `path` (no extension); a key from `escape_digits` interrupts it (barge-in).
+    Built once per prompt and digits (a refused argument raises every time)."""
     return _line("STREAM FILE", _argument(path), _escape_digits(escape_digits))
 
 
 def wait_for_digit(timeout_ms: int) -> bytes:
-    return _line("WAIT FOR DIGIT", str(int(timeout_ms)))
+    return b"WAIT FOR DIGIT %d\n" % int(timeout_ms)
 
 
 def get_data(path: str, timeout_ms: int, max_digits: int) -> bytes:

@@ -31,12 +31,18 @@ Rules it keeps:
 - `Transfer` sets where the dialplan resumes (the agent context) and ends the session;
 - a connection that closes before saying anything (a health probe) is logged at debug;
 - speech and prompt rendering are injected (`SpokenAnswers`, `PromptFile`): nothing
-  blocking runs here.
+  blocking runs here;
+- an Asterisk that stays silent past `reply_timeout` is hung up on: one sweep of all
+  open channels a second finds it (no timer per command);
+- the listen backlog is sized for the calls expected at once (`concurrency`): Asterisk
+  connects for every answered call, and a burst beyond the accept queue would wait out
+  SYN retransmits (a second or more) before its survey starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import re
@@ -94,6 +100,14 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _KEYS = set("0123456789*#ABCD")
 #: what a WAV file Asterisk wrote without a sample weighs: its header
 _EMPTY_WAV_BYTES = 44
+#: the kernel caps the backlog at net.core.somaxconn (4096 on current Linux)
+_MIN_BACKLOG = 512
+
+
+def listen_backlog(concurrency: int) -> int:
+    """Connections the accept queue holds: twice the calls expected at once (a burst of
+    answered calls, and probes), at least `_MIN_BACKLOG`."""
+    return max(concurrency * 2, _MIN_BACKLOG)
 
 
 class AgiChannel:
@@ -104,13 +118,19 @@ class AgiChannel:
     ) -> None:
         self._reader, self._writer = reader, writer
         self._parser = AgiParser()
-        self._items: list[AgiEnvironment | AgiReply | AgiHangup] = []
         self._reply_timeout = reply_timeout
+        self._loop = asyncio.get_running_loop()
+        #: when the read in progress began (loop time), None between reads: the server's
+        #: watchdog closes a channel whose peer stays silent past `reply_timeout` (one
+        #: sweep for all channels, not a timer per command)
+        self.waiting_since: float | None = None
         self.hung_up = False
         #: Asterisk sent its out-of-band `HANGUP` line
         self.hangup_seen = False
         self.closed = False
         self._received = False
+        #: items a chunk completed beyond the one returned (the environment's chunk)
+        self._items: collections.deque[AgiEnvironment | AgiReply | AgiHangup] = collections.deque()
 
     async def environment(self) -> AgiEnvironment | None:
         """The environment block; None when the peer closed without a byte (a probe)."""
@@ -149,7 +169,8 @@ class AgiChannel:
         if self.closed:
             return AgiReply(511, text="connection closed")
         self._writer.write(line)
-        await self._writer.drain()
+        if self._writer.transport.get_write_buffer_size():  # Asterisk is not reading
+            await self._writer.drain()
         while True:
             item = await self._next()
             if isinstance(item, AgiHangup):
@@ -162,18 +183,48 @@ class AgiChannel:
             raise agi.AgiPeerError("a second AGI environment block")
 
     async def _next(self) -> AgiEnvironment | AgiReply | AgiHangup | None:
-        while not self._items:
-            try:
-                async with asyncio.timeout(self._reply_timeout):
+        """The next item. The environment block (twenty-odd lines) is read as it comes, in
+        chunks; replies line by line, each read where it lies in the stream's buffer (no
+        chunk copied, no list of items kept)."""
+        if self._items:
+            return self._items.popleft()
+        self.waiting_since = self._loop.time()
+        try:
+            while True:
+                if not self._received or self._parser.pending:
                     data = await self._reader.read(65536)
-            except (TimeoutError, ConnectionError):
-                data = b""
-            if not data:
-                self.closed = self.hung_up = True
-                return None
-            self._received = True
-            self._items += self._parser.feed(data)
-        return self._items.pop(0)
+                    if not data:
+                        break
+                    self._received = True
+                    self._items.extend(self._parser.feed(data))
+                    if self._items:
+                        return self._items.popleft()
+                    continue
+                try:
+                    line = await self._reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError as exc:
+                    raise agi.AgiPeerError(
+                        f"AGI line longer than {agi.MAX_LINE_BYTES} bytes"
+                    ) from exc
+                except asyncio.IncompleteReadError as exc:  # closed, maybe mid-line
+                    self._received = self._received or bool(exc.partial)
+                    break
+                self._received = True
+                item = self._parser.feed_line(line)
+                if item is not None:
+                    return item
+        except ConnectionError:
+            pass
+        finally:
+            self.waiting_since = None
+        self.closed = self.hung_up = True
+        return None
+
+    def expire(self, now: float) -> None:
+        """Close the connection if its peer has kept silent past the reply timeout (the
+        read in progress ends as a closed connection: a hang-up)."""
+        if self.waiting_since is not None and now - self.waiting_since > self._reply_timeout:
+            self._writer.transport.abort()
 
     async def close(self) -> None:
         self._writer.close()
@@ -195,9 +246,11 @@ class AgiServer:
         speech_silence_seconds: int = 2,
         answer_seconds: int = 10,
         reply_timeout: float = 600.0,
+        concurrency: int = 500,
     ) -> None:
         """`recordings_dir` is where Asterisk writes, as Asterisk sees it (absolute);
-        `answer_seconds` bounds a spoken answer once the citizen started it."""
+        `answer_seconds` bounds a spoken answer once the citizen started it;
+        `concurrency` is how many calls may connect at once (it sizes the backlog)."""
         self.survey_calls = survey_calls
         self.prompt_file = prompt_file
         self.speech = speech
@@ -208,18 +261,30 @@ class AgiServer:
         self.speech_silence_seconds = speech_silence_seconds
         self.answer_seconds = answer_seconds
         self.reply_timeout = reply_timeout
+        self.concurrency = concurrency
         #: sessions running now
         self.active = 0
+        self._channels: set[AgiChannel] = set()
+        self._sweep: asyncio.TimerHandle | None = None
         #: languages whose spoken answers are waited for by keys, said once each
         self.unheard: set[str] = set()
 
     async def start(self, host: str, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self.handle, host, port, limit=agi.MAX_LINE_BYTES)
+        return await asyncio.start_server(
+            self.handle,
+            host,
+            port,
+            limit=agi.MAX_LINE_BYTES,
+            backlog=listen_backlog(self.concurrency),
+        )
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one FastAGI connection from start to end; never raises."""
         channel = AgiChannel(reader, writer, self.reply_timeout)
         self.active += 1
+        self._channels.add(channel)
+        if self._sweep is None:
+            self._schedule_sweep()
         session = _Session(self, channel)
         try:
             await session.run()
@@ -231,7 +296,21 @@ class AgiServer:
             log.exception("FastAGI session failed")
         finally:
             self.active -= 1
+            self._channels.discard(channel)
             await channel.close()
+
+    def _schedule_sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sweep = loop.call_later(min(1.0, self.reply_timeout / 2), self._sweep_silent)
+
+    def _sweep_silent(self) -> None:
+        """Close the channels whose Asterisk went silent; sweep again while any is open."""
+        now = asyncio.get_running_loop().time()
+        for channel in list(self._channels):
+            channel.expire(now)
+        self._sweep = None
+        if self._channels:
+            self._schedule_sweep()
 
 
 class _Session:

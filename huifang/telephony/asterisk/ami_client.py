@@ -6,7 +6,9 @@ Rules it keeps:
 - a response is paired with its action by `ActionID` only (events interleave freely);
   ids carry a per-client random prefix, so a late reply from an old session never pairs
   with a new action;
-- an action is serialized (and so validated) before anything is written;
+- an action is serialized (and so validated) before anything is written; the actions
+  sent in one turn of the event loop leave in one write (one system call for a burst of
+  Originates, not one each);
 - nothing is ever re-sent: when the connection drops, every action still waiting for its
   response fails with `AmiDisconnected` and its caller decides (an `Originate` whose fate
   is unknown is reconciled, never redialled);
@@ -38,6 +40,9 @@ from huifang.telephony.asterisk.ami_proto import (
 )
 
 log = logging.getLogger(__name__)
+
+#: bytes waiting in the socket's buffer above which a sender waits for Asterisk to read
+_WRITE_HIGH_WATER = 256 * 1024
 
 EventListener = Callable[[AmiMessage], None]
 ReconnectListener = Callable[[], Awaitable[None]]
@@ -97,6 +102,8 @@ class AmiClient:
         self._pending: dict[str, asyncio.Future[AmiMessage]] = {}
         self._lists: dict[str, tuple[list[AmiMessage], asyncio.Future[list[AmiMessage]]]] = {}
         self._writer: asyncio.StreamWriter | None = None
+        #: actions of this loop turn, written together by `_flush`
+        self._outbox: list[bytes] = []
         self._reader_task: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._up = asyncio.Event()
@@ -239,16 +246,29 @@ class AmiClient:
         writer = self._writer
         if writer is None or self._lost.is_set():
             raise AmiNotConnected(f"AMI connection to {self.host}:{self.port} is down")
-        future: asyncio.Future[AmiMessage] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AmiMessage] = loop.create_future()
         self._pending[aid] = future
+        # one timer on the future itself: cheaper than `wait_for`'s wrapping per action
+        timer = loop.call_later(wait_seconds or self.response_timeout, _time_out, future)
         try:
-            writer.write(data)
-            await writer.drain()
-            return await asyncio.wait_for(future, wait_seconds or self.response_timeout)
+            if not self._outbox:
+                loop.call_soon(self._flush, writer)
+            self._outbox.append(data)
+            if writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+                await writer.drain()
+            return await future
         except (ConnectionError, OSError) as exc:
             raise AmiDisconnected(f"AMI connection lost while sending: {exc}") from exc
         finally:
+            timer.cancel()
             self._pending.pop(aid, None)
+
+    def _flush(self, writer: asyncio.StreamWriter) -> None:
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        if writer is self._writer:  # else the session is gone and its actions failed with it
+            writer.write(data)
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         parser = AmiParser()
@@ -298,6 +318,7 @@ class AmiClient:
         self._drop_connection()
 
     def _drop_connection(self) -> None:
+        self._outbox.clear()
         if self._writer is not None:
             self._writer.transport.abort()
             self._writer = None
@@ -340,3 +361,8 @@ class AmiClient:
             self.reconnects += 1
             log.info("AMI reconnected to %s:%s", self.host, self.port)
             return
+
+
+def _time_out(future: asyncio.Future[AmiMessage]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())

@@ -10,7 +10,9 @@ Rules this module keeps:
   is produced, so a crafted number, variable or caller id can never smuggle in an action;
 - `Variable` values are escaped for Asterisk's argument splitter (`,` `"` `\\` `(` `)` `[`
   `]`), so a comma in a value stays in the value instead of starting a new variable;
-- a dial string is built only from an E.164 number: digits, with one leading `+`;
+- a dial string is built only from an E.164 number: digits, with one leading `+`. The
+  number was validated once, when it entered the system (`huifang.phones.normalize_phone`);
+  it is not parsed again here, only held to that shape (which admits no control character);
 - what the peer sends is parsed leniently (Asterisk's own output is not always tidy) but
   bounded: a message larger than `MAX_MESSAGE_BYTES` is a `AmiPeerError`.
 """
@@ -19,11 +21,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-
-import phonenumbers
+from dataclasses import dataclass
 
 from huifang.errors import HuifangError, InvalidPhoneNumber, ProtocolInjection
+from huifang.phones import dialled_number
 
 MAX_MESSAGE_BYTES = 1 << 20
 
@@ -31,6 +32,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BESIDES_CRLF = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 #: characters Asterisk's argument splitter treats specially inside a `Variable` header
 _SPLITTER_SPECIALS = re.compile(r'([\\,"()\[\]])')
 
@@ -46,18 +48,32 @@ class AmiGreeting:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
 class AmiMessage:
-    """One response or event: its headers in wire order. Names compare case-insensitively."""
+    """One response or event: its headers in wire order. Names compare case-insensitively.
 
-    headers: tuple[tuple[str, str], ...]
-    _index: dict[str, str] = field(init=False, repr=False, compare=False)
+    Immutable by convention; a plain slotted class rather than a frozen dataclass because
+    the parser builds thousands a second and hands over the index it built as it read."""
 
-    def __post_init__(self) -> None:
-        index: dict[str, str] = {}
-        for name, value in self.headers:
-            index.setdefault(name.lower(), value)
-        object.__setattr__(self, "_index", index)
+    __slots__ = ("headers", "_index")
+
+    def __init__(
+        self, headers: tuple[tuple[str, str], ...], index: dict[str, str] | None = None
+    ) -> None:
+        self.headers = headers
+        if index is None:
+            index = {}
+            for name, value in headers:
+                index.setdefault(name.lower(), value)
+        self._index = index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AmiMessage) and other.headers == self.headers
+
+    def __hash__(self) -> int:
+        return hash(self.headers)
+
+    def __repr__(self) -> str:
+        return f"AmiMessage({self.headers!r})"
 
     def get(self, name: str, default: str = "") -> str:
         """The first value of header `name`, or `default`."""
@@ -73,16 +89,17 @@ class AmiMessage:
 
     @property
     def event(self) -> str:
-        return self.get("Event")
+        return self._index.get("event", "")
 
     @property
     def response(self) -> str:
         """`Success`, `Error`, `Goodbye`, `Follows` — empty for an event."""
-        return "" if self.is_event else self.get("Response")
+        index = self._index
+        return "" if "event" in index else index.get("response", "")
 
     @property
     def action_id(self) -> str:
-        return self.get("ActionID")
+        return self._index.get("actionid", "")
 
 
 AmiItem = AmiGreeting | AmiMessage
@@ -91,52 +108,71 @@ AmiItem = AmiGreeting | AmiMessage
 class AmiParser:
     """Turns the byte stream from Asterisk into a greeting followed by messages.
 
-    Lines end in CRLF (a lone LF is accepted too); a message ends at an empty line.
+    Lines end in CRLF (a lone LF is accepted too); a message ends at an empty line. The
+    complete lines of each chunk are decoded at once and split, not one by one: a busy
+    manager sends tens of thousands of lines a second.
     """
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._buffer = b""
         self._headers: list[tuple[str, str]] = []
+        self._index: dict[str, str] = {}
         self._message_bytes = 0
         self._greeted = False
 
     def feed(self, data: bytes) -> list[AmiItem]:
         """Add bytes as they arrived (any split) and return what they completed."""
-        self._buffer += data
+        buffer = self._buffer + data if self._buffer else data
+        end = buffer.rfind(b"\n")
+        if end == -1:
+            self._buffer = buffer
+            if self._message_bytes + len(buffer) > MAX_MESSAGE_BYTES:
+                raise AmiPeerError(f"AMI message larger than {MAX_MESSAGE_BYTES} bytes")
+            return []
+        self._buffer = buffer[end + 1 :]
+        text = buffer[:end].decode("utf-8", "replace")
         items: list[AmiItem] = []
-        start = 0
-        while (end := self._buffer.find(b"\n", start)) != -1:
-            line = bytes(self._buffer[start:end]).rstrip(b"\r").decode("utf-8", "replace")
-            self._message_bytes += end + 1 - start
-            start = end + 1
-            item = self._line(line)
-            if item is not None:
-                items.append(item)
-        del self._buffer[:start]
-        if self._message_bytes + len(self._buffer) > MAX_MESSAGE_BYTES:
+        headers, index = self._headers, self._index
+        size = self._message_bytes
+        for line in text.split("\n"):
+            size += len(line) + 1  # characters, not bytes: a bound, not an account
+            if line.endswith("\r"):
+                line = line[:-1]
+            if line:
+                if not self._greeted:
+                    items.append(self._greeting(line))
+                    continue
+                name, sep, value = line.partition(":")
+                if not sep:
+                    # a continuation line (old `Command` output): kept rather than failing
+                    headers.append(("", line))
+                    continue
+                name = name.strip()
+                if value.startswith(" "):
+                    value = value[1:]
+                headers.append((name, value))
+                key = name.lower()
+                if key not in index:
+                    index[key] = value
+                if size > MAX_MESSAGE_BYTES:
+                    raise AmiPeerError(f"AMI message larger than {MAX_MESSAGE_BYTES} bytes")
+            elif not self._greeted:
+                items.append(self._greeting(line))
+            elif headers:  # else a stray blank line between messages
+                items.append(AmiMessage(tuple(headers), index))
+                headers.clear()
+                index = self._index = {}
+                size = 0
+        self._message_bytes = size
+        if size + len(self._buffer) > MAX_MESSAGE_BYTES:
             raise AmiPeerError(f"AMI message larger than {MAX_MESSAGE_BYTES} bytes")
         return items
 
-    def _line(self, line: str) -> AmiItem | None:
-        if not self._greeted:
-            self._greeted = True
-            if not line.startswith("Asterisk Call Manager/"):
-                raise AmiPeerError(f"not an Asterisk manager: greeting {line[:80]!r}")
-            return AmiGreeting(line)
-        if not line:
-            if not self._headers:
-                return None  # stray blank line between messages
-            message = AmiMessage(tuple(self._headers))
-            self._headers.clear()
-            self._message_bytes = 0
-            return message
-        name, sep, value = line.partition(":")
-        if not sep:
-            # a continuation line (old `Command` output): keep it rather than fail the session
-            self._headers.append(("", line))
-        else:
-            self._headers.append((name.strip(), value[1:] if value.startswith(" ") else value))
-        return None
+    def _greeting(self, line: str) -> AmiGreeting:
+        self._greeted = True
+        if not line.startswith("Asterisk Call Manager/"):
+            raise AmiPeerError(f"not an Asterisk manager: greeting {line[:80]!r}")
+        return AmiGreeting(line)
 
 
 def check_value(field_name: str, value: str) -> str:
@@ -149,13 +185,20 @@ def check_value(field_name: str, value: str) -> str:
 def serialize_action(action: str, action_id: str, headers: Iterable[tuple[str, str]] = ()) -> bytes:
     """The bytes of one action. Every name and value is checked before anything is built."""
     lines = [("Action", action), ("ActionID", action_id), *headers]
-    out: list[str] = []
-    for name, value in lines:
+    for name, _ in lines:
         if not _TOKEN.fullmatch(name):
             raise ProtocolInjection(f"AMI header name {name!r} is not a token")
-        out.append(f"{name}: {check_value(name, value)}\r\n")
-    out.append("\r\n")
-    return "".join(out).encode("utf-8")
+    text = "".join([f"{name}: {value}\r\n" for name, value in lines])
+    # one scan of the whole action: the only control characters in it are the CRLFs put
+    # there, one per header; anything else names the value that brought it
+    if (
+        _CONTROL_BESIDES_CRLF.search(text)
+        or text.count("\n") != len(lines)
+        or (text.count("\r") != len(lines))
+    ):
+        for name, value in lines:
+            check_value(name, value)
+    return f"{text}\r\n".encode()
 
 
 def variable_header(name: str, value: str) -> tuple[str, str]:
@@ -167,18 +210,15 @@ def variable_header(name: str, value: str) -> tuple[str, str]:
 
 
 def dial_string(template: str, e164: str, region: str = "CN") -> str:
-    """Fill a channel template from a validated E.164 number.
+    """Fill a channel template from an E.164 number `normalize_phone` validated.
 
     Placeholders: `{number}` the number as dialled from `region` (13800000001 for a Chinese
     mobile, 00… abroad), `{e164}` with its `+`, `{digits}` the E.164 digits without `+`.
     """
     if not _E164.fullmatch(e164):
         raise InvalidPhoneNumber(f"{e164!r} is not an E.164 number; normalize it first")
-    parsed = phonenumbers.parse(e164, None)
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidPhoneNumber(f"{e164!r} is not a valid phone number")
-    dialled = phonenumbers.format_out_of_country_calling_number(parsed, region)
-    number = re.sub(r"[^0-9+]", "", dialled)
+    # only the placeholders the template names are worked out
+    number = dialled_number(e164, region) if "{number}" in template else ""
     try:
         channel = template.format(number=number, e164=e164, digits=e164[1:])
     except (KeyError, IndexError) as exc:
