@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from huifang.domain.enums import Satisfaction
+from huifang.speech.features import grievance_cues
 from huifang.speech.model import (
     Policy,
     artefact_bytes,
@@ -128,3 +129,45 @@ def test_a_reading_with_a_sarcasm_marker_needs_the_higher_confidence() -> None:
 
 def test_an_unsatisfied_reading_needs_no_more_than_the_confidence_threshold() -> None:
     assert doubt(POLICY, Satisfaction.unsatisfied, 0.85, 0.85, ("mark:quote",)) == ""
+
+
+def test_a_closing_reading_beside_words_of_a_grievance_abstains() -> None:
+    for label in (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.opt_out):
+        assert doubt(POLICY, label, 0.99, 0.0, ("mark:grievance",)) == ReviewReason.complaint_risk
+        assert doubt(POLICY, label, 0.99, 0.0, ("mark:contrast",)) == ReviewReason.complaint_risk
+
+
+def test_words_of_a_grievance_leave_a_not_an_answer_reading_to_be_asked_again() -> None:
+    assert doubt(POLICY, Satisfaction.unclear, 0.99, 0.0, ("mark:grievance",)) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("the car is still blocking my gate", "en-US"),
+        ("great job, nobody came", "en-US"),
+        ("Polite, yes. Helpful, no.", "en-US"),
+        ("they were friendly, but it is not fixed", "en-US"),
+        ("说了好几次了，还是没人来处理", "zh-CN"),
+        ("呵呵，满意死了，至今没人理", "zh-CN"),
+        ("还凑合吧，就是事情一点没办成", "zh-CN"),
+        ("挺 好 的 就是 车 没 找到", "zh-CN"),
+    ],
+)
+def test_words_of_a_grievance_are_found_behind_praise(text: str, language: str) -> None:
+    assert grievance_cues(text.lower(), language)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("no complaints at all", "en-US"),
+        ("please do not text me again", "en-US"),
+        ("great, fixed the next day", "en-US"),
+        ("没什么不满意的", "zh-CN"),
+        ("挺好的，就是来得稍微慢了点", "zh-CN"),
+        ("还可以，没毛病", "zh-CN"),
+    ],
+)
+def test_praise_and_plain_requests_hold_no_words_of_a_grievance(text: str, language: str) -> None:
+    assert grievance_cues(text.lower(), language) == []
