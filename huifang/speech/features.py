@@ -29,7 +29,8 @@ _SPACE_BETWEEN_CJK = re.compile(r"(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])")
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
 _CLAUSE = re.compile(r"[,，。.!！?？;；、…~～]+|\s-\s|\bbut\b|\bthough\b|但是?|可是|就是|不过|然而")
-_QUOTES = frozenset("\"“”「」『』‘’'")
+#: quotation marks; an apostrophe only when it is not inside a word (`it's` quotes nothing)
+_QUOTE = re.compile("[\"“”「」『』‘’]|(?<![a-z])'|'(?![a-z])")
 _QUESTION = frozenset("?？")
 _LAUGHTER = ("呵呵", "哈哈", "嘿嘿", "lol", "haha", "hehe", "yeah right", "sure,")
 _EYE_ROLL = frozenset("🙄😒😤😡😠🤬💢👎😑😂🤣🙂😏😓😭😞😔")
@@ -43,7 +44,7 @@ _ANY_LETTER = re.compile(r"[^\W\d_]")
 _EN_GRIEVANCE = re.compile(
     r"\b(?:still|again|yet|never|nobody|no ?one|anymore|keeps?|kept|ignored|ignoring|useless"
     r"|wait(?:ed|ing)?|hours?|hrs?|(?<!same )(?<!next )(?<!happy )days?|weeks?|months?|times"
-    r"|back on|is back|nothing(?! (?:to complain|bad|wrong|negative))"
+    r"|back on|is back|nothing(?! (?:to complain|bad|wrong|negative))|(?<!nothing )wrong"
     r"|no(?! (?:problems?|complaints?|issues?|worries|trouble|hassle|fuss|faults?|more|thanks"
     r"|time|doubt)\b))\b"
 )
@@ -121,7 +122,7 @@ def _markers(normalized: str, clauses: int) -> list[str]:
     marks = [f"mark:clauses={min(clauses, 3)}{'+' if clauses >= 3 else ''}"]
     length = len(normalized)
     marks.append("mark:len=" + ("s" if length <= 4 else "m" if length <= 15 else "l"))
-    if not _QUOTES.isdisjoint(normalized):
+    if _QUOTE.search(normalized):
         marks.append("mark:quote")
     if not _QUESTION.isdisjoint(normalized):
         marks.append("mark:question")

@@ -145,7 +145,8 @@ def doubt(
             return ReviewReason.complaint_risk
         if confidence < policy.marked_confidence and not MARKS.isdisjoint(names):
             return ReviewReason.marked
-    if confidence < policy.confidence:
+    unsatisfied = label is Satisfaction.unsatisfied
+    if confidence < (policy.complaint_confidence if unsatisfied else policy.confidence):
         return ReviewReason.low_confidence
     return ""
 

@@ -105,11 +105,14 @@ def test_a_broken_model_in_the_models_folder_is_refused_with_its_path(tmp_path: 
         load_reader(tmp_path)
 
 
-POLICY = Policy(confidence=0.8, complaint_risk=0.05, marked_confidence=0.95)
+POLICY = Policy(
+    confidence=0.8, complaint_risk=0.05, marked_confidence=0.95, complaint_confidence=0.7
+)
 
 
 def test_a_reading_below_the_confidence_threshold_abstains() -> None:
-    assert doubt(POLICY, Satisfaction.unsatisfied, 0.7, 0.7, ()) == ReviewReason.low_confidence
+    assert doubt(POLICY, Satisfaction.unclear, 0.75, 0.0, ()) == ReviewReason.low_confidence
+    assert doubt(POLICY, Satisfaction.unsatisfied, 0.6, 0.6, ()) == ReviewReason.low_confidence
 
 
 def test_a_reading_other_than_unsatisfied_abstains_on_a_chance_of_a_complaint() -> None:
@@ -127,8 +130,9 @@ def test_a_reading_with_a_sarcasm_marker_needs_the_higher_confidence() -> None:
     assert doubt(POLICY, Satisfaction.satisfied, 0.97, 0.0, ("mark:quote",)) == ""
 
 
-def test_an_unsatisfied_reading_needs_no_more_than_the_confidence_threshold() -> None:
-    assert doubt(POLICY, Satisfaction.unsatisfied, 0.85, 0.85, ("mark:quote",)) == ""
+def test_an_unsatisfied_reading_needs_no_more_than_the_complaint_threshold() -> None:
+    """It reaches a person either way: its threshold guards escalations' accuracy only."""
+    assert doubt(POLICY, Satisfaction.unsatisfied, 0.75, 0.75, ("mark:quote",)) == ""
 
 
 def test_a_closing_reading_beside_words_of_a_grievance_abstains() -> None:
