@@ -33,7 +33,7 @@ _CLAUSE = re.compile(r"[,，。.!！?？;；、…~～]+|\s-\s|\bbut\b|\bthough\
 _QUOTE = re.compile("[\"“”「」『』‘’]|(?<![a-z])'|'(?![a-z])")
 _QUESTION = frozenset("?？")
 _LAUGHTER = ("呵呵", "哈哈", "嘿嘿", "lol", "haha", "hehe", "yeah right", "sure,")
-_EYE_ROLL = frozenset("🙄😒😤😡😠🤬💢👎😑😂🤣🙂😏😓😭😞😔")
+_EYE_ROLL = frozenset("🙄😒😤😡😠🤬💢👎😑😂🤣🙂🙃😏😓😭😞😔")
 _ELLIPSIS = ("…", "...", "。。")
 #: letters the reader has a lexicon for; an answer with other letters only is unreadable
 _KNOWN_LETTERS = re.compile(r"[a-z\u3400-\u9fff\uf900-\ufaff]")

@@ -16,7 +16,7 @@ Rules kept here:
 - safety first: any reading but unsatisfied abstains when the model gives a complaint a
   chance of at least `Policy.complaint_risk`, when the rules read a complaint in it, or when
   it holds words of a grievance (`still`, `nobody`, `还是`, `没人`, a negation after `but` or
-  `就是`: `features.grievance_cues`), and
+  `就是`: `features.grievance_cues`) or a mark of sarcasm, and
   a satisfied one when the rules found any grievance in the reply at all; a
   complaint misread as satisfied is the one mistake that loses a person. Mixed signals (the
   rules found praise and grievance), sarcasm markers, questions and long multi-clause text
@@ -66,10 +66,13 @@ MARKS = frozenset(
 RULES_COMPLAIN = "rule:unsatisfied"
 #: the rules found a grievance somewhere: no reply holding one is read as plainly satisfied
 GRIEVANCES = frozenset({"role:-reason", "role:-reason~", "role:unsatisfied", "role:-weak"})
-#: words of a failure or of a problem still there (`still`, `nobody`, `还是`, `没人`), or a
-#: negation after a contrast (`friendly, but nothing changed`): no reading that closes the
-#: reply stands beside one, whatever the model says (new writers hide complaints behind praise)
-HIDDEN_GRIEVANCES = frozenset({"mark:grievance", "mark:contrast"})
+#: words of a failure or of a problem still there (`still`, `nobody`, `还是`, `没人`), a
+#: negation after a contrast (`friendly, but nothing changed`), or a mark of sarcasm (quotes,
+#: laughter, an eye-roll: `yeah right, satisfied`): no reading that closes the reply stands
+#: beside one, whatever the model says (new writers hide complaints behind praise)
+HIDDEN_GRIEVANCES = frozenset(
+    {"mark:grievance", "mark:contrast", "mark:quote", "mark:laughter", "mark:eye_roll"}
+)
 
 
 class ReviewReason:

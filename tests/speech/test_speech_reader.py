@@ -125,9 +125,10 @@ def test_a_satisfied_reading_abstains_when_the_rules_found_a_grievance() -> None
     assert reason == ReviewReason.complaint_risk
 
 
-def test_a_reading_with_a_sarcasm_marker_needs_the_higher_confidence() -> None:
-    assert doubt(POLICY, Satisfaction.satisfied, 0.9, 0.0, ("mark:quote",)) == ReviewReason.marked
-    assert doubt(POLICY, Satisfaction.satisfied, 0.97, 0.0, ("mark:quote",)) == ""
+def test_a_reading_of_a_question_or_many_clauses_needs_the_higher_confidence() -> None:
+    for mark in ("mark:question", "mark:clauses=3+", "mark:mixed"):
+        assert doubt(POLICY, Satisfaction.satisfied, 0.9, 0.0, (mark,)) == ReviewReason.marked
+        assert doubt(POLICY, Satisfaction.satisfied, 0.97, 0.0, (mark,)) == ""
 
 
 def test_an_unsatisfied_reading_needs_no_more_than_the_complaint_threshold() -> None:
@@ -135,10 +136,12 @@ def test_an_unsatisfied_reading_needs_no_more_than_the_complaint_threshold() -> 
     assert doubt(POLICY, Satisfaction.unsatisfied, 0.75, 0.75, ("mark:quote",)) == ""
 
 
-def test_a_closing_reading_beside_words_of_a_grievance_abstains() -> None:
+@pytest.mark.parametrize(
+    "mark", ["mark:grievance", "mark:contrast", "mark:quote", "mark:laughter", "mark:eye_roll"]
+)
+def test_a_closing_reading_beside_words_of_a_grievance_or_sarcasm_abstains(mark: str) -> None:
     for label in (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.opt_out):
-        assert doubt(POLICY, label, 0.99, 0.0, ("mark:grievance",)) == ReviewReason.complaint_risk
-        assert doubt(POLICY, label, 0.99, 0.0, ("mark:contrast",)) == ReviewReason.complaint_risk
+        assert doubt(POLICY, label, 0.99, 0.0, (mark,)) == ReviewReason.complaint_risk
 
 
 def test_words_of_a_grievance_leave_a_not_an_answer_reading_to_be_asked_again() -> None:
