@@ -45,6 +45,7 @@ _EN_GRIEVANCE = re.compile(
     r"\b(?:still|again|yet|never|nobody|no ?one|anymore|keeps?|kept|ignored|ignoring|useless"
     r"|wait(?:ed|ing)?|hours?|hrs?|(?<!same )(?<!next )(?<!happy )days?|weeks?|months?|times"
     r"|back on|is back|nothing(?! (?:to complain|bad|wrong|negative))|(?<!nothing )wrong"
+    r"|not that|done with|fed up|waste|untouched"
     r"|no(?! (?:problems?|complaints?|issues?|worries|trouble|hassle|fuss|faults?|more|thanks"
     r"|time|doubt)\b))\b"
 )
@@ -57,11 +58,14 @@ _ZH_GRIEVANCE = re.compile(
     "还是|至今|到现在|到今天|仍然|仍旧|依然|依旧|照样|照常|照旧|没人|没有人|无人|没办|没处理|没解决"
     "|没结果|没下文|没动静|没消息|没回|没找|没追|没来|没见|没用|没管|不管|等了|又来|又被|又是|又开始"
     "|再次|好几次|几次|多次|小时|几天|天了|个月|半天|一直没|一直不|一直在|老样子|根本|白报|跟没"
-    "|还在|还没|啥也没|啥都没|拖着|一点用"
+    "|还在|还没|啥也没|啥都没|拖着|一点用|第[二三四五六七八九几]次|半年|一年|几年"
 )
 #: a contrast, and a negation after it: the clause after the contrast decides
 _EN_CONTRAST = re.compile(r"\b(?:but|though|although|except|however)\b.*\b(?:no|not|never)\b")
 _ZH_CONTRAST = re.compile("(?:但是?|可是|就是|不过|只是|然而).*[没不未别无](?!毛病|问题|什么|得说)")
+#: a rating asked back (`满意？钱包到现在都没找到`, `satisfied? with what`): rhetoric, not praise
+_ZH_RATING_ASKED = re.compile("(?:满意|满不满意|好|行|快)[?？]")
+_EN_RATING_ASKED = re.compile(r"\b(?:satisfied|happy|pleased|good|great|fast|quick)\s*\?")
 #: n-gram sizes (shortest, longest): Chinese characters; letters inside English words
 CHINESE_GRAMS = (1, 3)
 ENGLISH_GRAMS = (2, 4)
@@ -136,7 +140,8 @@ def _markers(normalized: str, clauses: int) -> list[str]:
 
 
 def grievance_cues(normalized: str, language: str) -> list[str]:
-    """Markers of a grievance a positive reading may hide (`mark:grievance`, `mark:contrast`)."""
+    """Markers of a grievance a positive reading may hide (`mark:grievance`, `mark:contrast`,
+    `mark:rating_asked`)."""
     chinese = language == "zh-CN"
     text = _SPACE_BETWEEN_CJK.sub("", normalized) if chinese else normalized
     marks = []
@@ -148,4 +153,6 @@ def grievance_cues(normalized: str, language: str) -> list[str]:
         marks.append("mark:grievance")
     if (_ZH_CONTRAST if chinese else _EN_CONTRAST).search(text):
         marks.append("mark:contrast")
+    if (_ZH_RATING_ASKED if chinese else _EN_RATING_ASKED).search(text):
+        marks.append("mark:rating_asked")
     return marks

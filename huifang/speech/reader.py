@@ -67,11 +67,13 @@ RULES_COMPLAIN = "rule:unsatisfied"
 #: the rules found a grievance somewhere: no reply holding one is read as plainly satisfied
 GRIEVANCES = frozenset({"role:-reason", "role:-reason~", "role:unsatisfied", "role:-weak"})
 #: words of a failure or of a problem still there (`still`, `nobody`, `还是`, `没人`), a
-#: negation after a contrast (`friendly, but nothing changed`), or a mark of sarcasm (quotes,
+#: negation after a contrast (`friendly, but nothing changed`), a rating asked back
+#: (`满意？你们来过吗`), or a mark of sarcasm (quotes,
 #: laughter, an eye-roll: `yeah right, satisfied`): no reading that closes the reply stands
 #: beside one, whatever the model says (new writers hide complaints behind praise)
 HIDDEN_GRIEVANCES = frozenset(
-    {"mark:grievance", "mark:contrast", "mark:quote", "mark:laughter", "mark:eye_roll"}
+    {"mark:grievance", "mark:contrast", "mark:rating_asked"}
+    | {"mark:quote", "mark:laughter", "mark:eye_roll"}
 )
 
 

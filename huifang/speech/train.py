@@ -277,12 +277,15 @@ def _choose_policy(
     cautious as the most cautious one chosen without each fold (`folds`: each row's fold).
 
     One choice on every out-of-fold reading fits its thresholds to the very complaints it
-    must not lose; choosing again with each fold left out and keeping, threshold by
-    threshold, the strictest of the choices leaves a margin for complaints not seen. The
-    threshold of unsatisfied readings, which lose nothing, is the first choice's."""
+    must not lose; the laxest thresholds that lose none of the complaints of the rows left
+    when each fold is left out, and keeping, threshold by threshold, the strictest of all the
+    choices, leaves a margin for complaints not seen. The threshold of unsatisfied readings,
+    which lose nothing, is the first choice's."""
     readings = _Readings.of(read, menu)
-    chosen = [_search(readings, np.ones(len(read), dtype=bool))]
-    chosen += [_search(readings, folds != fold) for fold in sorted(set(folds.tolist()))]
+    chosen = [_search(readings, np.ones(len(read), dtype=bool), ACCURACY_TARGET)]
+    # the margin is for complaints only: without each fold, the laxest thresholds that lose
+    # none of its complaints, whatever the accuracy
+    chosen += [_search(readings, folds != fold, 0.0) for fold in sorted(set(folds.tolist()))]
     return Policy(
         max(policy.confidence for policy in chosen),
         min(policy.complaint_risk for policy in chosen),
@@ -334,8 +337,8 @@ class _Readings:
         )
 
 
-def _search(r: _Readings, rows: np.ndarray) -> Policy:
-    """The policy that labels what it keeps of `rows` at least `ACCURACY_TARGET` right (reply
+def _search(r: _Readings, rows: np.ndarray, accuracy: float) -> Policy:
+    """The policy that labels what it keeps of `rows` at least `accuracy` right (reply
     digits counted as read), loses the fewest of their complaints beyond `LOST_TARGET` (none,
     when the thresholds can keep every one), and then sends the fewest to review.
 
@@ -374,7 +377,7 @@ def _search(r: _Readings, rows: np.ndarray) -> Policy:
                 )
                 labelled = int(kept.sum()) + r.menu_rows + complaint_kept
                 right = int((kept & o_right).sum()) + r.menu_right + complaint_right
-                feasible = right >= ACCURACY_TARGET * labelled
+                feasible = right >= accuracy * labelled
                 if not feasible.any():
                     continue
                 # the lowest complaint threshold that keeps the accuracy: the most kept
