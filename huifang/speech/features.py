@@ -60,6 +60,10 @@ _ZH_GRIEVANCE = re.compile(
     "|再次|好几次|几次|多次|小时|几天|天了|个月|半天|一直没|一直不|一直在|老样子|根本|白报|跟没"
     "|还在|还没|啥也没|啥都没|拖着|一点用|第[二三四五六七八九几]次|半年|一年|几年"
 )
+#: a hedge just before a word of a grievance makes it a remark (`bit of a wait`, `稍微等了一会`):
+#: the guide reads a hedged remark on an accepted outcome as basically satisfied
+_EN_HEDGE = re.compile(r"\b(?:a bit|bit of|a little|little|slightly|a tad|tad)\b")
+_ZH_HEDGE = re.compile("稍微|稍|有点|有些|一会|略")
 #: a contrast, and a negation after it: the clause after the contrast decides
 _EN_CONTRAST = re.compile(r"\b(?:but|though|although|except|however)\b.*\b(?:no|not|never)\b")
 _ZH_CONTRAST = re.compile("(?:但是?|可是|就是|不过|只是|然而).*[没不未别无](?!毛病|问题|什么|得说)")
@@ -146,10 +150,12 @@ def grievance_cues(normalized: str, language: str) -> list[str]:
     text = _SPACE_BETWEEN_CJK.sub("", normalized) if chinese else normalized
     marks = []
     if chinese:
-        grievance = _ZH_GRIEVANCE.search(text)
+        found = _ZH_GRIEVANCE.finditer(text)
     else:
-        grievance = _EN_GRIEVANCE.search(_EN_NOT_AGAIN.sub("", text))
-    if grievance:
+        text = _EN_NOT_AGAIN.sub("", text)
+        found = _EN_GRIEVANCE.finditer(text)
+    hedge = _ZH_HEDGE if chinese else _EN_HEDGE
+    if any(not hedge.search(text, max(0, m.start() - 12), m.start()) for m in found):
         marks.append("mark:grievance")
     if (_ZH_CONTRAST if chinese else _EN_CONTRAST).search(text):
         marks.append("mark:contrast")

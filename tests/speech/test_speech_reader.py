@@ -159,6 +159,7 @@ def test_words_of_a_grievance_leave_a_not_an_answer_reading_to_be_asked_again() 
         ("呵呵，满意死了，至今没人理", "zh-CN"),
         ("还凑合吧，就是事情一点没办成", "zh-CN"),
         ("挺 好 的 就是 车 没 找到", "zh-CN"),
+        ("a bit of a wait and nobody came", "en-US"),
     ],
 )
 def test_words_of_a_grievance_are_found_behind_praise(text: str, language: str) -> None:
@@ -174,6 +175,8 @@ def test_words_of_a_grievance_are_found_behind_praise(text: str, language: str) 
         ("没什么不满意的", "zh-CN"),
         ("挺好的，就是来得稍微慢了点", "zh-CN"),
         ("还可以，没毛病", "zh-CN"),
+        ("fine, bit of a wait", "en-US"),
+        ("基本满意，就是稍微等了一会儿", "zh-CN"),
     ],
 )
 def test_praise_and_plain_requests_hold_no_words_of_a_grievance(text: str, language: str) -> None:
