@@ -10,8 +10,9 @@ Rules kept here:
   is calibrated by a temperature fitted on out-of-fold predictions (5-fold cross-validation
   over train + dev), and the abstention policy is chosen on the same out-of-fold predictions:
   the rows it labels itself at least `ACCURACY_TARGET` right, the fewest complaints lost
-  (`LOST_TARGET`: none) and then the fewest reviews; then chosen again with each fold left out, and
-  each threshold set to the strictest of the choices (a margin for complaints not seen);
+  (`LOST_TARGET`: none) and then the fewest reviews; with each fold left out, the laxest
+  thresholds losing none of the other folds' complaints are found too, and each complaint
+  threshold is set to the strictest of these choices (a margin for complaints not seen);
 - reply digits are read by the menu rule and are no part of the model's training.
 
 scikit-learn is imported here only: reading needs numpy alone.
@@ -273,18 +274,18 @@ def _temperature(logits: np.ndarray, targets: np.ndarray) -> float:
 def _choose_policy(
     read: Sequence[tuple[_Example, np.ndarray]], menu: Sequence[_Example], folds: np.ndarray
 ) -> Policy:
-    """The policy sending the fewest free-text rows to review within the targets, made as
-    cautious as the most cautious one chosen without each fold (`folds`: each row's fold).
+    """The policy sending the fewest free-text rows to review within the targets, with a
+    margin for complaints not seen (`folds`: each row's fold).
 
     One choice on every out-of-fold reading fits its thresholds to the very complaints it
-    must not lose; the laxest thresholds that lose none of the complaints of the rows left
-    when each fold is left out, and keeping, threshold by threshold, the strictest of all the
-    choices, leaves a margin for complaints not seen. The threshold of unsatisfied readings,
-    which lose nothing, is the first choice's."""
+    must not lose. So the laxest thresholds losing none of the complaints left when each fold
+    is left out are found too, and every threshold a complaint could slip past is set to the
+    strictest of all these choices. The threshold of unsatisfied readings, which lose
+    nothing, is the first choice's."""
     readings = _Readings.of(read, menu)
     chosen = [_search(readings, np.ones(len(read), dtype=bool), ACCURACY_TARGET)]
-    # the margin is for complaints only: without each fold, the laxest thresholds that lose
-    # none of its complaints, whatever the accuracy
+    # the margin is for complaints only: without each fold, the laxest thresholds losing none
+    # of the other folds' complaints, whatever the accuracy
     chosen += [_search(readings, folds != fold, 0.0) for fold in sorted(set(folds.tolist()))]
     return Policy(
         max(policy.confidence for policy in chosen),
