@@ -433,7 +433,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "msg_password_short": ("密码至少 {n} 位", "The password needs at least {n} characters"),
     "msg_username_taken": ("用户名 {name} 已被使用", "The username {name} is taken"),
     "msg_unit_code_taken": ("单位编码 {code} 已存在", "A unit with code {code} exists already"),
-    "msg_review_labelled": ("该回复已由他人研判", "Someone labelled this reply already"),
+    "msg_review_labelled": ("该回复已由 {who} 研判", "{who} labelled this reply already"),
     "msg_rectification_needed": ("请填写整改情况", "Describe the rectification"),
     "msg_handled_range": ("处置时间的结束日期早于开始日期", "The end date is before the start"),
     "msg_admin_self_deactivate": ("管理员不能停用自己的账号", "You cannot deactivate yourself"),

@@ -37,7 +37,7 @@ _KNOWN: list[tuple[re.Pattern[str], str]] = [
         (r"^password: at least (?P<n>\d+) characters", "msg_password_short"),
         (r"^username: '(?P<name>.*)' is taken", "msg_username_taken"),
         (r"^code: a unit with code '(?P<code>.*)' exists already", "msg_unit_code_taken"),
-        (r"^review item \d+ was labelled", "msg_review_labelled"),
+        (r"^review item \d+ was labelled \w+ by (?P<who>.+) already", "msg_review_labelled"),
         (r"^text: describe the rectification", "msg_rectification_needed"),
         (r"^handled_to: .* is before handled_from", "msg_handled_range"),
         (r"^active: an admin cannot deactivate", "msg_admin_self_deactivate"),

@@ -198,7 +198,9 @@ def render(
 ) -> HTMLResponse:
     lang = language(request)
     runtime = request.app.state.runtime
-    flash = localize(unquote(request.cookies.get(FLASH_COOKIE, "")), lang)
+    flash = unquote(request.cookies.get(FLASH_COOKIE, ""))
+    if flash.startswith(_REFUSAL_MARK):
+        flash = localize(flash.removeprefix(_REFUSAL_MARK), lang)
     for key in ("refused", "error", "message"):  # a refusal's words, in the page's language
         if isinstance(context.get(key), str):
             context[key] = localize(context[key], lang)
@@ -232,11 +234,21 @@ def _local(moment: datetime | None, tz: Any) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
+class Refusal(str):
+    """A refusal's message as the domain worded it: the page that shows it puts it in the
+    reader's language (messages.localize); other flash messages are shown as they are."""
+
+
+#: marks a refusal in the flash cookie
+_REFUSAL_MARK = "\x1e"
+
+
 def redirect(path: str, flash: str = "") -> RedirectResponse:
     """Post/redirect/get, optionally with a one-time message for the next page."""
     response = RedirectResponse(path, status_code=303)
     if flash:
-        response.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, samesite="lax", path="/")
+        value = _REFUSAL_MARK + flash if isinstance(flash, Refusal) else flash
+        response.set_cookie(FLASH_COOKIE, quote(value), max_age=60, samesite="lax", path="/")
     return response
 
 
@@ -248,7 +260,7 @@ def refusals_as_flash(session: Session, holder: list[str]) -> Iterator[None]:
         yield
     except (HuifangError, ValueError) as exc:
         session.rollback()
-        holder.append(str(exc))
+        holder.append(Refusal(exc))
 
 
 # --- static files, login, logout, home
