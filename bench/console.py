@@ -10,7 +10,8 @@ an escalation per unsatisfied call — half of them still open, so the queue hol
 of N — and tickets), all in the current month up to now. Then it starts `huifang serve`
 (`--workers` processes) on a free port, logs in `--users` inspectors one after another (paced:
 the login throttle refuses a burst), and lets each of them load `/dashboard`, `/queue` and
-`/api/v1/stats/summary` in turn, `--rounds` times, all users at once. It prints p50, p95 and
+`/api/v1/stats/summary` in turn, `--rounds` times, all users at once (with `--think`, each
+pausing about that many seconds between pages, as a person reading them would). It prints p50, p95 and
 p99 of each page's response time as the clients saw it, and the machine's load.
 Target: p99 ≤ 300 ms for every page with 50 users on 1,000,000 incidents.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import secrets
 import socket
 import statistics
@@ -135,7 +137,12 @@ async def log_in(base: str, names: list[str]) -> list[httpx.AsyncClient]:
     """One client per user, logged in one after another; a refusal (429) waits as told."""
     clients = []
     for name in names:
-        client = httpx.AsyncClient(base_url=base, timeout=60, headers={"Accept": "text/html"})
+        client = httpx.AsyncClient(
+            base_url=base, timeout=60, headers={"Accept": "text/html"},
+            # drop an idle connection before the server does (uvicorn: after 5 s), or a
+            # user who paused would send on a socket being closed
+            limits=httpx.Limits(keepalive_expiry=2),
+        )  # fmt: skip
         while True:
             reply = await client.post("/login", data={"username": name, "password": PASSWORD})
             if reply.status_code != 429:
@@ -147,11 +154,16 @@ async def log_in(base: str, names: list[str]) -> list[httpx.AsyncClient]:
     return clients
 
 
-async def hammer(clients: list[httpx.AsyncClient], rounds: int) -> dict[str, list[float]]:
+async def hammer(
+    clients: list[httpx.AsyncClient], rounds: int, think: float
+) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {page: [] for page in PAGES}
+    pauses = random.Random(17)
 
     async def user(client: httpx.AsyncClient, offset: int) -> None:
         for round_ in range(rounds):
+            if think:  # a person reads the page before the next one, 0.5 to 1.5 times `think`
+                await asyncio.sleep(think * (0.5 + pauses.random()))
             page = PAGES[(round_ + offset) % len(PAGES)]
             started = time.perf_counter()
             reply = await client.get(page)
@@ -169,8 +181,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def report(timings: dict[str, list[float]], users: int, incidents: int) -> bool:
-    print(f"\n{users} concurrent users, {incidents:,} incidents this month")
+def report(timings: dict[str, list[float]], users: int, incidents: int, think: float) -> bool:
+    pause = f", {think:g} s between pages" if think else ", no pause between pages"
+    print(f"\n{users} concurrent users{pause}, {incidents:,} incidents this month")
     print(f"{'page':<26} {'requests':>8} {'p50':>9} {'p95':>9} {'p99':>9}")
     ok = True
     for page, values in timings.items():
@@ -187,13 +200,13 @@ def report(timings: dict[str, list[float]], users: int, incidents: int) -> bool:
     return ok
 
 
-async def run(base: str, names: list[str], rounds: int) -> dict[str, list[float]]:
+async def run(base: str, names: list[str], rounds: int, think: float) -> dict[str, list[float]]:
     clients = await log_in(base, names)
     try:
         for client in clients[:1]:  # one warm-up pass: first-request costs are not load
             for page in PAGES:
                 await client.get(page)
-        return await hammer(clients, rounds)
+        return await hammer(clients, rounds, think)
     finally:
         for client in clients:
             await client.aclose()
@@ -207,6 +220,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=20, help="pages each user loads")
     parser.add_argument("--workers", type=int, default=2, help="huifang serve processes")
+    parser.add_argument(
+        "--think", type=float, default=0.0,
+        help="seconds a user reads a page before the next (0: every user loads without pause)",
+    )  # fmt: skip
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -249,13 +266,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as data_dir:
             server, base = start_server(url, args.workers, Path(data_dir))
             try:
-                timings = asyncio.run(run(base, names, args.rounds))
+                timings = asyncio.run(run(base, names, args.rounds, args.think))
             except BaseException:
                 print((Path(data_dir) / "serve.log").read_text()[-3000:], file=sys.stderr)
                 raise
             finally:
                 stop(server, Path(data_dir))
-        report(timings, len(names), args.incidents)
+        report(timings, len(names), args.incidents, args.think)
     finally:
         engine.dispose()
         if not (args.keep or args.reuse):

@@ -121,3 +121,24 @@ def test_after_login_the_interrupted_form_is_offered_again_filled_in_and_not_app
     with Session(sqlite_engine) as session:
         stored = session.get(Escalation, complaint_id)
         assert stored is not None and stored.state == "open"
+
+
+def test_an_htmx_action_after_the_session_ended_sends_the_page_to_the_login(
+    client: TestClient, sqlite_engine: Engine, clock: FakeClock
+) -> None:
+    complaint_id = _complaint(sqlite_engine, clock)
+    reply = client.post(
+        f"/cases/{complaint_id}/claim",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/queue?view=mine"},
+    )
+    assert reply.status_code == 204
+    assert reply.headers["HX-Redirect"] == "/login?next=/queue"
+
+
+def test_a_success_message_naming_a_user_is_shown_as_it_is(
+    client: TestClient, logged_in: Callable[[str], str]
+) -> None:
+    token = logged_in("admin")
+    form = {"csrf_token": token, "username": "zhangwei", "password": PASSWORD, "role": "agent"}
+    client.post("/users", data=form)
+    assert "zhangwei ✓" in client.get("/users").text
