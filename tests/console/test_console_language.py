@@ -64,7 +64,7 @@ def _client(site: Site, role: str | None) -> httpx.Client:
     return client
 
 
-def _names_in_the_data(site: Site) -> frozenset[str]:
+def names_in_the_data(site: Site) -> frozenset[str]:
     """User names, script names and unit codes: names people gave things, not words."""
     with Session(site.engine) as session:
         names = [
@@ -111,7 +111,7 @@ def _report(strays: dict[str, list[str]]) -> str:
 def test_no_page_of_the_chinese_console_shows_english_words(site: Site, role: str) -> None:
     client = _client(site, role)
     try:
-        strays = _walk(client, ["/", *_KNOWN], _names_in_the_data(site))
+        strays = _walk(client, ["/", *_KNOWN], names_in_the_data(site))
     finally:
         client.close()
     assert strays == {}, _report(strays)

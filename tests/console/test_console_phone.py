@@ -1,6 +1,7 @@
 """Every page of each role on a phone (390 px wide) and on a laptop (1280 px), in Chromium:
 nothing overflows the page sideways, no menu label is squeezed narrower than two characters,
-every button lies inside the viewport. Screenshots of each page at both widths go to
+every button lies inside the viewport, and the text the browser shows once the scripts ran
+(SLA countdowns included) has no English words outside the allow-list. Screenshots of each page at both widths go to
 test-artifacts/screenshots/."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 
 from tests.console.conftest import PASSWORD, SCREENSHOTS, Site
+from tests.console.latin_words import stray_latin_words
+from tests.console.test_console_language import names_in_the_data
 
 pytestmark = pytest.mark.browser
 PHONE, LAPTOP = 390, 1280
@@ -40,6 +43,18 @@ _MEASURE = """() => {
         const r = b.getBoundingClientRect();
         return r.left < -1 || r.right > width + 1;
       }).map(name),
+    // the words as the browser shows them (after the scripts ran), without code and the
+    // English switch, for the language check
+    text: (() => {
+      const copy = document.body.cloneNode(true);
+      copy.querySelectorAll('code, pre, script, textarea.code, #lang-switch, [translate=no]')
+        .forEach((el) => el.remove());
+      document.body.appendChild(copy);
+      copy.hidden = false;
+      const shown = copy.innerText;
+      copy.remove();
+      return shown;
+    })(),
   };
 }"""
 
@@ -75,6 +90,7 @@ def test_every_page_fits_a_phone_and_a_laptop(browser: Any, site: Site, role: st
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     ids = {"case": site.complaint_id, "ticket": _ticket_id(site)}
     problems: dict[str, Any] = {}
+    names = names_in_the_data(site)
     for width in (PHONE, LAPTOP):
         page = _logged_in_page(browser, site, role, width)
         try:
@@ -85,8 +101,13 @@ def test_every_page_fits_a_phone_and_a_laptop(browser: Any, site: Site, role: st
                 found = page.evaluate(_MEASURE)
                 name = f"{role}{address.replace('/', '-')}-{width}"
                 page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+                shown = found.pop("text")
+                assert "退出" in shown, f"{address}: the page's text was not read"
+                english = stray_latin_words(shown, names)
                 if found["scrollWidth"] > width or found["squeezed"] or found["outside"]:
                     problems[f"{address} at {width}px"] = found
+                if english:
+                    problems[f"{address} at {width}px: English"] = sorted(set(english))
         finally:
             page.context.close()
     assert problems == {}
