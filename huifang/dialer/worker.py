@@ -21,7 +21,8 @@ Rules kept here:
 - every piece of database work is retried after a transient error (`db.retry_transient`):
   a dropped connection never loses a call's outcome nor stops the worker;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
-  imported complaints, overdue tickets): it is idempotent, so every worker may run it;
+  imported complaints, overdue tickets) and refreshes the dashboard's precomputed figures
+  (`stats.queries.refresh_snapshots`): both are idempotent, so every worker may run them;
 - once a day (and when it starts) it runs the retention purge (`huifang.privacy`), also
   idempotent and safe to run from every worker.
 """
@@ -51,6 +52,7 @@ from huifang.domain.states import ATTEMPT, AttemptEvent, AttemptState
 from huifang.followup.sweep import sweep
 from huifang.logs import attempt_changed
 from huifang.privacy.retention import RetentionPolicy, purge
+from huifang.stats.queries import refresh_snapshots
 from huifang.telephony.base import (
     CallEvent,
     CallFateUnknown,
@@ -163,6 +165,11 @@ class DialerWorker:
                 )
             if report.released_claims or report.opened_escalations or report.overdue_tickets:
                 log.info("follow-up sweep: %s", report)
+            # the dashboard's figures, precomputed in a transaction of their own
+            with session_scope(self.runtime.engine) as session:
+                refresh_snapshots(
+                    session, tz=self.runtime.settings.tz, now=self.runtime.clock.now()
+                )
 
         try:
             await asyncio.to_thread(run_sweep)

@@ -559,3 +559,20 @@ class Installation(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     key: str = Field(sa_type=String(16))
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class StatsSnapshot(SQLModel, table=True):
+    """A month's per-unit figures as `stats.queries` computed them at `computed_at`, kept
+    current by the worker so the dashboard reads a row instead of a month of answers
+    (an implementation detail of `stats.queries`; see its rules)."""
+
+    __tablename__ = "stats_snapshots"
+    __table_args__ = (UniqueConstraint("period", "tz", name="uq_stats_snapshots_period_tz"),)
+    id: int | None = Field(default=None, primary_key=True)
+    #: the month, `YYYY-MM`
+    period: str = Field(sa_type=String(32))
+    #: the time zone the month's bounds were computed in
+    tz: str = Field(sa_type=String(64))
+    computed_at: datetime = Field(sa_type=UTCDateTime)
+    #: {unit id: the unit's own figures}
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

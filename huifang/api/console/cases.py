@@ -20,7 +20,14 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from huifang.api.console.i18n import translate
-from huifang.api.console.web import console_user, language, redirect, refusals_as_flash, render
+from huifang.api.console.web import (
+    Refusal,
+    console_user,
+    language,
+    redirect,
+    refusals_as_flash,
+    render,
+)
 from huifang.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
 from huifang.api.routes.common import RecordId
 from huifang.domain.models import Ticket, Unit, User
@@ -174,7 +181,7 @@ async def call(runtime: RuntimeDep, user: QueueWorker, escalation_id: RecordId) 
     try:
         await start_agent_callback(runtime, escalation_id, user)
     except (HuifangError, ValueError) as exc:  # no bridge configured, no claim, no own phone
-        return redirect(f"/cases/{escalation_id}", str(exc))
+        return redirect(f"/cases/{escalation_id}", Refusal(exc))
     return redirect(f"/cases/{escalation_id}#call-panel")
 
 

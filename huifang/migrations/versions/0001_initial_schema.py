@@ -30,6 +30,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "stats_snapshots",
+        sa.Column("figures", sa.JSON(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(length=32), nullable=False),
+        sa.Column("tz", sa.String(length=64), nullable=False),
+        sa.Column("computed_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("period", "tz", name="uq_stats_snapshots_period_tz"),
+    )
+    op.create_table(
         "login_throttles",
         sa.Column("key", sa.String(length=160), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -933,5 +943,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_login_throttles_window_start"))
 
     op.drop_table("login_throttles")
+    op.drop_table("stats_snapshots")
     op.drop_table("installation")
     # ### end Alembic commands ###
