@@ -42,6 +42,14 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "trunk_slots",
+        sa.Column("trunk", sa.String(length=64), nullable=False),
+        sa.Column("slot", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("holder", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("trunk", "slot"),
+    )
+    op.create_table(
         "opt_outs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("phone", sa.String(length=20), nullable=False),
@@ -933,5 +941,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_login_throttles_window_start"))
 
     op.drop_table("login_throttles")
+    op.drop_table("trunk_slots")
     op.drop_table("installation")
     # ### end Alembic commands ###
