@@ -142,6 +142,13 @@ class Settings(BaseSettings):
         '(e.g. {"+8613800000001": "stays_unsatisfied"}); others are drawn from the mix',
     )
 
+    sim_call_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="the simulated line: real seconds each call holds its channel before the "
+        "citizen picks up (or not); 0: calls take no time",
+    )
+
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_username: str = "huifang"

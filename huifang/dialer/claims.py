@@ -30,6 +30,7 @@ from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from huifang.db import locked_batch
 from huifang.dialer.policy import DialRules, after_call
 from huifang.domain.answers import count_survey
 from huifang.domain.models import CallAttempt, Campaign, Contact, SmsMessage
@@ -72,7 +73,8 @@ def claim_due(
     session: Session, *, worker: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Claim]:
     """Lease up to `limit` queued attempts of running campaigns due by `now`, oldest first."""
-    picked = (
+    picked = locked_batch(
+        session,
         select(col(A.id))
         .where(col(A.state) == AttemptState.queued)
         .where(col(A.due_at) <= now)
@@ -83,13 +85,12 @@ def claim_due(
             )
         )
         .order_by(col(A.due_at))
-        .limit(limit)
+        .limit(limit),
+        "due",
     )
-    if session.get_bind().dialect.name == "postgresql":
-        picked = picked.with_for_update(skip_locked=True)
     rows = session.execute(
         update(A)
-        .where(col(A.id).in_(picked.scalar_subquery()))
+        .where(col(A.id) == picked.c.id)
         .values(claimed_by=worker, lease_until=now + lease)
         .returning(col(A.id), col(A.contact_id), col(A.campaign_id), col(A.number))
     ).all()
@@ -346,18 +347,16 @@ def take_over_expired(
     session: Session, *, worker: str, now: datetime, lease: timedelta, limit: int = 100
 ) -> list[Stale]:
     """In-flight attempts whose worker's lease ran out, now leased to `worker` for recovery."""
-    picked = (
+    picked = locked_batch(
+        session,
         select(col(A.id))
         .where(col(A.state).in_(IN_FLIGHT_ATTEMPT_STATES))
         .where(col(A.lease_until) < now)
-        .limit(limit)
+        .limit(limit),
+        "expired",
     )
-    if session.get_bind().dialect.name == "postgresql":
-        picked = picked.with_for_update(skip_locked=True)
     stale = session.execute(
-        select(col(A.id), col(A.state), col(A.claimed_by)).where(
-            col(A.id).in_(picked.scalar_subquery())
-        )
+        select(col(A.id), col(A.state), col(A.claimed_by)).where(col(A.id) == picked.c.id)
     ).all()
     taken = []
     for attempt_id, state, previous in stale:

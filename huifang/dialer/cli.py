@@ -83,6 +83,7 @@ def _provider(runtime: Any) -> Any:
         clock=runtime.clock,
         recordings_dir=settings.recordings_dir,
         max_channels=settings.dial_trunk.channels,
+        hold_seconds=settings.sim_call_seconds,
     )
 
 

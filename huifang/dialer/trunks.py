@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from huifang.db import locked_batch
 from huifang.domain.models import TrunkSlot
 
 S = TrunkSlot
@@ -57,20 +58,20 @@ def acquire(
     lapsed = col(S.expires_at) < now
     if carrying:
         lapsed = and_(lapsed, or_(col(S.holder) != worker, col(S.slot).not_in(list(carrying))))
-    free = (
+    free = locked_batch(
+        session,
         select(col(S.slot))
         .where(col(S.trunk) == trunk)
         .where(col(S.slot) <= channels)
         .where(or_(col(S.holder) == "", lapsed))
         .order_by(col(S.slot))
-        .limit(want)
+        .limit(want),
+        "free_slots",
     )
-    if session.get_bind().dialect.name == "postgresql":
-        free = free.with_for_update(skip_locked=True)
     taken = session.execute(
         update(S)
         .where(col(S.trunk) == trunk)
-        .where(col(S.slot).in_(free.scalar_subquery()))
+        .where(col(S.slot) == free.c.slot)
         .values(holder=worker, expires_at=until)
         .returning(col(S.slot))
         .execution_options(synchronize_session=False)

@@ -223,7 +223,6 @@ class DialerWorker:
 
     async def _start(self) -> None:
         if self._follower is None:
-            await self._db(self._ensure_slots)
             await self.provider.start()
             self._follower = asyncio.create_task(self._follow_events())
 
@@ -236,6 +235,7 @@ class DialerWorker:
                 await self._db(self._renew)
             return 0
         if not self._reconciled:
+            await self._db(self._ensure_slots)
             self._reconciled = True
             await self._reconcile_in_flight()
         await self._recover()
