@@ -51,7 +51,6 @@ from huifang.bootstrap import Runtime
 from huifang.db import is_transient, retry_transient, session_scope
 from huifang.dialer import claims, trunks
 from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict, decide_dial
-from huifang.domain.campaigns import opted_out_among
 from huifang.domain.states import ATTEMPT, AttemptEvent, AttemptState
 from huifang.followup.sweep import sweep
 from huifang.logs import attempt_changed
@@ -351,9 +350,6 @@ class DialerWorker:
             cid: min(self.limits.free_for(cid), (campaigns[cid].max_concurrent_calls or 0) - n)
             for cid, n in in_flight.items()
         }
-        phones = [c.phone for c in claimed]
-        opted = opted_out_among(db, phones)
-        history = claims.contact_history(db, phones, now=now)
         to_dial: list[claims.Claim] = []
         planned: dict[int, int] = {}
         for claim in claimed:
@@ -361,8 +357,8 @@ class DialerWorker:
                 self._rules[claim.campaign_id],
                 now=now,
                 contact_state=claim.contact_state,
-                opted_out=claim.phone in opted,
-                history=history.get(claim.phone, ()),
+                opted_out=claim.opted_out,
+                history=claim.history,
             )
             taken = planned.get(claim.campaign_id, 0)
             free = room.get(claim.campaign_id, self.limits.free_for(claim.campaign_id))
