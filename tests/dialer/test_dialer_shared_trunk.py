@@ -142,20 +142,30 @@ def test_four_workers_share_one_trunk_and_a_killed_one_gives_its_channels_back(
         # every worker gets a share of the trunk, and together they fill it
         wait_until(
             lambda: sampler.samples
-            and all(sampler.samples[-1][1][n][0] > 0 for n in everyone)
+            and all(any(s[n][0] for _at, s in sampler.samples) for n in everyone)
             and sampler.calls_up(everyone)[-1] == CHANNELS,
-            120, "four workers filling the trunk", tmp_path,
+            180, "four workers filling the trunk", tmp_path,
         )  # fmt: skip
-        time.sleep(2 * HOLD_SECONDS)  # calls end and channels change hands a few times
+        full_at = time.monotonic()
+        time.sleep(3 * HOLD_SECONDS)  # calls end and channels change hands a few times
 
-        dead, survivors = WORKERS[0], WORKERS[1:]
+        # the worker holding the most channels dies
+        latest = sampler.samples[-1][1]
+        dead = max(everyone, key=lambda name: latest[name][1])
+        survivors = [name for name in everyone if name != dead]
         killed_at = time.monotonic()
-        workers[0].send_signal(signal.SIGKILL)
-        workers[0].wait(timeout=10)
-        dead_at = len(sampler.samples)
-        wait_until(lambda: len(sampler.samples) > dead_at, 10, "a sample", tmp_path)
-        held_by_dead = sampler.samples[-1][1][dead][1]
+        workers[everyone.index(dead)].send_signal(signal.SIGKILL)
+        workers[everyone.index(dead)].wait(timeout=10)
+        with engine.connect() as conn:
+            held_by_dead, first_lapse = conn.execute(
+                text("SELECT count(*), min(expires_at) FROM trunk_slots WHERE holder = :dead"),
+                {"dead": dead},
+            ).one()
         assert held_by_dead > 0, "the kill should catch the worker holding channels"
+        # its channels lapse at most the lease time after its last heartbeat, before the kill
+        lapse_in = (first_lapse - datetime.now(UTC)).total_seconds()
+        assert lapse_in <= LEASE_SECONDS
+        lapse = time.monotonic() + lapse_in
 
         # the survivors take the dead worker's channels once its lease has lapsed
         refilled_at = wait_until(
@@ -177,11 +187,13 @@ def test_four_workers_share_one_trunk_and_a_killed_one_gives_its_channels_back(
             calls, channels = sample[name]
             assert calls <= channels, f"{name} had {calls} calls up on {channels} channels"
     # the dead worker's channels were out of use until its lease lapsed, then taken
-    # (its last heartbeat came at most a heartbeat and a pass before the kill)
-    lapse = killed_at + LEASE_SECONDS - 1.5
-    assert max(sampler.channels(survivors, killed_at, lapse)) <= CHANNELS - held_by_dead
-    assert refilled_at >= lapse
+    assert max(sampler.channels(survivors, killed_at, lapse - 0.1)) <= CHANNELS - held_by_dead
+    assert refilled_at >= lapse - 0.1
+    # what the trunk carried while work was due, once full (a figure, not judged: it depends
+    # on the machine's load)
+    used = sampler.calls_up(everyone, since=full_at, until=killed_at)
     print(
+        f"trunk utilisation {sum(used) / len(used) / CHANNELS:.1%} over {len(used)} samples; "
         f"channels back {refilled_at - killed_at:.1f} s after the kill "
         f"(lease {LEASE_SECONDS} s; {held_by_dead} channels held by the dead worker)"
     )
