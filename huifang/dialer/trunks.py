@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -109,17 +109,4 @@ def release(session: Session, trunk: str, slots: Collection[int], *, worker: str
         .where(col(S.holder) == worker)
         .values(holder="", expires_at=None)
         .execution_options(synchronize_session=False)
-    )
-
-
-def held(session: Session, trunk: str, *, now: datetime) -> int:
-    """Channels of `trunk` in use now, across every worker (lapsed leases not counted)."""
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(S)
-            .where(col(S.trunk) == trunk)
-            .where(col(S.holder) != "")
-            .where(col(S.expires_at) >= now)
-        ).scalar_one()
     )
