@@ -113,3 +113,19 @@ def test_trunk_settings_that_cannot_work_are_refused_naming_the_field(
 ) -> None:
     with pytest.raises(ValidationError, match=field):
         Settings(**options)  # type: ignore[arg-type]
+
+
+def test_an_asterisk_worker_dials_through_its_trunks_box() -> None:
+    from huifang.telephony.asterisk.provider import AsteriskProvider
+
+    box_b = Trunk(
+        name="b", channels=60, calls_per_second=10, ami_host="10.0.0.2", ami_port=5039,
+        channel_template="PJSIP/{number}@carrier-b",
+    )  # fmt: skip
+    settings = Settings(
+        telephony_provider="asterisk", ami_secret="s3cret-enough", trunk="b",
+        trunks=[Trunk(name="a", channels=30), box_b],
+    )  # fmt: skip
+    provider = AsteriskProvider.from_settings(settings)
+    assert (provider._client.host, provider._client.port) == ("10.0.0.2", 5039)
+    assert (provider.channel_template, provider.max_channels) == ("PJSIP/{number}@carrier-b", 60)
