@@ -44,7 +44,9 @@ from huifang.domain.models import Incident, Unit
 from huifang.errors import InvalidPhoneNumber
 from huifang.phones import normalize_phone
 
-BATCH_SIZE = 10_000
+#: rows per insert batch (SQLite) or COPY chunk (PostgreSQL: small, so the server stores one
+#: while the next is validated, from the first rows to the last)
+BATCH_SIZE = 2000
 
 #: canonical column → accepted header spellings (case-insensitive, surrounding spaces ignored)
 COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
