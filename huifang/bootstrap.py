@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy import Engine
 
 from huifang.clock import Clock, SystemClock
-from huifang.db import create_db_engine, upgrade
+from huifang.db import create_db_engine, retry_transient, upgrade
 from huifang.settings import Settings
 
 if TYPE_CHECKING:
@@ -115,5 +115,7 @@ def build_runtime(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or create_db_engine(settings.effective_database_url)
     if migrate:
-        upgrade(engine)
+        # a connection dropped mid-migration rolls it back (PostgreSQL's DDL is transactional):
+        # running it again is safe, and a process starting while the database restarts waits
+        retry_transient(lambda _try: upgrade(engine), what="migrations")
     return Runtime(settings=settings, engine=engine, clock=clock or SystemClock())
