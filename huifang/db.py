@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import CTE, Engine, Select, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
@@ -85,6 +85,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def locked_batch(session: Session, picked: Select[Any], name: str) -> CTE:
+    """`picked` (a SELECT … LIMIT k) as a CTE evaluated once, its rows locked with
+    `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite holds the whole database while it
+    writes): an `UPDATE … FROM` it touches at most k rows, each row no other transaction
+    holds. Never `UPDATE … WHERE id IN (SELECT … LIMIT k FOR UPDATE SKIP LOCKED)`: a nested
+    loop may run that subquery once per outer row, each run locking k more rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        picked = picked.with_for_update(skip_locked=True)
+    return picked.cte(name).prefix_with("MATERIALIZED")
 
 
 def is_transient(exc: BaseException) -> bool:

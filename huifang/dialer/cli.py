@@ -53,8 +53,8 @@ async def _work(runtime: Any, *, batch: int, poll: float, name: str | None) -> N
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker %s: provider %s, %s channels", worker.name, provider.name,
-             provider.max_channels)  # fmt: skip
+    log.info("worker %s: provider %s, trunk %s of %s channels", worker.name, provider.name,
+             worker.trunk.name, worker.trunk.channels)  # fmt: skip
     try:
         await worker.run(stop, poll_seconds=poll)
     finally:
@@ -82,7 +82,8 @@ def _provider(runtime: Any) -> Any:
         PersonaBook(assigned=settings.sim_personas),
         clock=runtime.clock,
         recordings_dir=settings.recordings_dir,
-        max_channels=settings.max_channels,
+        max_channels=settings.dial_trunk.channels,
+        hold_seconds=settings.sim_call_seconds,
     )
 
 

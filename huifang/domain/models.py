@@ -515,6 +515,20 @@ class EndedSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
+class TrunkSlot(SQLModel, table=True):
+    """One channel of a trunk (slots 1..N of an N-channel trunk). A worker leases a slot
+    before it places a call and gives it back when the call ends; a lease whose holder stops
+    renewing it (a dead worker) lapses at `expires_at`, and the slot is free again. Every
+    worker on every host shares these rows, so the trunk's channels are never exceeded."""
+
+    __tablename__ = "trunk_slots"
+    trunk: str = Field(sa_type=String(64), primary_key=True)
+    slot: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    #: the worker holding the channel ("" when free)
+    holder: str = Field(default="", sa_type=String(64))
+    expires_at: datetime | None = _time()
+
+
 class LoginThrottle(SQLModel, table=True):
     """Login attempts counted in a fixed window, per key: an account at a client address
     (`pair:`), an account from anywhere (`account:`), a client address (`address:`).

@@ -52,6 +52,14 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "trunk_slots",
+        sa.Column("trunk", sa.String(length=64), nullable=False),
+        sa.Column("slot", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("holder", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("trunk", "slot"),
+    )
+    op.create_table(
         "opt_outs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("phone", sa.String(length=20), nullable=False),
@@ -944,5 +952,6 @@ def downgrade() -> None:
 
     op.drop_table("login_throttles")
     op.drop_table("stats_snapshots")
+    op.drop_table("trunk_slots")
     op.drop_table("installation")
     # ### end Alembic commands ###
