@@ -23,6 +23,7 @@ from huifang.api.routes import (
     incidents,
     metrics,
     reviews,
+    scripts,
     second_callbacks,
     stats,
     tickets,
@@ -66,6 +67,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(tickets.notices_router, prefix="/api/v1")
     app.include_router(second_callbacks.router, prefix="/api/v1")
     app.include_router(campaigns.router, prefix="/api/v1")
+    app.include_router(scripts.router, prefix="/api/v1")
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from huifang.api.console.i18n import translate
@@ -25,13 +25,14 @@ from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.api.routes.common import RecordId
 from huifang.dialer.planning import new_campaign
 from huifang.domain import campaigns as campaign_service
-from huifang.domain.models import Campaign, Contact, ScriptVersion, User
+from huifang.domain.models import Campaign, ScriptVersion, User
 from huifang.domain.scripts import publish_script
 from huifang.domain.states import ContactState
 from huifang.domain.units import add_unit, get_unit, list_units
 from huifang.domain.users import Role, create_user, list_users, update_user
 from huifang.ivr.script import ScriptInvalid, builtin_scripts_dir, validate_script_text
 from huifang.settings import Settings
+from huifang.stats.queries import campaign_progress
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[User, Depends(console_user(Role.admin))]
@@ -171,20 +172,6 @@ def script_publish(
 # --- campaigns
 
 
-def _progress(session: Session, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Contacts per state of each campaign: one GROUP BY."""
-    progress: dict[int, dict[str, int]] = {i: {} for i in campaign_ids}
-    if campaign_ids:
-        rows = session.execute(
-            select(col(Contact.campaign_id), col(Contact.state), func.count())
-            .where(col(Contact.campaign_id).in_(campaign_ids))
-            .group_by(col(Contact.campaign_id), col(Contact.state))
-        ).all()
-        for campaign_id, state, count in rows:
-            progress[campaign_id][state] = count
-    return progress
-
-
 @router.get("/campaigns")
 def campaigns_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: Admin
@@ -193,7 +180,7 @@ def campaigns_page(
     versions = _script_versions(session)
     return render(
         request, "campaigns.html", user, campaigns=rows, versions=versions,
-        progress=_progress(session, [c.id for c in rows]),
+        progress=campaign_progress(session, [c.id for c in rows if c.id is not None]),
         contact_states=[s.value for s in ContactState], defaults=settings,
     )  # fmt: skip
 
@@ -204,7 +191,7 @@ def campaigns_progress(request: Request, session: SessionDep, user: Admin) -> HT
     rows = session.execute(select(Campaign).order_by(col(Campaign.id).desc())).scalars().all()
     return render(
         request, "campaign_rows.html", user, campaigns=rows,
-        progress=_progress(session, [c.id for c in rows]),
+        progress=campaign_progress(session, [c.id for c in rows if c.id is not None]),
         contact_states=[s.value for s in ContactState],
     )  # fmt: skip
 
