@@ -21,7 +21,8 @@ Rules kept here:
 - every piece of database work is retried after a transient error (`db.retry_transient`):
   a dropped connection never loses a call's outcome nor stops the worker;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
-  imported complaints, overdue tickets): it is idempotent, so every worker may run it;
+  imported complaints, overdue tickets): it is idempotent, so every worker may run it; in
+  the same transaction it writes the worker's heartbeat, which the console reads;
 - once a day (and when it starts) it runs the retention purge (`huifang.privacy`), also
   idempotent and safe to run from every worker.
 """
@@ -48,6 +49,7 @@ from huifang.dialer import claims
 from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict, decide_dial
 from huifang.domain.campaigns import opted_out_among
 from huifang.domain.states import ATTEMPT, AttemptEvent, AttemptState
+from huifang.domain.workers import beat
 from huifang.followup.sweep import sweep
 from huifang.logs import attempt_changed
 from huifang.privacy.retention import RetentionPolicy, purge
@@ -158,9 +160,9 @@ class DialerWorker:
 
         def run_sweep() -> None:
             with session_scope(self.runtime.engine) as session:
-                report = sweep(
-                    session, now=self.runtime.clock.now(), settings=self.runtime.settings
-                )
+                now = self.runtime.clock.now()
+                report = sweep(session, now=now, settings=self.runtime.settings)
+                beat(session, self.name, now)
             if report.released_claims or report.opened_escalations or report.overdue_tickets:
                 log.info("follow-up sweep: %s", report)
 

@@ -71,9 +71,10 @@ KEEP = object()
 def edit_unit(
     session: Session, unit_id: int, *, actor: User | None, now: datetime,
     code: str | None = None, name: str | None = None, level: str | None = None,
-    parent: Unit | None | object = KEEP,
+    parent: Unit | None | object = KEEP, duty_phone: str | None = None,
 ) -> Unit:  # fmt: skip
-    """Rename, recode, relevel or move a unit (`parent=None`: to the top), audited as
+    """Rename, recode, relevel or move a unit (`parent=None`: to the top), or set its duty
+    phone (already normalised to E.164 by the caller; "" removes it), audited as
     `unit.update` with what changed. Refused, with nothing written, when the unit would sit
     under a unit not above its level, when a child would no longer sit below it, or when it
     would move into its own subtree."""
@@ -119,6 +120,7 @@ def edit_unit(
             ("name", new_name, unit.name),
             ("level", new_level, unit.level),
             ("parent_id", new_parent.id if new_parent else None, unit.parent_id),
+            ("duty_phone", unit.duty_phone if duty_phone is None else duty_phone, unit.duty_phone),
         )  # fmt: skip
         if value != old
     }
@@ -133,6 +135,8 @@ def edit_unit(
             .execution_options(synchronize_session=False)
         )
     unit.code, unit.name, unit.level = new_code, new_name, new_level
+    if duty_phone is not None:
+        unit.duty_phone = duty_phone
     unit.parent_id = new_parent.id if new_parent else None
     session.flush()
     session.refresh(unit)

@@ -1,5 +1,6 @@
 """The worker runs the follow-up sweep as it dials: an agent's abandoned claim returns to
-the queue without anyone running a separate job, and not more often than once a minute."""
+the queue without anyone running a separate job, and not more often than once a minute; each
+sweep says the worker is alive."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from huifang.bootstrap import Runtime
 from huifang.clock import FakeClock
 from huifang.db import session_scope
 from huifang.domain.models import Escalation
+from huifang.domain.workers import SILENT_AFTER, last_seen, worker_running
 from huifang.followup.queue import claim
 from tests.dialer.conftest import WorkerFactory, db_session
 from tests.factories import make_escalation, make_user
@@ -44,3 +46,14 @@ async def test_the_worker_sweeps_at_most_once_a_minute(
     item = abandoned_claim(runtime, clock)
     await worker.sweep_if_due()  # the same (real) minute: not yet
     assert state_of(runtime, item) == "claimed"
+
+
+async def test_each_sweep_writes_the_workers_heartbeat(
+    runtime: Runtime, clock: FakeClock, make_worker: WorkerFactory
+) -> None:
+    worker, _ = make_worker({})
+    await worker.sweep_if_due()
+    with db_session(runtime) as session:
+        assert last_seen(session) == clock.now()
+        assert worker_running(session, clock.now())
+        assert not worker_running(session, clock.now() + SILENT_AFTER)

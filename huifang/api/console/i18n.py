@@ -341,6 +341,21 @@ _WORDS: dict[str, tuple[str, str]] = {
     "start": ("开始", "Start"),
     "pause": ("暂停", "Pause"),
     "resume": ("继续", "Resume"),
+    "finish": ("结束", "Finish"),
+    "confirm_start": (
+        "开始后将向 {count} 个回访对象发送短信或拨打电话。确定开始？",
+        "Starting sends SMS or calls to {count} contacts. Start now?",
+    ),
+    "confirm_finish": (
+        "结束后未拨出的呼叫将取消，任务不能再继续。确定结束？",
+        "Finishing cancels the calls not yet placed; the campaign cannot go on. Finish it?",
+    ),
+    "no_worker": (
+        "没有正在运行的呼叫进程（最近三分钟内未见心跳）：开始的任务不会拨出电话。请先运行 huifang worker。",
+        "No dialer worker is running (no heartbeat in the last three minutes): a started "
+        "campaign places no calls. Run huifang worker first.",
+    ),
+    "worker_last_seen": ("最近心跳", "Last heartbeat"),
     "progress": ("进度", "Progress"),
     "contacts": ("回访对象", "Contacts"),
     "campaign_draft": ("草稿", "Draft"),
@@ -377,6 +392,12 @@ _WORDS: dict[str, tuple[str, str]] = {
     "role": ("角色", "Role"),
     "display_name": ("姓名", "Name"),
     "parent": ("上级单位", "Parent"),
+    "duty_phone": ("值班电话", "Duty phone"),
+    "unit_hierarchy_rule": (
+        "层级自上而下：市局 → 分局 → 派出所；下级单位的层级须低于上级单位（派出所下不能再设派出所）。",
+        "From the top down: bureau → branch → station; a unit sits below its parent's level "
+        "(no station under a station).",
+    ),
     "save": ("保存", "Save"),
     "edit": ("编辑", "Edit"),
     "active": ("启用", "Active"),
