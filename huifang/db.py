@@ -16,6 +16,7 @@ without its file nor a file without its row.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,7 +39,14 @@ _ON_ROLLBACK = "huifang.remove_on_rollback"
 _AFTER_COMMIT = "huifang.remove_after_commit"
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns as text a person can read in any database tool (and search): Chinese as
+    written, not as `\\uXXXX` escapes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("json_serializer", _json_text)
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_engine(

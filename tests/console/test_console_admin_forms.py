@@ -1,7 +1,8 @@
 """The admin's forms have safe defaults: a campaign asks the survey script unless told
 otherwise, says how many it contacts before it starts, can be finished, and warns when no
 worker would place its calls; units are edited and moved within the hierarchy's rule; a new
-user's role is chosen, never pre-selected."""
+user's role is chosen, never pre-selected; an inspector or admin sends a report back from the
+ticket's page."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from sqlmodel import Session, col
 from huifang.clock import FakeClock
 from huifang.dialer.planning import new_campaign
 from huifang.domain.campaigns import CampaignPlan, IncidentSelection
-from huifang.domain.models import Campaign, Unit
+from huifang.domain.models import Campaign, Ticket, Unit, User
 from huifang.domain.scripts import find_script
 from huifang.domain.units import create_unit
 from huifang.domain.workers import beat
 from huifang.followup.second_callback import second_callback_script
+from huifang.followup.tickets import acknowledge, report_rectification
 from huifang.settings import Settings
-from tests.factories import make_incident
+from tests.factories import make_incident, make_ticket
 
 
 @pytest.fixture
@@ -154,3 +156,21 @@ def test_the_new_user_form_has_no_role_chosen(
     logged_in("admin")
     form = client.get("/users").text.split('action="/users"')[1].split("</form>")[0]
     assert '<select name="role" required><option value="" selected>请选择</option>' in form
+
+
+def test_an_admin_sends_a_reported_rectification_back_to_the_unit(
+    client: TestClient, logged_in: Callable[[str], str], sqlite_engine: Engine, clock: FakeClock
+) -> None:
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        admin = session.execute(select(User).where(col(User.username) == "admin")).scalar_one()
+        ticket = make_ticket(session, now=clock.now())
+        acknowledge(session, ticket.id, actor=admin, now=clock.now())
+        report_rectification(session, ticket.id, actor=admin, text="已整改", now=clock.now())
+        session.commit()
+    token = logged_in("admin")
+    page = client.get(f"/tickets/{ticket.id}").text
+    assert 'id="send-back-form"' in page
+    client.post(f"/tickets/{ticket.id}/send-back", data={"note": "缺少照片", "csrf_token": token})
+    with Session(sqlite_engine) as session:
+        assert session.get(Ticket, ticket.id).state == "acknowledged"  # type: ignore[union-attr]
+    assert "缺少照片" in client.get(f"/tickets/{ticket.id}").text

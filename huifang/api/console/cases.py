@@ -10,7 +10,7 @@ only turns forms and query strings into calls.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +20,14 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from huifang.api.console.i18n import translate
-from huifang.api.console.web import console_user, language, redirect, refusals_as_flash, render
+from huifang.api.console.web import (
+    console_user,
+    form_day,
+    language,
+    redirect,
+    refusals_as_flash,
+    render,
+)
 from huifang.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
 from huifang.api.routes.common import RecordId
 from huifang.domain.models import Ticket, Unit, User
@@ -54,13 +61,6 @@ def _choice(value: str, allowed: Any) -> str | None:
     return value if value in allowed else None
 
 
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/queue")
 def queue_page(
     request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep,
@@ -70,7 +70,7 @@ def queue_page(
 ) -> HTMLResponse:  # fmt: skip
     """The queue: one view at a time, filtered; a search by number or phone is exact."""
     tz = settings.tz
-    first, last = _day(opened_from), _day(opened_to)
+    first, last = form_day(opened_from), form_day(opened_to)
     filters = QueueFilter(
         view=QueueView(view) if view in QueueView.__members__ else QueueView.work,
         unit_id=int(unit) if unit.isdigit() and len(unit) < 10 else None,

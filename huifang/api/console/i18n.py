@@ -223,6 +223,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "ticket_event_acknowledge": ("签收", "Acknowledged"),
     "ticket_event_report": ("上报整改", "Rectification reported"),
     "ticket_event_request_more": ("退回补充", "Sent back"),
+    "send_back": ("退回单位补充整改", "Send back to the unit"),
+    "send_back_note": ("退回理由（单位将看到）", "What is missing (the unit sees it)"),
     "ticket_event_verify": ("回访核实", "Verified"),
     "ticket_event_reopen": ("重新督办", "Reopened"),
     "ticket_event_close": ("办结", "Closed"),
@@ -317,6 +319,13 @@ _WORDS: dict[str, tuple[str, str]] = {
     "action": ("操作", "Action"),
     "target": ("对象", "Target"),
     "detail": ("详情", "Detail"),
+    "target_id": ("对象编号", "Target id"),
+    "day_from": ("日期自", "From"),
+    "day_to": ("至", "to"),
+    "audit_q_hint": (
+        "操作人、操作、对象或详情中的字词",
+        "words in actor, action, target or details",
+    ),
     # scripts
     "script_editor": ("话术编辑", "Script editor"),
     "script_valid": ("脚本校验通过", "The script is valid"),

@@ -1,6 +1,6 @@
 """The unit's pages: supervision tickets with their deadlines and second-callback state, one
 ticket with its history and its second callbacks (a reopened ticket shows what the citizen
-said), acknowledge, and the rectification report. Everyone but integrations reads; the services in
+said), acknowledge, the rectification report, and an inspector sending a report back. Everyone but integrations reads; the services in
 `huifang.followup.tickets` decide who sees which unit and who may act."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ Reader = Annotated[
     User, Depends(console_user(Role.admin, Role.agent, Role.supervisor, Role.inspector))
 ]
 UnitSide = Annotated[User, Depends(console_user(Role.admin, Role.supervisor))]
+Inspector = Annotated[User, Depends(console_user(Role.admin, Role.inspector))]
 PAGE_SIZE = 50
 
 
@@ -102,4 +103,18 @@ def report(
         tickets.report_rectification(
             session, ticket_id, actor=user, text=text, now=clock.now(), language=settings.language
         )
+    return redirect(f"/tickets/{ticket_id}", refused[0] if refused else "")
+
+
+@router.post("/tickets/{ticket_id}/send-back")
+def send_back(
+    session: SessionDep, clock: ClockDep, user: Inspector, ticket_id: RecordId,
+    note: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """An inspector sends a reported rectification back to the unit, saying what is missing."""
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        if not note.strip():
+            raise ValueError("note: say what the unit must add")
+        tickets.request_more(session, ticket_id, actor=user, note=note.strip(), now=clock.now())
     return redirect(f"/tickets/{ticket_id}", refused[0] if refused else "")
