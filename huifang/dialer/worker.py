@@ -22,7 +22,8 @@ Rules kept here:
   a dropped connection never loses a call's outcome nor stops the worker;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
   imported complaints, overdue tickets): it is idempotent, so every worker may run it; in
-  the same transaction it writes the worker's heartbeat, which the console reads;
+  the same transaction it writes the worker's heartbeat, which the console reads; then it
+  sends the units' notices queued for their duty phones;
 - once a day (and when it starts) it runs the retention purge (`huifang.privacy`), also
   idempotent and safe to run from every worker.
 """
@@ -50,9 +51,12 @@ from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict
 from huifang.domain.campaigns import opted_out_among
 from huifang.domain.states import ATTEMPT, AttemptEvent, AttemptState
 from huifang.domain.workers import beat
+from huifang.followup.notifications import queued_notice_sms
 from huifang.followup.sweep import sweep
 from huifang.logs import attempt_changed
 from huifang.privacy.retention import RetentionPolicy, purge
+from huifang.sms.registry import process_gateway
+from huifang.sms.survey import send_queued_sms
 from huifang.telephony.base import (
     CallEvent,
     CallFateUnknown,
@@ -168,8 +172,19 @@ class DialerWorker:
 
         try:
             await asyncio.to_thread(run_sweep)
+            await self.send_notices()
         except Exception:  # the dialer must keep dialing; the next sweep tries again
             log.exception("follow-up sweep failed")
+
+    async def send_notices(self) -> None:
+        """Hand the units' queued notices (to their duty phones) to the SMS gateway."""
+
+        def queued() -> list[int]:
+            with session_scope(self.runtime.engine) as session:
+                return queued_notice_sms(session)
+
+        for sms_id in await asyncio.to_thread(queued):
+            await send_queued_sms(self.runtime, process_gateway(self.runtime), sms_id)
 
     async def purge_if_due(self) -> None:
         """Run the retention purge when a day has passed since the last one."""
