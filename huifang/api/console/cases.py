@@ -24,6 +24,7 @@ from huifang.api.console.web import (
     console_user,
     form_day,
     language,
+    local_input,
     redirect,
     refusals_as_flash,
     render,
@@ -129,13 +130,8 @@ def case_page(
         unit=session.get(Unit, detail.incident.unit_id), timeline=timeline, live_call=live,
         resolutions=[r.value for r in EscalationResolution],
         call_outcomes=[o.value for o in AgentCallOutcome],
-        retry_min=_local_input(now, settings.tz), retry_default=_local_input(default_retry, settings.tz),
+        retry_min=local_input(now, settings.tz), retry_default=local_input(default_retry, settings.tz),
     )  # fmt: skip
-
-
-def _local_input(moment: datetime, tz: Any) -> str:
-    """A `datetime-local` input's value: the moment in the deployment's zone, to the minute."""
-    return moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
 
 
 def _ticket_of(session: Session, escalation_id: int) -> Ticket | None:

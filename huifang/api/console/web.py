@@ -58,6 +58,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/tickets", "nav_tickets"), ("/second-callbacks", "nav_second_callbacks"),
         ("/scripts", "nav_scripts"), ("/campaigns", "nav_campaigns"), ("/units", "nav_units"),
         ("/users", "nav_users"), ("/audit", "nav_audit"), ("/tokens", "nav_tokens"),
+        ("/notifications", "nav_notifications"),
     ],
     Role.agent: [
         ("/queue", "nav_queue"), ("/review", "nav_review"),
@@ -66,11 +67,12 @@ NAV: dict[str, list[tuple[str, str]]] = {
     ],
     Role.supervisor: [
         ("/tickets", "nav_tickets"), ("/dashboard", "nav_dashboard"), ("/tokens", "nav_tokens"),
+        ("/notifications", "nav_notifications"),
     ],
     Role.inspector: [
         ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/review", "nav_review"),
         ("/tickets", "nav_tickets"), ("/second-callbacks", "nav_second_callbacks"),
-        ("/audit", "nav_audit"), ("/tokens", "nav_tokens"),
+        ("/audit", "nav_audit"), ("/tokens", "nav_tokens"), ("/notifications", "nav_notifications"),
     ],
 }  # fmt: skip
 
@@ -167,6 +169,20 @@ def form_day(value: str) -> date | None:
 
 def _local(moment: datetime | None, tz: Any) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def local_input(moment: datetime, tz: Any) -> str:
+    """`moment` as a datetime-local input's value in the deployment's time zone."""
+    return moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+
+
+def htmx_redirect(path: str, flash: str = "") -> Response:
+    """What an htmx form gets instead of a redirect: htmx loads `path` (an XHR would follow a
+    303 by itself and swap the next page into the form)."""
+    response = Response(status_code=200, headers={"HX-Redirect": path})
+    if flash:
+        response.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, samesite="lax", path="/")
+    return response
 
 
 def redirect(path: str, flash: str = "") -> RedirectResponse:
