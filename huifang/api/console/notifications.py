@@ -18,6 +18,7 @@ from huifang.domain.users import Role
 from huifang.followup.extensions import pending_requests
 from huifang.followup.notifications import mark_read, notices_for, unread_count
 from huifang.followup.tickets import visible_unit_ids
+from huifang.phones import mask_phone
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(console_user(Role.admin, Role.supervisor, Role.inspector))]
@@ -29,7 +30,7 @@ def notifications_page(request: Request, session: SessionDep, user: Reader) -> H
     waiting = pending_requests(session) if user.role in (Role.admin, Role.inspector) else []
     return render(
         request, "notifications.html", user, notices=notices_for(session, units),
-        waiting=waiting,
+        waiting=waiting, mask_phone=mask_phone,
     )  # fmt: skip
 
 
