@@ -91,6 +91,9 @@ def edit_command(
         "", "--parent", help="move it, with its subtree, under this unit (code or id)"
     ),
     top: bool = typer.Option(False, "--top", help="move it to the top (no parent)"),
+    duty_phone: str = typer.Option(
+        None, "--duty-phone", help="its duty phone, texted the notices of its tickets ('' removes)"
+    ),
 ) -> None:
     """Rename, recode, relevel or move a unit; the options not given keep their value."""
     from huifang.domain.units import KEEP, edit_unit
@@ -99,11 +102,16 @@ def edit_command(
         raise typer.BadParameter("give --parent or --top, not both", param_hint="--top")
 
     def edit(session: Any, now: Any) -> str:
+        from huifang.phones import normalize_phone
+
         target = _unit(session, unit, "UNIT")
+        phone = duty_phone
+        if phone:
+            phone = normalize_phone(phone, Settings().phone_region)
         above: Any = None if top else _unit(session, parent, "--parent") if parent else KEEP
         edited = edit_unit(
             session, target.id, actor=None, now=now, code=code or None, name=name or None,
-            level=level or None, parent=above,
+            level=level or None, parent=above, duty_phone=phone,
         )  # fmt: skip
         return _line(edited)
 

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from huifang.bootstrap import build_runtime
 from huifang.cli import app
+from huifang.domain.models import Unit
+from huifang.settings import Settings
 from tests.processes import HUIFANG
 
 runner = CliRunner()
@@ -74,3 +77,15 @@ def test_the_installed_command_edits_units(data_dir: Path) -> None:
     assert run("add", "CITY", "市局", "--level", "bureau").returncode == 0
     assert run("edit", "CITY", "--name", "市公安局").stdout == "1\tCITY\tbureau\t市公安局\n"
     assert run("list").stdout == "1\tCITY\tbureau\t市公安局\n"
+
+
+def test_a_duty_phone_is_set_in_e164(data_dir: Path) -> None:
+    units("add", "E1", "东门派出所", "--level", "station")
+    units("edit", "E1", "--duty-phone", "138 0013 8000")
+    runtime = build_runtime(Settings())
+    try:
+        with runtime.engine.connect() as connection:
+            phone = connection.execute(Unit.__table__.select()).first().duty_phone  # type: ignore[attr-defined,union-attr]
+    finally:
+        runtime.close()
+    assert phone == "+8613800138000"
