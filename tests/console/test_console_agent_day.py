@@ -11,7 +11,6 @@ overflows sideways, squeezes a label to a character per line or cuts a button of
 from __future__ import annotations
 
 import json
-import os
 import re
 import wave
 from collections.abc import Iterator
@@ -161,13 +160,11 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
     root = tmp_path_factory.mktemp("agent-day")
     settings = Settings(data_dir=root / "data", database_url=f"sqlite:///{root / 'huifang.db'}")
     seeded = _seed(settings)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUIFANG_")}
-    env |= {
-        "HUIFANG_DATA_DIR": str(settings.data_dir),
-        "HUIFANG_DATABASE_URL": settings.database_url,
-        "HUIFANG_SIM_PERSONAS": json.dumps({ANSWERS: "satisfied", BUSY: "busy_then_satisfied"}),
-    }
-    server, seeded.url = serve(env, root / "serve.log")
+    personas = json.dumps({ANSWERS: "satisfied", BUSY: "busy_then_satisfied"})
+    server, seeded.url = serve(
+        settings.data_dir, settings.database_url, root / "serve.log",
+        extra_env={"HUIFANG_SIM_PERSONAS": personas},
+    )  # fmt: skip
     yield seeded
     stop(server)
 

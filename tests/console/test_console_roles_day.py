@@ -9,7 +9,6 @@ to another branch and creates a user whose role they chose. Screenshots at 390 p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from huifang.domain.units import create_unit
 from huifang.followup.second_callback import second_callback_script
 from huifang.followup.tickets import acknowledge, report_rectification
 from huifang.settings import Settings
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS
+from tests.console.conftest import PASSWORD, SCREENSHOTS
 from tests.factories import hashed_password, make_incident, make_ticket
 from tests.processes import serve, stop
 
@@ -98,26 +97,9 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
     root = tmp_path_factory.mktemp("roles-day")
     settings = Settings(data_dir=root / "data", database_url=f"sqlite:///{root / 'huifang.db'}")
     seeded = _seed(settings)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUIFANG_")}
-    env |= {
-        "HUIFANG_DATA_DIR": str(settings.data_dir),
-        "HUIFANG_DATABASE_URL": settings.database_url,
-    }
-    server, seeded.url = serve(env, root / "serve.log")
+    server, seeded.url = serve(settings.data_dir, settings.database_url, root / "serve.log")
     yield seeded
     stop(server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the console tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def _login(browser: Any, day: Day, username: str) -> Any:

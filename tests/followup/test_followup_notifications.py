@@ -5,7 +5,7 @@ arms the deadline notices again; a refused one leaves it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from huifang.clock import FakeClock
-from huifang.domain.models import Notification, SmsMessage, Ticket
+from huifang.domain.models import ExtensionRequest, Notification, SmsMessage, Ticket, User
 from huifang.errors import Conflict, Forbidden
 from huifang.followup.extensions import decide_extension, request_extension
 from huifang.followup.notifications import mark_read, notify_deadlines, unread_count
@@ -30,6 +30,22 @@ def kinds(session: Session, ticket: Ticket) -> list[str]:
         .order_by(col(Notification.id))
     )
     return [row[0] for row in rows]
+
+
+def ask(session: Session, ticket: Ticket, actor: User, deadline: datetime, now: datetime,
+        reason: str = "需协调多个部门") -> ExtensionRequest:  # fmt: skip
+    assert ticket.id is not None
+    return request_extension(
+        session, ticket.id, actor=actor, reason=reason, deadline=deadline, now=now
+    )
+
+
+def decide(session: Session, request: ExtensionRequest, actor: User, now: datetime, *,
+           approve: bool, note: str = "") -> ExtensionRequest:  # fmt: skip
+    assert request.id is not None
+    return decide_extension(
+        session, request.id, actor=actor, approve=approve, note=note, now=now, tz=TZ
+    )
 
 
 @pytest.fixture
@@ -68,14 +84,8 @@ def test_an_approved_extension_moves_the_deadline_and_arms_the_notices_again(
     session: Session, ticket: Ticket, staff: Staff, clock: FakeClock
 ) -> None:
     later = ticket.deadline_at + timedelta(days=5)
-    request = request_extension(
-        session, ticket.id, actor=staff.supervisor, reason="需协调多个部门",  # type: ignore[arg-type]
-        deadline=later, now=clock.now(),
-    )  # fmt: skip
-    decide_extension(
-        session, request.id, actor=staff.inspector, approve=True, note="同意",  # type: ignore[arg-type]
-        now=clock.now(), tz=TZ,
-    )  # fmt: skip
+    request = ask(session, ticket, staff.supervisor, later, clock.now(), reason="需协调多个部门")
+    decide(session, request, staff.inspector, clock.now(), approve=True, note="同意")
     session.refresh(ticket)
     assert ticket.deadline_at == later
     notify_deadlines(session, now=later - timedelta(hours=1), tz=TZ)
@@ -86,46 +96,46 @@ def test_a_refused_extension_leaves_the_deadline(
     session: Session, ticket: Ticket, staff: Staff, clock: FakeClock
 ) -> None:
     deadline = ticket.deadline_at
-    request = request_extension(
-        session, ticket.id, actor=staff.supervisor, reason="人手不足",  # type: ignore[arg-type]
-        deadline=deadline + timedelta(days=2), now=clock.now(),
-    )  # fmt: skip
-    decide_extension(
-        session, request.id, actor=staff.inspector, approve=False, note="不予延期",  # type: ignore[arg-type]
-        now=clock.now(), tz=TZ,
-    )  # fmt: skip
+    request = ask(
+        session,
+        ticket,
+        staff.supervisor,
+        deadline + timedelta(days=2),
+        clock.now(),
+        reason="人手不足",
+    )
+    decide(session, request, staff.inspector, clock.now(), approve=False, note="不予延期")
     session.refresh(ticket)
     assert ticket.deadline_at == deadline
     assert kinds(session, ticket)[-1] == "extension_refused"
     with pytest.raises(Conflict):
-        decide_extension(
-            session, request.id, actor=staff.inspector, approve=True, note="",  # type: ignore[arg-type]
-            now=clock.now(), tz=TZ,
-        )  # fmt: skip
+        decide(session, request, staff.inspector, clock.now(), approve=True, note="")
 
 
 def test_an_extension_must_be_later_asked_by_the_unit_and_decided_by_an_inspector(
     session: Session, ticket: Ticket, staff: Staff, clock: FakeClock
 ) -> None:
     with pytest.raises(ValueError, match="deadline: a new deadline must be later"):
-        request_extension(
-            session, ticket.id, actor=staff.supervisor, reason="x",  # type: ignore[arg-type]
-            deadline=ticket.deadline_at, now=clock.now(),
-        )  # fmt: skip
+        ask(session, ticket, staff.supervisor, ticket.deadline_at, clock.now(), reason="x")
     with pytest.raises(Forbidden):
-        request_extension(
-            session, ticket.id, actor=staff.inspector, reason="x",  # type: ignore[arg-type]
-            deadline=ticket.deadline_at + timedelta(days=1), now=clock.now(),
-        )  # fmt: skip
-    request = request_extension(
-        session, ticket.id, actor=staff.supervisor, reason="x",  # type: ignore[arg-type]
-        deadline=ticket.deadline_at + timedelta(days=1), now=clock.now(),
-    )  # fmt: skip
+        ask(
+            session,
+            ticket,
+            staff.inspector,
+            ticket.deadline_at + timedelta(days=1),
+            clock.now(),
+            reason="x",
+        )
+    request = ask(
+        session,
+        ticket,
+        staff.supervisor,
+        ticket.deadline_at + timedelta(days=1),
+        clock.now(),
+        reason="x",
+    )
     with pytest.raises(Forbidden):
-        decide_extension(
-            session, request.id, actor=staff.supervisor, approve=True, note="",  # type: ignore[arg-type]
-            now=clock.now(), tz=TZ,
-        )  # fmt: skip
+        decide(session, request, staff.supervisor, clock.now(), approve=True, note="")
 
 
 def test_a_notice_read_leaves_the_unread_count(
