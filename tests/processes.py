@@ -36,14 +36,20 @@ def free_port() -> int:
 
 
 def serve(
-    env: dict[str, str], log: Path, *, timeout: float = 60
-) -> tuple[subprocess.Popen[bytes], str]:
-    """`huifang serve` on a free port with `env`, its output in the file `log` (never a pipe
-    nobody reads); returns the process and its URL once /healthz answers."""
+    data_dir: Path, database_url: str, log: Path, *, extra_env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> tuple[subprocess.Popen[bytes], str]:  # fmt: skip
+    """`huifang serve` on a free port, on `data_dir` and `database_url` (the caller's other
+    HUIFANG_* variables left out, `extra_env` added), its output in the file `log` (never a
+    pipe nobody reads); returns the process and its URL once /healthz answers."""
+    import os
     import time
 
     import httpx
 
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUIFANG_")}
+    env |= {"HUIFANG_DATA_DIR": str(data_dir), "HUIFANG_DATABASE_URL": database_url}
+    env |= extra_env or {}
     port = free_port()
     server = subprocess.Popen(
         [str(HUIFANG), "serve", "--port", str(port)],
