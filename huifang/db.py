@@ -156,8 +156,12 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (the same migrations on SQLite and PostgreSQL)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Apply migrations up to `revision` (the same migrations on SQLite and PostgreSQL).
+
+    Every process starts by this; a connection dropped under it must not kill a worker at
+    start-up, and alembic runs each migration in a transaction, so a retry is safe."""
+    config = alembic_config(engine)
+    retry_transient(lambda _try: command.upgrade(config, revision), what="applying migrations")
 
 
 def downgrade(engine: Engine, revision: str) -> None:

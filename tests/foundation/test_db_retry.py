@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from huifang.db import is_transient, retry_transient
+from huifang.db import is_transient, retry_transient, upgrade
 
 DROPPED = DBAPIError("SELECT 1", {}, Exception("connection reset"), connection_invalidated=True)
 BUSY = OperationalError("UPDATE t", {}, Exception("database is locked"))
@@ -57,3 +62,22 @@ def test_other_errors_are_raised_at_once() -> None:
     with pytest.raises(IntegrityError):
         retry_transient(work, what="t", delays=(0.1,), sleep=lambda _s: None)
     assert work.tries == [1]
+
+
+def test_migrating_at_start_up_survives_a_dropped_connection(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every process migrates when it starts: a worker must not die of a connection the
+    database dropped under that (seen: `huifang worker` exit 1 on PostgreSQL)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    real_upgrade = command.upgrade
+    dropped = Flaky(DROPPED)
+
+    def upgrade_dropping_once(config: Config, revision: str) -> None:
+        dropped(0)
+        real_upgrade(config, revision)
+
+    monkeypatch.setattr(command, "upgrade", upgrade_dropping_once)
+    monkeypatch.setattr("huifang.db.time.sleep", lambda _s: None)
+    upgrade(engine)
+    assert "incidents" in inspect(engine).get_table_names()

@@ -79,6 +79,17 @@ PERSONAS: dict[str, Persona] = {
             keys_later={"second_callback": "1"},
             complaint="民警态度很差，到场太慢了，问题也没有解决。",
         ),
+        # complain about one thing each, so that the dimensions' figures differ
+        Persona(
+            "complains_about_arrival",
+            keys={"arrival_time": "3", "overall": "3", "second_callback": "1"},
+            complaint="报警以后等了一个多小时才来人，太慢了。",
+        ),
+        Persona(
+            "complains_about_handling",
+            keys={"handling": "3", "overall": "2", "second_callback": "1"},
+            complaint="事情到现在也没人处理，问题一点没有解决。",
+        ),
         # complains, and is satisfied once the unit has rectified (1 on the first second
         # callback); not in the realistic mix: assign it to the phones that need it
         Persona(
@@ -113,7 +124,9 @@ REALISTIC_MIX: Mapping[str, float] = {
     "satisfied": 30,
     "basically_satisfied": 8,
     "speaks_satisfied": 5,
-    "complains": 6,
+    "complains": 2,
+    "complains_about_arrival": 2,
+    "complains_about_handling": 2,
     "busy_then_satisfied": 6,
     "never_answers": 10,
     "hangs_up": 2,
