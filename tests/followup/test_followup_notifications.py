@@ -17,6 +17,7 @@ from huifang.domain.models import ExtensionRequest, Notification, SmsMessage, Ti
 from huifang.errors import Conflict, Forbidden
 from huifang.followup.extensions import decide_extension, request_extension
 from huifang.followup.notifications import mark_read, notify_deadlines, unread_count
+from huifang.followup.timeline import ticket_timeline
 from tests.factories import make_incident, make_ticket
 from tests.followup.conftest import Staff
 
@@ -147,3 +148,22 @@ def test_a_notice_read_leaves_the_unread_count(
     mark_read(session, notice.id, reader=staff.supervisor, unit_ids=units, now=clock.now())  # type: ignore[arg-type]
     assert unread_count(session, units) == 0  # type: ignore[arg-type]
     assert unread_count(session, [staff.other_station.id]) == 0  # type: ignore[list-item]
+
+
+def test_the_tickets_timeline_shows_the_notices_and_the_extension_with_its_decision(
+    session: Session, ticket: Ticket, staff: Staff, clock: FakeClock
+) -> None:
+    later = ticket.deadline_at + timedelta(days=2)
+    clock.advance(timedelta(hours=1))
+    request = ask(session, ticket, staff.supervisor, later, clock.now(), reason="需协调")
+    clock.advance(timedelta(hours=1))
+    decide(session, request, staff.inspector, clock.now(), approve=True, note="同意")
+    assert ticket.id is not None
+    entries = ticket_timeline(session, ticket.id, actor=staff.inspector, now=clock.now(), tz=TZ)
+    steps = [
+        (e.kind.value, e.code, e.text) for e in entries if e.kind.value in ("extension", "notice")
+    ]
+    assert steps == [
+        ("notice", "issued", ""), ("extension", "pending", "需协调"),
+        ("extension", "approved", "同意"), ("notice", "extension_approved", ""),
+    ]  # fmt: skip

@@ -194,6 +194,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "tl_agent_call": ("回访员致电", "Agent's call"),
     "tl_ticket_change": ("督办单", "Ticket"),
     "tl_second_callback": ("二次回访", "Second callback"),
+    "tl_extension": ("申请延期", "Extension"),
+    "tl_notice": ("通知单位", "Unit notified"),
     "ref_attempt": ("电话", "Call"),
     "ref_sms": ("短信", "SMS"),
     "ref_recording": ("录音", "Recording"),
