@@ -16,6 +16,7 @@ without its file nor a file without its row.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,7 +46,14 @@ POOL_OVERFLOW = 20
 DB_THREADS = POOL_SIZE + POOL_OVERFLOW
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns as text a person can read in any database tool (and search): Chinese as
+    written, not as `\\uXXXX` escapes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("json_serializer", _json_text)
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_engine(

@@ -26,8 +26,10 @@ Rules kept here:
 - every piece of database work is retried after a transient error (`db.retry_transient`):
   a dropped connection never loses a call's outcome nor stops the worker;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
-  imported complaints, overdue tickets) and refreshes the dashboard's precomputed figures
-  (`stats.queries.refresh_snapshots`): both are idempotent, so every worker may run them;
+  imported complaints, overdue tickets), writing the worker's heartbeat (which the console
+  reads) in the same transaction; then it sends the units' notices queued for their duty
+  phones and refreshes the dashboard's precomputed figures
+  (`stats.queries.refresh_snapshots`): all are idempotent, so every worker may run them;
 - once a day (and when it starts) it runs the retention purge (`huifang.privacy`), also
   idempotent and safe to run from every worker.
 """
@@ -53,9 +55,13 @@ from huifang.db import is_transient, retry_transient, session_scope
 from huifang.dialer import claims, trunks
 from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict, decide_dial
 from huifang.domain.states import ATTEMPT, AttemptEvent, AttemptState
+from huifang.domain.workers import beat
+from huifang.followup.notifications import queued_notice_sms
 from huifang.followup.sweep import sweep
 from huifang.logs import attempt_changed
 from huifang.privacy.retention import RetentionPolicy, purge
+from huifang.sms.registry import process_gateway
+from huifang.sms.survey import send_queued_sms
 from huifang.stats.queries import refresh_snapshots
 from huifang.telephony.base import (
     CallEvent,
@@ -171,9 +177,9 @@ class DialerWorker:
 
         def run_sweep() -> None:
             with session_scope(self.runtime.engine) as session:
-                report = sweep(
-                    session, now=self.runtime.clock.now(), settings=self.runtime.settings
-                )
+                now = self.runtime.clock.now()
+                report = sweep(session, now=now, settings=self.runtime.settings)
+                beat(session, self.name, now)
             if report.released_claims or report.opened_escalations or report.overdue_tickets:
                 log.info("follow-up sweep: %s", report)
             # the dashboard's figures, precomputed in a transaction of their own
@@ -184,8 +190,19 @@ class DialerWorker:
 
         try:
             await asyncio.to_thread(run_sweep)
+            await self.send_notices()
         except Exception:  # the dialer must keep dialing; the next sweep tries again
             log.exception("follow-up sweep failed")
+
+    async def send_notices(self) -> None:
+        """Hand the units' queued notices (to their duty phones) to the SMS gateway."""
+
+        def queued() -> list[int]:
+            with session_scope(self.runtime.engine) as session:
+                return queued_notice_sms(session)
+
+        for sms_id in await asyncio.to_thread(queued):
+            await send_queued_sms(self.runtime, process_gateway(self.runtime), sms_id)
 
     async def purge_if_due(self) -> None:
         """Run the retention purge when a day has passed since the last one."""

@@ -37,6 +37,8 @@ class Unit(SQLModel, table=True):
     level: str = Field(sa_type=String(16))
     #: materialised ancestry `/1/4/17/`: a subtree is `path LIKE '/1/4/%'`
     path: str = Field(default="/", sa_type=String(255), index=True)
+    #: the unit's duty phone (E.164): its tickets' notices go there by SMS when a gateway is set
+    duty_phone: str = Field(default="", sa_type=String(32))
 
 
 class Incident(SQLModel, table=True):
@@ -590,3 +592,55 @@ class StatsSnapshot(SQLModel, table=True):
     computed_at: datetime = Field(sa_type=UTCDateTime)
     #: {unit id: the unit's own figures}
     figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """A dialer worker's last sign of life, written by each of its follow-up sweeps: the
+    console warns an admin starting a campaign when no worker was seen lately."""
+
+    __tablename__ = "worker_heartbeats"
+    name: str = Field(primary_key=True, sa_type=String(64))
+    seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Notification(SQLModel, table=True):
+    """A notice to a unit about one of its tickets: issued, due within a day, overdue, an
+    extension decided. One per ticket, kind and deadline, so a sweep repeated writes nothing
+    new, and a new deadline (an extension) arms the deadline notices again."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "kind", "deadline_at", name="uq_notifications_once"),
+        Index("ix_notifications_unit_unread", "unit_id", "read_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="units.id")
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    #: issued / due_soon / overdue / extension_approved / extension_refused
+    kind: str = Field(sa_type=String(24))
+    #: the ticket's deadline when the notice was written
+    deadline_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    read_at: datetime | None = _time()
+    read_by: int | None = Field(default=None, foreign_key="users.id")
+    #: the duty phone texted, and when ("" and none: no gateway or no duty phone)
+    sms_to: str = Field(default="", sa_type=String(32))
+    sms_sent_at: datetime | None = _time()
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """A unit's request for a later deadline (申请延期), which an inspector or admin approves
+    (the ticket's deadline moves) or refuses."""
+
+    __tablename__ = "extension_requests"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    #: pending / approved / refused
+    state: str = _state("pending", 16)
+    reason: str = Field(sa_type=Text)
+    requested_deadline: datetime = Field(sa_type=UTCDateTime)
+    requested_by: int | None = Field(default=None, foreign_key="users.id")
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    decided_by: int | None = Field(default=None, foreign_key="users.id")
+    decided_at: datetime | None = _time()
+    decision_note: str = Field(default="", sa_type=Text)

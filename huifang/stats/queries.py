@@ -394,6 +394,20 @@ def trend(
     return points
 
 
+def campaign_progress(session: Session, campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Contacts per state of each campaign: one GROUP BY."""
+    progress: dict[int, dict[str, int]] = {i: {} for i in campaign_ids}
+    if campaign_ids:
+        rows = session.execute(
+            select(col(Contact.campaign_id), col(Contact.state), func.count())
+            .where(col(Contact.campaign_id).in_(list(campaign_ids)))
+            .group_by(col(Contact.campaign_id), col(Contact.state))
+        ).all()
+        for campaign_id, state, count in rows:
+            progress[campaign_id][state] = count
+    return progress
+
+
 def campaign_activity(session: Session, campaign_ids: Sequence[int]) -> dict[str, int]:
     """What campaigns did, counted per contact or call: survey SMS sent and replied to,
     survey calls placed (retries among them), opt-outs, escalations."""

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,6 +62,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/tickets", "nav_tickets"), ("/second-callbacks", "nav_second_callbacks"),
         ("/scripts", "nav_scripts"), ("/campaigns", "nav_campaigns"), ("/units", "nav_units"),
         ("/users", "nav_users"), ("/audit", "nav_audit"), ("/tokens", "nav_tokens"),
+        ("/notifications", "nav_notifications"),
     ],
     Role.agent: [
         ("/queue", "nav_queue"), ("/review", "nav_review"),
@@ -70,11 +71,12 @@ NAV: dict[str, list[tuple[str, str]]] = {
     ],
     Role.supervisor: [
         ("/tickets", "nav_tickets"), ("/dashboard", "nav_dashboard"), ("/tokens", "nav_tokens"),
+        ("/notifications", "nav_notifications"),
     ],
     Role.inspector: [
         ("/dashboard", "nav_dashboard"), ("/queue", "nav_queue"), ("/review", "nav_review"),
         ("/tickets", "nav_tickets"), ("/second-callbacks", "nav_second_callbacks"),
-        ("/audit", "nav_audit"), ("/tokens", "nav_tokens"),
+        ("/audit", "nav_audit"), ("/tokens", "nav_tokens"), ("/notifications", "nav_notifications"),
     ],
 }  # fmt: skip
 
@@ -230,8 +232,29 @@ def render(
     return response
 
 
+def form_day(value: str) -> date | None:
+    """A date input's day; none when empty or not a day (a browser sends only days)."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
 def _local(moment: datetime | None, tz: Any) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def local_input(moment: datetime, tz: Any) -> str:
+    """`moment` as a datetime-local input's value in the deployment's time zone."""
+    return moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+
+
+def htmx_redirect(path: str, flash: str = "") -> Response:
+    """What an htmx form gets instead of a redirect: htmx loads `path` (an XHR would follow a
+    303 by itself and swap the next page into the form)."""
+    response = Response(status_code=200, headers={"HX-Redirect": path})
+    _set_flash(response, flash)
+    return response
 
 
 class Refusal(str):
@@ -246,10 +269,15 @@ _REFUSAL_MARK = "\x1e"
 def redirect(path: str, flash: str = "") -> RedirectResponse:
     """Post/redirect/get, optionally with a one-time message for the next page."""
     response = RedirectResponse(path, status_code=303)
+    _set_flash(response, flash)
+    return response
+
+
+def _set_flash(response: Response, flash: str) -> None:
+    """A one-time message for the next page (a refusal marked as one)."""
     if flash:
         value = _REFUSAL_MARK + flash if isinstance(flash, Refusal) else flash
         response.set_cookie(FLASH_COOKIE, quote(value), max_age=60, samesite="lax", path="/")
-    return response
 
 
 @contextmanager

@@ -19,3 +19,11 @@
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 30000); });
   document.addEventListener("htmx:afterSwap", tick);
 })();
+
+// A form with data-confirm asks before it is sent (starting a campaign, finishing it).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
