@@ -80,7 +80,8 @@ def bench_decisions(count: int) -> float:
 
 
 SEED = (
-    "INSERT INTO units (code, name, level, path) VALUES ('B1', '测试派出所', 'station', '/1/')",
+    "INSERT INTO units (code, name, level, path, duty_phone)"
+    " VALUES ('B1', '测试派出所', 'station', '/1/', '')",
     "INSERT INTO incidents (source, external_id, occurred_at, handled_at, caller_phone,"
     " caller_name, unit_id, officer, category, summary, is_complaint, imported_at)"
     " VALUES ('110', 'bench-1', :now, :now, '+8613900000000', '', 1, '', '', '', false, :now)",

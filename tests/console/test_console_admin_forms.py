@@ -132,7 +132,7 @@ def test_a_station_under_a_station_is_refused_with_the_rule(
         data={"code": "E1", "name": "东门派出所", "level": "station", "parent_id": units["W1"],
               "csrf_token": token},
     )  # fmt: skip
-    assert "cannot sit under the station" in client.get(reply.headers["location"]).text
+    assert "上级单位「西门派出所」的级别不高于本单位" in client.get(reply.headers["location"]).text
     with Session(sqlite_engine) as session:
         parent = session.execute(
             select(col(Unit.parent_id)).where(col(Unit.id) == units["E1"])

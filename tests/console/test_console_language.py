@@ -93,6 +93,8 @@ def _walk(client: httpx.Client, start: list[str], names: frozenset[str]) -> dict
         seen[shape] = seen.get(shape, 0) + 1
         fetched += 1
         reply = client.get(path)
+        if reply.headers.get("content-type") == "application/pdf":
+            continue  # a printout (tests/followup/test_followup_printing.py reads them)
         if "text/html" not in reply.headers.get("content-type", ""):
             strays[path] = [f"not a page: {reply.headers.get('content-type')}"]
             continue

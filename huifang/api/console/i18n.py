@@ -384,9 +384,9 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Finishing cancels the calls not yet placed; the campaign cannot go on. Finish it?",
     ),
     "no_worker": (
-        "没有正在运行的呼叫进程（最近三分钟内未见心跳）：开始的任务不会拨出电话。请先运行 huifang worker。",
+        "没有正在运行的呼叫进程（最近三分钟内未见心跳）：开始的任务不会拨出电话。请先运行：",
         "No dialer worker is running (no heartbeat in the last three minutes): a started "
-        "campaign places no calls. Run huifang worker first.",
+        "campaign places no calls. Run this first:",
     ),
     "worker_last_seen": ("最近心跳", "Last heartbeat"),
     "progress": ("进度", "Progress"),
@@ -487,6 +487,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "msg_password_short": ("密码至少 {n} 位", "The password needs at least {n} characters"),
     "msg_username_taken": ("用户名 {name} 已被使用", "The username {name} is taken"),
     "msg_unit_code_taken": ("单位编码 {code} 已存在", "A unit with code {code} exists already"),
+    "msg_unit_level": (
+        "上级单位「{name}」的级别不高于本单位：请选择更高一级的单位",
+        "{name} is not above this unit's level: choose a parent of a higher level",
+    ),
     "msg_review_labelled": ("该回复已由 {who} 研判", "{who} labelled this reply already"),
     "msg_rectification_needed": ("请填写整改情况", "Describe the rectification"),
     "msg_handled_range": ("处置时间的结束日期早于开始日期", "The end date is before the start"),

@@ -37,6 +37,7 @@ _KNOWN: list[tuple[re.Pattern[str], str]] = [
         (r"^password: at least (?P<n>\d+) characters", "msg_password_short"),
         (r"^username: '(?P<name>.*)' is taken", "msg_username_taken"),
         (r"^code: a unit with code '(?P<code>.*)' exists already", "msg_unit_code_taken"),
+        (r"^parent_id: a \w+ cannot sit under the \w+ '(?P<name>.*)':", "msg_unit_level"),
         (r"^review item \d+ was labelled \w+ by (?P<who>.+) already", "msg_review_labelled"),
         (r"^text: describe the rectification", "msg_rectification_needed"),
         (r"^handled_to: .* is before handled_from", "msg_handled_range"),
