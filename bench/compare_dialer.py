@@ -16,10 +16,11 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 from bench.compare import Context, Row
 from bench.dialer import NOW, bench_claims, rearm, seed_campaign
+from bench.throwaway_db import create_database, dropper
 from huifang.db import create_db_engine
 
 WORKERS = 4
@@ -44,20 +45,10 @@ _database: dict[str, str] = {}
 
 
 def _prepare(context: Context) -> Callable[[], None]:
-    admin = create_db_engine(context.postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"huifang_cmp_dialer_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(context.postgres_url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_database(context.postgres_url, "huifang_cmp_dialer")
     seed_campaign(url, max(WORKERS * BATCH, int(1_000_000 * context.scale)))
     _database["url"] = url
-
-    def teardown() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return teardown
+    return dropper(context.postgres_url, name)
 
 
 def _huifang(_context: Context) -> float:

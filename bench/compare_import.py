@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from bench.compare import Context, Row
+from bench.throwaway_db import create_database, drop_database
 from huifang.db import create_db_engine, upgrade
 from huifang.domain.incidents import import_incidents, open_text
 from huifang.domain.sample import generate_incidents, seed_units, write_incidents_csv
@@ -62,11 +62,7 @@ _work = _Workload()
 
 
 def _prepare(context: Context) -> Callable[[], None]:
-    admin = create_db_engine(context.postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"huifang_cmp_import_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(context.postgres_url).set(database=name).render_as_string(hide_password=False)
+    name, url = create_database(context.postgres_url, "huifang_cmp_import")
     engine = create_db_engine(url)
     upgrade(engine)
     with Session(engine) as session:
@@ -90,9 +86,7 @@ def _prepare(context: Context) -> Callable[[], None]:
     def teardown() -> None:
         engine.dispose()
         scratch.cleanup()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(context.postgres_url, name)
 
     return teardown
 

@@ -33,17 +33,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stats import fill  # noqa: E402  (bench/stats.py, beside this file)
+from throwaway_db import create_database, drop_database  # noqa: E402  (beside this file)
 
 from huifang.db import create_db_engine, upgrade  # noqa: E402
 from huifang.domain.users import hash_password  # noqa: E402
@@ -240,14 +240,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    name = args.reuse or f"huifang_bench_console_{uuid.uuid4().hex[:8]}"
-    admin = create_db_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    if not args.reuse:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    with admin.connect() as conn:
-        conn.execute(text(f'ALTER DATABASE "{name}" SET random_page_cost = 1.1'))
-    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+    name, url = create_database(args.postgres, "huifang_bench_console", reuse=args.reuse)
     engine = create_db_engine(url)
     server = None
     try:
@@ -276,9 +269,7 @@ def main() -> None:
     finally:
         engine.dispose()
         if not (args.keep or args.reuse):
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            drop_database(args.postgres, name)
 
 
 if __name__ == "__main__":

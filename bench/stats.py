@@ -24,7 +24,6 @@ import os
 import re
 import statistics
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,8 +31,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session
+from throwaway_db import create_database, drop_database  # bench/throwaway_db.py, beside this file
 
 from huifang.clock import FakeClock
 from huifang.db import create_db_engine, upgrade
@@ -222,14 +222,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    name = args.reuse or f"huifang_bench_stats_{uuid.uuid4().hex[:8]}"
-    admin = create_db_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    if not args.reuse:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    with admin.connect() as conn:
-        conn.execute(text(f'ALTER DATABASE "{name}" SET random_page_cost = 1.1'))
-    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+    name, url = create_database(args.postgres, "huifang_bench_stats", reuse=args.reuse)
     engine = create_db_engine(url)
     try:
         upgrade(engine)
@@ -240,9 +233,7 @@ def main() -> None:
     finally:
         engine.dispose()
         if not (args.keep or args.reuse):
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            drop_database(args.postgres, name)
     print(f"\nevery query ≤ {TARGET_MS:.0f} ms: {'yes' if ok else 'NO'}")
 
 
