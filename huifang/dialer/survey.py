@@ -129,6 +129,9 @@ class _Step:
     new_answers: Sequence[ivr.Answer]
     result: ivr.SurveyResult
     idempotency_key: str | None
+    #: the provider's name and id of the call, stored as the call is answered (first step)
+    provider: str = ""
+    provider_call_id: str = ""
 
 
 #: everything a call needs to resume, in one query (on every survey call's first turn)
@@ -218,12 +221,23 @@ class DbSurveyCall:
     def result(self) -> ivr.SurveyResult:
         return self._session.result()
 
-    async def start(self, *, idempotency_key: str | None = None) -> Sequence[Action]:
+    async def start(
+        self, *, idempotency_key: str | None = None, provider: str = "", provider_call_id: str = ""
+    ) -> Sequence[Action]:
         if self._log:
             return list(self._last_actions)  # re-entered: carry on where the call was
-        return await self.feed(CallStarted(), idempotency_key=idempotency_key)
+        return await self._feed(CallStarted(), idempotency_key, provider, provider_call_id)
 
     async def feed(self, event: Event, *, idempotency_key: str | None = None) -> Sequence[Action]:
+        return await self._feed(event, idempotency_key)
+
+    async def _feed(
+        self,
+        event: Event,
+        idempotency_key: str | None,
+        provider: str = "",
+        provider_call_id: str = "",
+    ) -> Sequence[Action]:
         if self.finished:
             return []
         if isinstance(event, RecordingFinished) and not event.transcript:
@@ -233,7 +247,7 @@ class DbSurveyCall:
         result = self._session.result()
         entry = event_to_dict(event)
         new_answers = _first_answers(result.answers, answers_before)
-        step = _Step(event, entry, new_answers, result, idempotency_key)
+        step = _Step(event, entry, new_answers, result, idempotency_key, provider, provider_call_id)
         try:
             await self._runtime.run_db(
                 retry_transient, functools.partial(self._persist, step),
@@ -280,7 +294,10 @@ class DbSurveyCall:
                 _claim_receipt(connection, step.idempotency_key, now)
             self._append_log(connection, step.entry)
             if isinstance(step.event, CallStarted):
-                claims.note_progress(db, ctx.attempt_id, AttemptEvent.answer, now=now)
+                claims.note_progress(
+                    db, ctx.attempt_id, AttemptEvent.answer, now=now,
+                    provider=step.provider, provider_call_id=step.provider_call_id,
+                )  # fmt: skip
             recording_id = None
             if isinstance(step.event, RecordingFinished):
                 recording_id = self._store_recording(db, step.event, now)
