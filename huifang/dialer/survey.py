@@ -112,6 +112,9 @@ _APPEND_TO_LOG = (
     .where(func.json_array_length(_ATTEMPTS.c.ivr_log) == bindparam("length"))
     .values(ivr_log=bindparam("extended", type_=_ATTEMPTS.c.ivr_log.type))
 )
+_CAMPAIGNS = Campaign.__table__  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
+#: the calling rules a call's end applies (the campaign's other columns are not needed)
+_CAMPAIGN_RULES = select(_CAMPAIGNS.c.rules).where(_CAMPAIGNS.c.id == bindparam("campaign_id"))
 _INSERT_ANSWER = insert(Answer.__table__)  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
 _INSERT_RECEIPT = insert(WebhookReceipt.__table__)  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
 #: the columns of an answer a step stores, besides `created_at`
@@ -471,9 +474,10 @@ class DbSurveyCall:
             outcome = AttemptState.abandoned
         else:
             outcome = AttemptState.machine
-        campaign = db.get(Campaign, ctx.campaign_id)
-        assert campaign is not None
-        rules = DialRules.from_campaign(campaign.rules, self._runtime.settings)
+        campaign_rules = (
+            db.connection().execute(_CAMPAIGN_RULES, {"campaign_id": ctx.campaign_id}).scalar_one()
+        )
+        rules = DialRules.from_campaign(campaign_rules, self._runtime.settings)
         ended = claims.end_attempt(
             db, ctx.attempt_id, outcome, now=now, rules_for=lambda _id: rules,
             contact_outcome=str(result.outcome) if outcome == AttemptState.completed else None,
