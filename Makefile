@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-DEBIAN_PACKAGES := espeak-ng sox libsox-fmt-all chromium fonts-noto-cjk postgresql
+DEBIAN_PACKAGES := espeak-ng sox libsox-fmt-all chromium fonts-noto-cjk postgresql libpango-1.0-0 libpangoft2-1.0-0
 
 .PHONY: demo test serve lint bench clean
 

@@ -80,14 +80,16 @@ def bench_decisions(count: int) -> float:
 
 
 SEED = (
-    "INSERT INTO units (code, name, level, path) VALUES ('B1', '测试派出所', 'station', '/1/')",
+    "INSERT INTO units (code, name, level, path, duty_phone)"
+    " VALUES ('B1', '测试派出所', 'station', '/1/', '')",
     "INSERT INTO incidents (source, external_id, occurred_at, handled_at, caller_phone,"
     " caller_name, unit_id, officer, category, summary, is_complaint, imported_at)"
     " VALUES ('110', 'bench-1', :now, :now, '+8613900000000', '', 1, '', '', '', false, :now)",
     "INSERT INTO script_versions (name, version, language, source_yaml, content_hash,"
     " published_at) VALUES ('bench', 1, 'zh-CN', '', '', :now)",
-    "INSERT INTO campaigns (name, state, script_version_id, channels, sms_fallback_hours,"
-    " selection, rules, created_at) VALUES ('bench', 'running', 1, 'voice', 4, '{}', :rules, :now)",
+    "INSERT INTO campaigns (name, state, kind, script_version_id, channels, sms_fallback_hours,"
+    " selection, rules, created_at)"
+    " VALUES ('bench', 'running', 'survey', 1, 'voice', 4, '{}', :rules, :now)",
 )
 RULES = '{"contacts_per_24h": 100, "contacts_per_7d": 100}'
 
@@ -99,8 +101,9 @@ def seed_campaign(url: str, contacts: int) -> None:
         for statement in SEED:
             conn.execute(text(statement), {"now": NOW, "rules": RULES})
         conn.execute(text("""
-            INSERT INTO contacts (campaign_id, incident_id, phone, state, attempts, next_due_at, updated_at)
-            SELECT 1, 1, '+86139' || lpad(g::text, 8, '0'), 'pending', 0, :now, :now
+            INSERT INTO contacts (campaign_id, incident_id, phone, purpose, state, attempts,
+                next_due_at, updated_at)
+            SELECT 1, 1, '+86139' || lpad(g::text, 8, '0'), 'survey', 'pending', 0, :now, :now
             FROM generate_series(1, :n) g
         """), {"now": NOW, "n": contacts})  # fmt: skip
         conn.execute(text("""
@@ -120,9 +123,10 @@ def rearm(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(
             "UPDATE call_attempts SET state = 'queued', claimed_by = '', lease_until = NULL,"
-            " dialed_at = NULL WHERE state <> 'queued'"
+            " dialed_at = NULL WHERE state <> 'queued' OR claimed_by <> ''"
         ))  # fmt: skip
-        conn.execute(text("UPDATE contacts SET state = 'pending', attempts = 0"))
+        conn.execute(text("UPDATE contacts SET state = 'pending', attempts = 0 WHERE attempts > 0"))
+        conn.execute(text("UPDATE trunk_slots SET holder = '', expires_at = NULL"))
         conn.execute(text("ANALYZE"))
     engine.dispose()
 
@@ -132,24 +136,34 @@ class _NoLine:
     max_channels = 1_000_000
 
 
+#: a trunk with a batch's channels for each of up to 8 workers
+BENCH_TRUNK_CHANNELS = 8 * 500
+
+
 def claim_worker(url: str, batch: int, seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """The worker's claim path in a loop: every pass gives back the channels of the calls
+    the previous pass placed (they ended at once) and takes new ones, as a worker does."""
     from huifang.bootstrap import build_runtime
     from huifang.clock import FakeClock
     from huifang.dialer.worker import DialerWorker
+    from huifang.settings import Trunk
 
-    settings = Settings(database_url=url, data_dir=Settings().data_dir)
+    trunk = Trunk(name="bench", channels=BENCH_TRUNK_CHANNELS, calls_per_second=1e6)
+    settings = Settings(database_url=url, data_dir=Settings().data_dir, trunks=[trunk])
     runtime = build_runtime(settings, clock=FakeClock(NOW), migrate=False)
     worker = DialerWorker(runtime, _NoLine(), batch=batch)  # type: ignore[arg-type]
+    worker._ensure_slots()
     claimed = 0
     latencies: list[float] = []
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
         tick = time.perf_counter()
-        got = len(worker._claim_and_decide(batch))
+        placed = worker._claim_and_decide(batch)
         latencies.append(time.perf_counter() - tick)
-        if not got:
+        if not placed:
             break
-        claimed += got
+        worker._freed.extend(worker._slot_of.pop(c.attempt_id) for c in placed)
+        claimed += len(placed)
     elapsed = time.perf_counter() - started
     runtime.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -51,9 +51,9 @@ TARGET_MS = 300.0
 FILL = [
     """INSERT INTO script_versions (name, version, language, source_yaml, content_hash, published_at)
        VALUES ('survey-110.zh-CN', 1, 'zh-CN', 'name: bench', repeat('0', 64), now())""",
-    """INSERT INTO campaigns (name, state, script_version_id, channels, sms_fallback_hours,
-                             selection, rules, created_at)
-       VALUES ('bench', 'running', 1, 'voice', 4, '{}', '{}', now())""",
+    """INSERT INTO campaigns (name, kind, state, script_version_id, channels,
+                             sms_fallback_hours, selection, rules, created_at)
+       VALUES ('bench', 'survey', 'running', 1, 'voice', 4, '{}', '{}', now())""",
     # one incident per call, spread evenly over two years, round-robin over the stations
     """INSERT INTO incidents (source, external_id, occurred_at, handled_at, caller_phone,
                              caller_name, unit_id, officer, category, summary, is_complaint,
@@ -63,8 +63,9 @@ FILL = [
        FROM generate_series(1, :calls) AS g,
             LATERAL (SELECT CAST(:first_day AS timestamptz) + (g::float8 / :calls) * interval '1 day' * :days
                      AS t) AS at""",
-    """INSERT INTO contacts (campaign_id, incident_id, phone, state, attempts, updated_at)
-       SELECT 1, id, caller_phone, 'answered', 1, handled_at FROM incidents""",
+    """INSERT INTO contacts (campaign_id, incident_id, phone, purpose, state, attempts,
+                           updated_at)
+       SELECT 1, id, caller_phone, 'survey', 'answered', 1, handled_at FROM incidents""",
     """INSERT INTO call_attempts (contact_id, campaign_id, number, state, purpose, provider,
                                  provider_call_id, due_at, claimed_by, cause, outcome, ivr_log,
                                  created_at, dialed_at, answered_at, ended_at)
@@ -122,7 +123,8 @@ FILL = [
 ]
 
 
-def fill(engine: Engine, calls: int) -> None:
+def fill(engine: Engine, calls: int, first_day: str = FIRST_DAY, days: float = DAYS) -> None:
+    """`calls` answered calls, their incidents spread evenly over `days` from `first_day`."""
     with Session(engine) as session:
         stations = [u.id for u in seed_units(session)]
         session.commit()
@@ -130,8 +132,8 @@ def fill(engine: Engine, calls: int) -> None:
         "stations": stations,
         "station_count": len(stations),
         "calls": calls,
-        "first_day": FIRST_DAY,
-        "days": DAYS,
+        "first_day": first_day,
+        "days": days,
     }
     with engine.begin() as conn:
         for statement in FILL:

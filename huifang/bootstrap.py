@@ -125,5 +125,7 @@ def build_runtime(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or create_db_engine(settings.effective_database_url)
     if migrate:
+        # a connection dropped mid-migration rolls it back (PostgreSQL's DDL is transactional):
+        # running it again is safe, and a process starting while the database restarts waits
         upgrade(engine)
     return Runtime(settings=settings, engine=engine, clock=clock or SystemClock())

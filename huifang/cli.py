@@ -25,6 +25,7 @@ from huifang.settings import Settings
 from huifang.speech.cli import models_app, speech_app
 from huifang.stats.cli import app as stats_app
 from huifang.telephony.asterisk.cli import app as asterisk_app
+from huifang.units_cli import app as units_app
 
 app = typer.Typer(
     name="huifang",
@@ -56,6 +57,7 @@ app.add_typer(stats_app, name="stats")
 app.add_typer(models_app, name="models")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(units_app, name="units")
 app.command("demo")(demo_command)
 app.command("worker")(worker_command)
 

@@ -16,6 +16,7 @@ without its file nor a file without its row.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import CTE, Engine, Select, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
@@ -45,7 +46,14 @@ POOL_OVERFLOW = 20
 DB_THREADS = POOL_SIZE + POOL_OVERFLOW
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns as text a person can read in any database tool (and search): Chinese as
+    written, not as `\\uXXXX` escapes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("json_serializer", _json_text)
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_engine(
@@ -85,6 +93,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def locked_batch(session: Session, picked: Select[Any], name: str) -> CTE:
+    """`picked` (a SELECT … LIMIT k) as a CTE evaluated once, its rows locked with
+    `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite holds the whole database while it
+    writes): an `UPDATE … FROM` it touches at most k rows, each row no other transaction
+    holds. Never `UPDATE … WHERE id IN (SELECT … LIMIT k FOR UPDATE SKIP LOCKED)`: a nested
+    loop may run that subquery once per outer row, each run locking k more rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        picked = picked.with_for_update(skip_locked=True)
+    return picked.cte(name).prefix_with("MATERIALIZED")
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -29,13 +29,13 @@ def normalize_phone(raw: str, region: str = "CN") -> str:
     text = (raw or "").strip()
     if not text:
         raise InvalidPhoneNumber("phone number is empty")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise InvalidPhoneNumber("phone number contains control characters")
     # Fast path for the common case, a bare national mobile number: the same metadata the
     # full parser uses, without its cost (imports of a million rows are dominated by it).
     mobile = _mobile_pattern(region) if text.isdigit() else None
     if mobile is not None and mobile[0].fullmatch(text):
         return f"+{mobile[1]}{text}"
+    if not text.isprintable() and any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidPhoneNumber("phone number contains control characters")
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

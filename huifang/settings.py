@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +23,24 @@ from pydantic_settings import (
 
 #: placeholder secrets refused outside the simulated configuration
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "password", ""}
+
+
+class Trunk(BaseModel):
+    """A trunk: a line with a fixed number of channels (concurrent calls) and calls per
+    second, reached through one provider (for Asterisk: the box at `ami_host`). Its channels
+    are shared by every worker that dials through it, on every host (`dialer.trunks`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    channels: int = Field(ge=1, description="concurrent calls the trunk carries")
+    calls_per_second: float = Field(default=5.0, gt=0, description="new calls per second")
+    ami_host: str = Field(
+        default="", description="the Asterisk box of this trunk (default: ami_host)"
+    )
+    ami_port: int = Field(default=0, ge=0, le=65535, description="its AMI port (default: ami_port)")
+    channel_template: str = Field(
+        default="", description="its dial string (default: asterisk_channel_template)"
+    )
 
 
 class Settings(BaseSettings):
@@ -124,6 +142,13 @@ class Settings(BaseSettings):
         '(e.g. {"+8613800000001": "stays_unsatisfied"}); others are drawn from the mix',
     )
 
+    sim_call_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="the simulated line: real seconds each call holds its channel before the "
+        "citizen picks up (or not); 0: calls take no time",
+    )
+
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_username: str = "huifang"
@@ -189,8 +214,32 @@ class Settings(BaseSettings):
     )
 
     # --- dialer
-    max_channels: int = Field(default=30, ge=1, description="trunk channels (concurrent calls)")
-    calls_per_second: float = Field(default=5.0, gt=0)
+    max_channels: int = Field(
+        default=30, ge=1, description="channels of the one trunk used when `trunks` is empty"
+    )
+    calls_per_second: float = Field(
+        default=5.0,
+        gt=0,
+        description="calls per second of the one trunk used when `trunks` is empty",
+    )
+    trunks: list[Trunk] = Field(
+        default_factory=list,
+        description="the trunks, each {name, channels, calls_per_second, ami_host, ami_port, "
+        "channel_template} (env: a JSON list; TOML: [[trunks]] tables); empty = one trunk "
+        '"default" of max_channels and calls_per_second',
+    )
+    trunk: str = Field(
+        default="", description="the trunk this worker dials through (default: the first)"
+    )
+    trunk_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a worker's hold on a trunk channel lapses this long after its last "
+        "heartbeat: a dead worker's channels are free again after at most this",
+    )
+    trunk_heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="how often a worker renews the channels it holds"
+    )
     call_window_start: time = time(8, 30)
     call_window_end: time = time(20, 30)
     call_on_weekends: bool = True
@@ -243,6 +292,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _trunks_agree(self) -> Settings:
+        names = [t.name for t in self.trunks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"trunks: two trunks share a name ({names}); give each its own")
+        if self.trunk and self.trunk not in (names or ["default"]):
+            raise ValueError(
+                f"trunk: no trunk named {self.trunk!r} in trunks; known: {names or ['default']}"
+            )
+        if self.trunk_heartbeat_seconds >= self.trunk_lease_seconds:
+            raise ValueError(
+                "trunk_heartbeat_seconds: must be shorter than trunk_lease_seconds, or a live "
+                "worker's channels lapse between two heartbeats"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _real_secrets_for_real_networks(self) -> Settings:
         if (
             self.telephony_provider == "asterisk"
@@ -279,6 +344,17 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def dial_trunk(self) -> Trunk:
+        """The trunk this process dials through: `trunk` by name, else the first of `trunks`,
+        else one trunk of `max_channels` and `calls_per_second`."""
+        for trunk in self.trunks:
+            if trunk.name == self.trunk or not self.trunk:
+                return trunk
+        return Trunk(
+            name="default", channels=self.max_channels, calls_per_second=self.calls_per_second
+        )
+
+    @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'huifang.db').resolve()}"
 
@@ -310,6 +386,8 @@ class Settings(BaseSettings):
                 value = "****" if value.get_secret_value() else ""
             elif name == "database_url":
                 value = _mask_url_password(self.effective_database_url)
+            elif name == "trunks":
+                value = [trunk.model_dump() for trunk in self.trunks]
             shown[name] = str(value) if isinstance(value, Path | time) else value
         return shown
 

@@ -114,6 +114,20 @@ def make_escalation(session: Session, *, incident: Incident | None = None, voice
                     summary=summary, categories=("attitude",))  # fmt: skip
 
 
+def make_ticket(session: Session, *, incident: Incident | None = None, now: datetime = T0,
+                agent: User | None = None, findings: str = "出警迟到属实") -> Any:  # fmt: skip
+    """A supervision ticket issued at `now` (deadline three working days on) to the unit
+    that handled `incident`."""
+    from huifang.followup.deadlines import DeadlinePolicy
+    from huifang.followup.tickets import issue_ticket
+
+    escalation = make_escalation(session, incident=incident, now=now)
+    return issue_ticket(
+        session, escalation, agent=agent or make_user(session, role="agent"), findings=findings,
+        now=now, policy=DeadlinePolicy(days=3, working_days=True),
+    )  # fmt: skip
+
+
 def make_sms_surveyed_contact(session: Session, *, incident: Incident | None = None) -> Contact:
     """A contact whose survey SMS went out (the text the citizen replies to)."""
     from huifang.domain.models import SmsMessage

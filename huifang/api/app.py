@@ -22,7 +22,9 @@ from huifang.api.routes import (
     health,
     incidents,
     metrics,
+    notifications,
     reviews,
+    scripts,
     second_callbacks,
     stats,
     tickets,
@@ -66,6 +68,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(tickets.notices_router, prefix="/api/v1")
     app.include_router(second_callbacks.router, prefix="/api/v1")
     app.include_router(campaigns.router, prefix="/api/v1")
+    app.include_router(scripts.router, prefix="/api/v1")
+    app.include_router(notifications.router, prefix="/api/v1")
+    app.include_router(notifications.extensions_router, prefix="/api/v1")
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(stats.router, prefix="/api/v1")
     app.include_router(metrics.router)

@@ -15,7 +15,13 @@ Rules kept here:
   ended it, a replayed webhook) finds nothing to move and does nothing;
 - the guarded writes of a call's progress do not refresh objects the session holds
   (`synchronize_session=False`): they run on every answered call, and an ending reads
-  back what it needs of the attempt with its own write (`RETURNING`).
+  back what it needs of the attempt with its own write (`RETURNING`);
+- on PostgreSQL a batch costs one round trip per step: the claim returns, with each
+  attempt, everything the policy reads (the contact's phone and state, the opt-out, the
+  phone's contacts within the cap span), and the move to `dialing` counts the contacts'
+  attempts in the same statement; these statements are text built once (arrays, not
+  IN-lists), prepared by the driver after a few runs. SQLite runs the same steps as
+  several plain statements.
 """
 
 from __future__ import annotations
@@ -26,13 +32,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from huifang.db import locked_batch
 from huifang.dialer.policy import DialRules, after_call
 from huifang.domain.answers import count_survey
-from huifang.domain.models import CallAttempt, Campaign, Contact, SmsMessage
+from huifang.domain.models import CallAttempt, Campaign, Contact, OptOut, SmsMessage
 from huifang.domain.states import (
     ATTEMPT,
     CONTACT,
@@ -66,13 +73,56 @@ class Claim:
     number: int
     phone: str
     contact_state: str
+    #: the phone is on the opt-out list
+    opted_out: bool = False
+    #: when the phone was contacted within `HISTORY_SPAN` (SMS sent, calls dialed), any campaign
+    history: tuple[datetime, ...] = ()
+
+
+_CLAIM_PG = text(
+    f"""
+    WITH due AS MATERIALIZED (
+        SELECT a.id FROM call_attempts a
+        WHERE a.state = '{AttemptState.queued}' AND a.due_at <= :now
+          AND (a.lease_until IS NULL OR a.lease_until < :now)
+          AND a.campaign_id IN (SELECT id FROM campaigns WHERE state = '{CampaignState.running}')
+        ORDER BY a.due_at LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE call_attempts a SET claimed_by = :worker, lease_until = :until
+    FROM due, contacts c
+    WHERE a.id = due.id AND c.id = a.contact_id
+    RETURNING a.id, a.contact_id, a.campaign_id, a.number, c.phone, c.state,
+        EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = c.phone),
+        ARRAY(
+            SELECT x.dialed_at FROM call_attempts x JOIN contacts y ON y.id = x.contact_id
+            WHERE y.phone = c.phone AND x.dialed_at >= :since
+            UNION ALL
+            SELECT s.created_at FROM sms_messages s
+            WHERE s.phone = c.phone AND s.direction = 'out' AND s.created_at >= :since
+        )
+    """
+)
 
 
 def claim_due(
     session: Session, *, worker: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Claim]:
-    """Lease up to `limit` queued attempts of running campaigns due by `now`, oldest first."""
-    picked = (
+    """Lease up to `limit` queued attempts of running campaigns due by `now`, oldest first,
+    with what the policy needs to decide each."""
+    if session.get_bind().dialect.name == "postgresql":
+        claimed = session.execute(
+            _CLAIM_PG,
+            {"now": now, "until": now + lease, "worker": worker, "limit": limit,
+             "since": now - HISTORY_SPAN},
+        ).all()  # fmt: skip
+        _expire_attempts_and_contacts(session)
+        return [
+            Claim(a, c, campaign, number, phone, state, opted, tuple(history))
+            for a, c, campaign, number, phone, state, opted, history in claimed
+        ]
+    picked = locked_batch(
+        session,
         select(col(A.id))
         .where(col(A.state) == AttemptState.queued)
         .where(col(A.due_at) <= now)
@@ -83,13 +133,12 @@ def claim_due(
             )
         )
         .order_by(col(A.due_at))
-        .limit(limit)
+        .limit(limit),
+        "due",
     )
-    if session.get_bind().dialect.name == "postgresql":
-        picked = picked.with_for_update(skip_locked=True)
     rows = session.execute(
         update(A)
-        .where(col(A.id).in_(picked.scalar_subquery()))
+        .where(col(A.id) == picked.c.id)
         .values(claimed_by=worker, lease_until=now + lease)
         .returning(col(A.id), col(A.contact_id), col(A.campaign_id), col(A.number))
     ).all()
@@ -103,9 +152,47 @@ def claim_due(
             )
         )
     }
+    phones = [phone for phone, _state in contacts.values()]
+    opted = set(
+        session.execute(select(col(OptOut.phone)).where(col(OptOut.phone).in_(phones))).scalars()
+    )
+    history = contact_history(session, phones, now=now)
     return [
-        Claim(r.id, r.contact_id, r.campaign_id, r.number, *contacts[r.contact_id]) for r in rows
-    ]
+        Claim(
+            r.id, r.contact_id, r.campaign_id, r.number, phone, state,
+            phone in opted, tuple(history.get(phone, ())),
+        )
+        for r in rows
+        for phone, state in (contacts[r.contact_id],)
+    ]  # fmt: skip
+
+
+def _expire_attempts_and_contacts(session: Session) -> None:
+    """After a text statement wrote attempts and contacts: objects of them the session holds
+    are read again when next used (an ORM UPDATE would have synchronised them)."""
+    for held in list(session.identity_map.values()):
+        if isinstance(held, CallAttempt | Contact):
+            session.expire(held)
+
+
+#: contacts reached for the first time move from `pending` (`ContactEvent.contact`)
+_FIRST_CONTACT = CONTACT.transitions[ContactState.pending][ContactEvent.contact]
+_START_DIALING_PG = text(
+    f"""
+    WITH moved AS (
+        UPDATE call_attempts SET state = '{AttemptState.dialing}', dialed_at = :now,
+            lease_until = :until
+        WHERE id = ANY(:ids) AND state = ANY(:sources) AND claimed_by = :worker
+        RETURNING id, contact_id
+    ), counted AS (
+        UPDATE contacts c SET attempts = c.attempts + 1, updated_at = :now,
+            state = CASE WHEN c.state = '{ContactState.pending}' THEN '{_FIRST_CONTACT}'
+                         ELSE c.state END
+        FROM moved WHERE c.id = moved.contact_id
+    )
+    SELECT id FROM moved
+    """
+)
 
 
 def start_dialing(
@@ -115,6 +202,16 @@ def start_dialing(
     attempt. Returns the claims that moved: only those may be handed to a provider."""
     if not claims:
         return []
+    if session.get_bind().dialect.name == "postgresql":
+        moved = set(
+            session.execute(
+                _START_DIALING_PG,
+                {"ids": [c.attempt_id for c in claims], "worker": worker, "now": now,
+                 "until": now + lease, "sources": sorted(ATTEMPT.sources(AttemptEvent.dial))},
+            ).scalars()
+        )  # fmt: skip
+        _expire_attempts_and_contacts(session)
+        return [c for c in claims if c.attempt_id in moved]
     moved = set(
         session.execute(
             update(A)
@@ -346,18 +443,16 @@ def take_over_expired(
     session: Session, *, worker: str, now: datetime, lease: timedelta, limit: int = 100
 ) -> list[Stale]:
     """In-flight attempts whose worker's lease ran out, now leased to `worker` for recovery."""
-    picked = (
+    picked = locked_batch(
+        session,
         select(col(A.id))
         .where(col(A.state).in_(IN_FLIGHT_ATTEMPT_STATES))
         .where(col(A.lease_until) < now)
-        .limit(limit)
+        .limit(limit),
+        "expired",
     )
-    if session.get_bind().dialect.name == "postgresql":
-        picked = picked.with_for_update(skip_locked=True)
     stale = session.execute(
-        select(col(A.id), col(A.state), col(A.claimed_by)).where(
-            col(A.id).in_(picked.scalar_subquery())
-        )
+        select(col(A.id), col(A.state), col(A.claimed_by)).where(col(A.id) == picked.c.id)
     ).all()
     taken = []
     for attempt_id, state, previous in stale:

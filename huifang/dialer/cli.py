@@ -53,8 +53,8 @@ async def _work(runtime: Any, *, batch: int, poll: float, name: str | None) -> N
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker %s: provider %s, %s channels", worker.name, provider.name,
-             provider.max_channels)  # fmt: skip
+    log.info("worker %s: provider %s, trunk %s of %s channels", worker.name, provider.name,
+             worker.trunk.name, worker.trunk.channels)  # fmt: skip
     try:
         await worker.run(stop, poll_seconds=poll)
     finally:
@@ -82,7 +82,8 @@ def _provider(runtime: Any) -> Any:
         PersonaBook(assigned=settings.sim_personas),
         clock=runtime.clock,
         recordings_dir=settings.recordings_dir,
-        max_channels=settings.max_channels,
+        max_channels=settings.dial_trunk.channels,
+        hold_seconds=settings.sim_call_seconds,
     )
 
 
@@ -98,7 +99,7 @@ def wire_click_to_call(runtime: Any) -> None:
 
 campaign_app = typer.Typer(
     help="Survey campaigns: create one from handled incidents (previewing who it contacts "
-    "and who it leaves out), start it.",
+    "and who it leaves out), start, pause, resume and finish it, list them.",
     no_args_is_help=True,
 )
 
@@ -223,20 +224,89 @@ def campaign_start_command(
     campaign_id: int = typer.Argument(..., help="the campaign's id"),
 ) -> None:
     """Start a draft campaign: queue its calls (`huifang worker` places them)."""
+    from huifang.domain.campaigns import start_campaign
+
+    queued = _campaign_step(lambda session, now: start_campaign(session, campaign_id, now=now))
+    typer.echo(f"campaign #{campaign_id} started: {queued} calls queued")
+
+
+@campaign_app.command("pause")
+def campaign_pause_command(
+    campaign_id: int = typer.Argument(..., help="the campaign's id"),
+) -> None:
+    """Pause a running campaign: no new calls until it is resumed."""
+    from huifang.domain.campaigns import pause_campaign
+
+    _campaign_step(lambda session, now: pause_campaign(session, campaign_id, now=now))
+    typer.echo(f"campaign #{campaign_id} paused")
+
+
+@campaign_app.command("resume")
+def campaign_resume_command(
+    campaign_id: int = typer.Argument(..., help="the campaign's id"),
+) -> None:
+    """Resume a paused campaign."""
+    from huifang.domain.campaigns import resume_campaign
+
+    _campaign_step(lambda session, now: resume_campaign(session, campaign_id, now=now))
+    typer.echo(f"campaign #{campaign_id} running again")
+
+
+@campaign_app.command("finish")
+def campaign_finish_command(
+    campaign_id: int = typer.Argument(..., help="the campaign's id"),
+) -> None:
+    """Finish a campaign for good: its queued calls are cancelled."""
+    from huifang.domain.campaigns import finish_campaign
+
+    _campaign_step(lambda session, now: finish_campaign(session, campaign_id, now=now))
+    typer.echo(f"campaign #{campaign_id} finished")
+
+
+def _campaign_step(step: Any) -> Any:
+    """Run `step(session, now)` in one transaction; a refusal exits 1 with its message."""
     from huifang.bootstrap import build_runtime
     from huifang.db import session_scope
-    from huifang.domain.campaigns import start_campaign
 
     runtime = build_runtime(Settings())
     try:
         with session_scope(runtime.engine) as session:
-            queued = start_campaign(session, campaign_id, now=runtime.clock.now())
+            return step(session, runtime.clock.now())
     except HuifangError as refused:
         typer.secho(f"error: {refused}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     finally:
         runtime.close()
-    typer.echo(f"campaign #{campaign_id} started: {queued} calls queued")
+
+
+@campaign_app.command("list")
+def campaign_list_command(
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per campaign"),
+) -> None:
+    """Campaigns, newest first: id, state, channels, name and contacts per state."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from huifang.domain.models import Campaign
+    from huifang.stats.queries import campaign_progress
+
+    def listing(session: Any, _now: Any) -> list[dict[str, Any]]:
+        rows = session.execute(select(Campaign).order_by(col(Campaign.id).desc())).scalars().all()
+        progress = campaign_progress(session, [c.id for c in rows])
+        return [
+            {"id": c.id, "name": c.name, "kind": c.kind, "state": c.state,
+             "channels": c.channels, "contacts": progress[c.id]}
+            for c in rows
+        ]  # fmt: skip
+
+    for row in _campaign_step(listing):
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            counts = " ".join(f"{state} {n}" for state, n in sorted(row["contacts"].items()))
+            typer.echo(
+                f"#{row['id']}\t{row['state']}\t{row['channels']}\t{row['name']}\t{counts or '-'}"
+            )
 
 
 def agi_serve_command(

@@ -5,9 +5,14 @@ Rules kept here:
 - the decision to dial is taken at the moment of dialing, in the same transaction that
   moves the attempt to `dialing`: the window, the caps, opt-outs and the contact's state are
   read then, not when the work was queued;
-- never more calls than trunk channels (per provider) nor than a campaign's own limit, and
-  never more new calls per second than `calls_per_second` (a token bucket on real time:
-  the trunk's limit is physical even when the demo's clock is not);
+- never more calls than the trunk's channels, counted across every worker on every host:
+  a call is placed only on a channel leased from the database (`dialer.trunks`) in the
+  transaction that moves its attempt to `dialing`, and the channel is given back once the
+  call has ended; the leases are renewed every `trunk_heartbeat_seconds` and lapse after
+  `trunk_lease_seconds` without renewal (a killed worker's channels come back by then);
+- never more calls than a campaign's own limit, and never more new calls per second than
+  the trunk's `calls_per_second` from this worker (a token bucket on real time: the
+  trunk's limit is physical even when the demo's clock is not);
 - an attempt is committed as `dialing` before the provider is asked to call, so a crash in
   between leaves a leased attempt that recovery ends (never redials blindly); an attempt
   whose fate the provider cannot tell (`CallFateUnknown`) is left to recovery too;
@@ -21,7 +26,10 @@ Rules kept here:
 - every piece of database work is retried after a transient error (`db.retry_transient`):
   a dropped connection never loses a call's outcome nor stops the worker;
 - about once a minute the worker also runs the follow-up sweep (expired agent claims,
-  imported complaints, overdue tickets): it is idempotent, so every worker may run it;
+  imported complaints, overdue tickets), writing the worker's heartbeat (which the console
+  reads) in the same transaction; then it sends the units' notices queued for their duty
+  phones and refreshes the dashboard's precomputed figures
+  (`stats.queries.refresh_snapshots`): all are idempotent, so every worker may run them;
 - once a day (and when it starts) it runs the retention purge (`huifang.privacy`), also
   idempotent and safe to run from every worker.
 """
@@ -36,7 +44,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -44,13 +52,17 @@ from sqlmodel import Session
 
 from huifang.bootstrap import Runtime
 from huifang.db import is_transient, retry_transient, session_scope
-from huifang.dialer import claims
+from huifang.dialer import claims, trunks
 from huifang.dialer.policy import ChannelLimits, DialRules, TokenBucket, Verdict, decide_dial
-from huifang.domain.campaigns import opted_out_among
 from huifang.domain.states import ATTEMPT, AttemptEvent, AttemptState
+from huifang.domain.workers import beat
+from huifang.followup.notifications import queued_notice_sms
 from huifang.followup.sweep import sweep
 from huifang.logs import attempt_changed
 from huifang.privacy.retention import RetentionPolicy, purge
+from huifang.sms.registry import process_gateway
+from huifang.sms.survey import send_queued_sms
+from huifang.stats.queries import refresh_snapshots
 from huifang.telephony.base import (
     CallEvent,
     CallFateUnknown,
@@ -109,12 +121,19 @@ class DialerWorker:
         self.name = name or worker_name()
         self.batch = batch
         self.lease = timedelta(seconds=settings.lease_seconds)
-        self.limits = ChannelLimits(provider.max_channels)
-        self.bucket = TokenBucket(settings.calls_per_second)
+        self.trunk = settings.dial_trunk
+        self.channel_lease = timedelta(seconds=settings.trunk_lease_seconds)
+        self.limits = ChannelLimits(min(provider.max_channels, self.trunk.channels))
+        self.bucket = TokenBucket(self.trunk.calls_per_second)
         self.stats = WorkerStats()
         self._monotonic = monotonic
         self._sleep = sleep
         self._live: dict[int, int] = {}  # attempt id → campaign id
+        self._slot_of: dict[int, int] = {}  # attempt id → the trunk slot its call holds
+        self._freed: list[int] = []  # slots whose calls ended, to give back
+        self._next_heartbeat = 0.0
+        #: the last pass found every channel of the trunk taken (by other workers too)
+        self.trunk_full = False
         self._rules: dict[int, DialRules] = {}
         self._changed = asyncio.Event()
         self._follower: asyncio.Task[None] | None = None
@@ -158,16 +177,32 @@ class DialerWorker:
 
         def run_sweep() -> None:
             with session_scope(self.runtime.engine) as session:
-                report = sweep(
-                    session, now=self.runtime.clock.now(), settings=self.runtime.settings
-                )
+                now = self.runtime.clock.now()
+                report = sweep(session, now=now, settings=self.runtime.settings)
+                beat(session, self.name, now)
             if report.released_claims or report.opened_escalations or report.overdue_tickets:
                 log.info("follow-up sweep: %s", report)
+            # the dashboard's figures, precomputed in a transaction of their own
+            with session_scope(self.runtime.engine) as session:
+                refresh_snapshots(
+                    session, tz=self.runtime.settings.tz, now=self.runtime.clock.now()
+                )
 
         try:
             await asyncio.to_thread(run_sweep)
+            await self.send_notices()
         except Exception:  # the dialer must keep dialing; the next sweep tries again
             log.exception("follow-up sweep failed")
+
+    async def send_notices(self) -> None:
+        """Hand the units' queued notices (to their duty phones) to the SMS gateway."""
+
+        def queued() -> list[int]:
+            with session_scope(self.runtime.engine) as session:
+                return queued_notice_sms(session)
+
+        for sms_id in await asyncio.to_thread(queued):
+            await send_queued_sms(self.runtime, process_gateway(self.runtime), sms_id)
 
     async def purge_if_due(self) -> None:
         """Run the retention purge when a day has passed since the last one."""
@@ -191,13 +226,17 @@ class DialerWorker:
         while True:
             dialed = await self.step()
             await self.drain()
-            if not dialed:
+            if not dialed and not self.trunk_full:
                 return
+            if not dialed:  # other workers hold every channel: wait for one to come back
+                await asyncio.sleep(0.01)
 
     async def drain(self) -> None:
         while self._live:
             self._changed.clear()
             await self._changed.wait()
+        if self._freed:
+            await self._db(self._keep_channels)
 
     async def close(self) -> None:
         if self._follower is not None:
@@ -215,10 +254,11 @@ class DialerWorker:
     async def step(self) -> int:
         """Recover expired leases, renew ours, and fill the free channels. Returns calls placed."""
         if not self._provider_ready():
-            if self._live:
+            if self._live or self._freed:
                 await self._db(self._renew)
             return 0
         if not self._reconciled:
+            await self._db(self._ensure_slots)
             self._reconciled = True
             await self._reconcile_in_flight()
         await self._recover()
@@ -226,6 +266,8 @@ class DialerWorker:
             await self._db(self._renew)
         free = self.limits.channels - self.limits.in_use
         if free <= 0:
+            if self._freed:
+                await self._db(self._keep_channels)
             return 0
         started = await self._db(self._claim_and_decide, min(free, self.batch))
         for claim in started:
@@ -258,62 +300,106 @@ class DialerWorker:
             claims.renew_leases(
                 db, self._live, worker=self.name, until=self.runtime.clock.now() + self.lease
             )
+            given_back = self._keep_channels_in(db)
+        del self._freed[:given_back]
+
+    def _ensure_slots(self) -> None:
+        with session_scope(self.runtime.engine) as db:
+            trunks.ensure_slots(db, self.trunk.name, self.trunk.channels)
+
+    def _keep_channels(self) -> None:
+        with session_scope(self.runtime.engine) as db:
+            given_back = self._keep_channels_in(db)
+        del self._freed[:given_back]
+
+    def _keep_channels_in(self, db: Session) -> int:
+        """Give back the channels of ended calls; renew the others when a heartbeat is due.
+        Returns how many of `_freed` (from its start) were given back: the caller drops them
+        once the transaction committed (calls that end meanwhile are appended)."""
+        freed = list(self._freed)
+        trunks.release(db, self.trunk.name, freed, worker=self.name)
+        if self._slot_of and self._monotonic() >= self._next_heartbeat:
+            self._next_heartbeat = self._monotonic() + self.runtime.settings.trunk_heartbeat_seconds
+            until = self.runtime.clock.now() + self.channel_lease
+            mine = set(self._slot_of.values())
+            kept = trunks.renew(db, self.trunk.name, mine, worker=self.name, until=until)
+            if kept != mine:
+                # this worker was out of reach past the lease: another took those channels,
+                # and the trunk carries more calls than it has until these end
+                log.error("trunk %s: channels %s lapsed while their calls were up",
+                          self.trunk.name, sorted(mine - kept))  # fmt: skip
+        return len(freed)
 
     def _claim_and_decide(self, limit: int) -> list[claims.Claim]:
+        """In one transaction: give back the channels of ended calls, lease free channels of
+        the trunk, claim as many due attempts, let the policy decide each, move those to dial
+        to `dialing` on a channel each, and give back the channels left over."""
         now = self.runtime.clock.now()
         with session_scope(self.runtime.engine) as db:
-            claimed = claims.claim_due(db, worker=self.name, now=now, lease=self.lease, limit=limit)
-            if not claimed:
-                return []
-            self.stats.claimed += len(claimed)
-            campaigns = claims.load_campaigns(db, {c.campaign_id for c in claimed})
-            for campaign in campaigns.values():
-                assert campaign.id is not None
-                self._rules[campaign.id] = DialRules.from_campaign(
-                    campaign.rules, self.runtime.settings
-                )
-                self.limits.limit_campaign(campaign.id, campaign.max_concurrent_calls)
-            # a campaign's own limit holds across workers: count its calls in the database
-            limited = [c.id for c in campaigns.values() if c.max_concurrent_calls and c.id]
-            in_flight = claims.in_flight_by_campaign(db, limited)
-            room = {
-                cid: min(self.limits.free_for(cid), (campaigns[cid].max_concurrent_calls or 0) - n)
-                for cid, n in in_flight.items()
-            }
-            phones = [c.phone for c in claimed]
-            opted = opted_out_among(db, phones)
-            history = claims.contact_history(db, phones, now=now)
-            to_dial: list[claims.Claim] = []
-            planned: dict[int, int] = {}
-            for claim in claimed:
-                decision = decide_dial(
-                    self._rules[claim.campaign_id],
-                    now=now,
-                    contact_state=claim.contact_state,
-                    opted_out=claim.phone in opted,
-                    history=history.get(claim.phone, ()),
-                )
-                taken = planned.get(claim.campaign_id, 0)
-                free = room.get(claim.campaign_id, self.limits.free_for(claim.campaign_id))
-                if decision.verdict == Verdict.dial and taken >= free:
-                    decision = type(decision)(Verdict.replan, now, "campaign_channels_busy")
-                if decision.verdict == Verdict.cancel:
-                    if claims.cancel(db, claim, worker=self.name, reason=decision.reason, now=now):
-                        attempt_changed(
-                            log, claim.attempt_id, AttemptState.cancelled, decision.reason
-                        )
-                    self.stats.cancelled += 1
-                elif decision.verdict == Verdict.replan:
-                    assert decision.at is not None
-                    claims.replan(db, claim, worker=self.name, at=decision.at)
-                    self.stats.replanned += 1
-                else:
-                    planned[claim.campaign_id] = taken + 1
-                    to_dial.append(claim)
-            started = claims.start_dialing(db, to_dial, worker=self.name, now=now, lease=self.lease)
+            given_back = self._keep_channels_in(db)
+            slots = trunks.acquire(
+                db, self.trunk.name, channels=self.trunk.channels, worker=self.name, now=now,
+                until=now + self.channel_lease, want=limit, carrying=list(self._slot_of.values()),
+            )  # fmt: skip
+            self.trunk_full = not slots
+            started = self._decide(db, now, slots)
+            trunks.release(db, self.trunk.name, slots[len(started) :], worker=self.name)
+        del self._freed[:given_back]
+        self._slot_of.update(zip((c.attempt_id for c in started), slots, strict=False))
         for claim in started:
             attempt_changed(log, claim.attempt_id, AttemptState.dialing)
         return started
+
+    def _decide(self, db: Session, now: datetime, slots: list[int]) -> list[claims.Claim]:
+        """Claim one due attempt per leased channel and decide each: the ones that dial."""
+        if not slots:
+            return []
+        claimed = claims.claim_due(
+            db, worker=self.name, now=now, lease=self.lease, limit=len(slots)
+        )
+        if not claimed:
+            return []
+        self.stats.claimed += len(claimed)
+        campaigns = claims.load_campaigns(db, {c.campaign_id for c in claimed})
+        for campaign in campaigns.values():
+            assert campaign.id is not None
+            self._rules[campaign.id] = DialRules.from_campaign(
+                campaign.rules, self.runtime.settings
+            )
+            self.limits.limit_campaign(campaign.id, campaign.max_concurrent_calls)
+        # a campaign's own limit holds across workers: count its calls in the database
+        limited = [c.id for c in campaigns.values() if c.max_concurrent_calls and c.id]
+        in_flight = claims.in_flight_by_campaign(db, limited)
+        room = {
+            cid: min(self.limits.free_for(cid), (campaigns[cid].max_concurrent_calls or 0) - n)
+            for cid, n in in_flight.items()
+        }
+        to_dial: list[claims.Claim] = []
+        planned: dict[int, int] = {}
+        for claim in claimed:
+            decision = decide_dial(
+                self._rules[claim.campaign_id],
+                now=now,
+                contact_state=claim.contact_state,
+                opted_out=claim.opted_out,
+                history=claim.history,
+            )
+            taken = planned.get(claim.campaign_id, 0)
+            free = room.get(claim.campaign_id, self.limits.free_for(claim.campaign_id))
+            if decision.verdict == Verdict.dial and taken >= free:
+                decision = type(decision)(Verdict.replan, now, "campaign_channels_busy")
+            if decision.verdict == Verdict.cancel:
+                if claims.cancel(db, claim, worker=self.name, reason=decision.reason, now=now):
+                    attempt_changed(log, claim.attempt_id, AttemptState.cancelled, decision.reason)
+                self.stats.cancelled += 1
+            elif decision.verdict == Verdict.replan:
+                assert decision.at is not None
+                claims.replan(db, claim, worker=self.name, at=decision.at)
+                self.stats.replanned += 1
+            else:
+                planned[claim.campaign_id] = taken + 1
+                to_dial.append(claim)
+        return claims.start_dialing(db, to_dial, worker=self.name, now=now, lease=self.lease)
 
     async def _dial(self, claim: claims.Claim) -> None:
         self.limits.acquire(claim.campaign_id)
@@ -340,7 +426,7 @@ class DialerWorker:
             log.warning(
                 "attempt %s: call fate unknown; lease recovery will settle it", claim.attempt_id
             )
-            self._forget(claim.attempt_id)
+            self._forget(claim.attempt_id, call_ended=False)
             return
         except Exception as exc:
             log.exception("attempt %s: the provider refused the call", claim.attempt_id)
@@ -417,10 +503,15 @@ class DialerWorker:
             )
         return self._rules[campaign_id]
 
-    def _forget(self, attempt_id: int) -> None:
+    def _forget(self, attempt_id: int, *, call_ended: bool = True) -> None:
+        """Stop following an attempt. The channel of a call that ended is given back at the
+        next pass; one whose call may still be up is left to lapse (`trunk_lease_seconds`)."""
         campaign_id = self._live.pop(attempt_id, None)
         if campaign_id is not None:
             self.limits.release(campaign_id)
+        slot = self._slot_of.pop(attempt_id, None)
+        if slot is not None and call_ended:
+            self._freed.append(slot)
         self._changed.set()
 
     # --- recovery ----------------------------------------------------------------------------

@@ -8,7 +8,11 @@ Rules kept here:
   rest;
 - importing the same file twice changes nothing: (source, external_id) is unique and
   existing rows are left as they are;
-- the file is streamed and inserted in batches, so memory stays flat in file size;
+- the file is streamed, so memory stays flat in file size: on PostgreSQL the valid rows go
+  down `COPY` in chunks from a thread of their own (the server stores one chunk while the
+  next is validated here), straight into `incidents` while they are all new, else through
+  a staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING`; on SQLite rows are
+  inserted in batches;
 - the file is decoded line by line (`TextLines`), so a byte its encoding does not have is
   reported with its line ("not UTF-8 (line 1234); save it as UTF-8 or pass --encoding
   gbk"), never as a crash; a field over the CSV reader's limit refuses the file naming its
@@ -20,13 +24,17 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import queue
+import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -36,7 +44,9 @@ from huifang.domain.models import Incident, Unit
 from huifang.errors import InvalidPhoneNumber
 from huifang.phones import normalize_phone
 
-BATCH_SIZE = 5000
+#: rows per insert batch (SQLite) or COPY chunk (PostgreSQL: small, so the server stores one
+#: while the next is validated, from the first rows to the last)
+BATCH_SIZE = 2000
 
 #: canonical column → accepted header spellings (case-insensitive, surrounding spaces ignored)
 COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -149,9 +159,10 @@ class RowValidator:
         def fail(column: str, reason: str) -> None:
             errors.append(RowError(line, column, reason))
 
-        for column, value in raw.items():
-            if "\x00" in value:
-                fail(column, "contains a NUL character (a binary file, or a broken export?)")
+        if "\x00" in "".join(raw.values()):
+            for column, value in raw.items():
+                if "\x00" in value:
+                    fail(column, "contains a NUL character (a binary file, or a broken export?)")
         for column in REQUIRED_COLUMNS:
             if not (raw.get(column) or "").strip():
                 fail(column, "is empty")
@@ -203,8 +214,8 @@ class RowValidator:
             fail(column, f"{text!r} is not a date-time like 2026-11-22 14:05")
             return None
         if parsed.tzinfo is None:  # local time of the deployment
-            parsed = parsed.replace(tzinfo=self._tz)
-        return parsed.astimezone(UTC)
+            return parsed.replace(tzinfo=self._tz)
+        return parsed
 
 
 def read_rows(stream: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str, str]]]:
@@ -304,7 +315,28 @@ def import_incidents(
     report = ImportReport()
     count_before = _count(session)
     seen: set[int] = set()
-    batch: list[dict[str, Any]] = []
+    loader = _CopyLoader if session.get_bind().dialect.name == "postgresql" else _Loader
+    with loader(session, now) as load:
+        _validate_and_load(stream, fmt, validate, report, seen, load, skip_invalid, on_progress)
+        if report.invalid and not skip_invalid:
+            return report
+        load.finish()
+    report.inserted = _count(session) - count_before
+    report.unchanged = report.rows_read - report.invalid - report.inserted
+    report.applied = True
+    return report
+
+
+def _validate_and_load(
+    stream: Iterable[str],
+    fmt: str,
+    validate: RowValidator,
+    report: ImportReport,
+    seen: set[int],
+    load: _Loader,
+    skip_invalid: bool,
+    on_progress: Callable[[int], None] | None,
+) -> None:
     for line, raw in read_rows(stream, fmt):
         report.rows_read += 1
         if on_progress and report.rows_read % 1000 == 0:
@@ -322,21 +354,9 @@ def import_incidents(
             continue
         if report.invalid and not skip_invalid:
             continue  # the file is refused anyway: validate the rest, write nothing more
-        outcome["imported_at"] = now
-        batch.append(outcome)
-        if len(batch) >= BATCH_SIZE:
-            _insert_batch(session, batch)
-            batch.clear()
+        load.add(outcome)
     if on_progress:
         on_progress(report.rows_read)
-    if report.invalid and not skip_invalid:
-        return report
-    if batch:
-        _insert_batch(session, batch)
-    report.inserted = _count(session) - count_before
-    report.unchanged = report.rows_read - report.invalid - report.inserted
-    report.applied = True
-    return report
 
 
 def _keep_error(report: ImportReport, errors: list[RowError]) -> None:
@@ -350,41 +370,160 @@ def _count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Incident)).one()[0])
 
 
-_COLUMNS = (
-    "source", "external_id", "occurred_at", "handled_at", "caller_phone", "caller_name",
-    "unit_id", "officer", "category", "summary", "is_complaint", "imported_at",
-)  # fmt: skip
+_COLUMN_LIST = (
+    "source, external_id, occurred_at, handled_at, caller_phone, caller_name, unit_id, officer,"
+    " category, summary, is_complaint, imported_at"
+)
 
 
-def _insert_batch(session: Session, rows: list[dict[str, Any]]) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        _copy_batch_postgres(session, rows)
-        return
-    # Core insert on the table (not the ORM bulk path): the rows are plain dicts already
-    statement = sqlite_insert(Incident.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
-        index_elements=["source", "external_id"]
-    )
-    session.connection().execute(statement, rows)
+class _Loader:
+    """Takes each valid row (`add`); `finish` puts them in the table. A refused import
+    never calls `finish`: what was added is dropped with the transaction the caller rolls
+    back."""
+
+    def __init__(self, session: Session, imported_at: datetime) -> None:
+        self._connection = session.connection()
+        self._imported_at = imported_at
+        self._batch: list[dict[str, Any]] = []
+        # Core insert on the table (not the ORM bulk path): the rows are plain dicts already
+        self._insert = sqlite_insert(Incident.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
+            index_elements=["source", "external_id"]
+        )
+
+    def __enter__(self) -> _Loader:
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *_exc: object) -> None:
+        return None
+
+    def add(self, row: dict[str, Any]) -> None:
+        row["imported_at"] = self._imported_at
+        self._batch.append(row)
+        if len(self._batch) >= BATCH_SIZE:
+            self._flush()
+
+    def finish(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._connection.execute(self._insert, self._batch)
+            self._batch.clear()
 
 
-def _copy_batch_postgres(session: Session, rows: list[dict[str, Any]]) -> None:
-    """COPY into a staging table, then one INSERT … ON CONFLICT DO NOTHING: several times
-    faster than multi-row INSERTs, and still inside the import's single transaction."""
-    columns = ", ".join(_COLUMNS)
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]  # an open connection always has its DBAPI connection
-    with cursor:
-        cursor.execute(
+#: COPY's text format: a backslash, tab, newline or carriage return inside a value is escaped
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+class _CopyLoader(_Loader):
+    """PostgreSQL, in the import's single transaction: the valid rows, in chunks, go down
+    `COPY` straight into `incidents` while none of them was stored before; from the first
+    chunk that repeats a stored incident on, each chunk goes down `COPY` into a staging table
+    (no index, not logged) and is merged with one `INSERT … SELECT … ON CONFLICT DO NOTHING`. The database work runs in a thread
+    of its own while this one reads and validates the next chunk: the server's work (index
+    upkeep, above all) overlaps Python's. At most two chunks wait: memory stays flat."""
+
+    def __enter__(self) -> _CopyLoader:
+        driver = self._connection.connection.driver_connection
+        self._cursor = driver.cursor()  # type: ignore[union-attr]  # an open connection always has its DBAPI connection
+        self._cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS incidents_staging ON COMMIT DROP AS "
-            f"SELECT {columns} FROM incidents WITH NO DATA"
+            f"SELECT {_COLUMN_LIST} FROM incidents WITH NO DATA"
         )
-        with cursor.copy(f"COPY incidents_staging ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in _COLUMNS])
-        cursor.execute(
-            f"INSERT INTO incidents ({columns}) SELECT {columns} FROM incidents_staging "
-            "ON CONFLICT (source, external_id) DO NOTHING"
+        self._chunk: list[str] = []
+        self._imported_text = self._imported_at.isoformat(" ")
+        self._chunks: queue.Queue[str | None] = queue.Queue(maxsize=2)
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._load_chunks, name="incident-copy", daemon=True
         )
-        cursor.execute("TRUNCATE incidents_staging")
+        self._thread.start()
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *_exc: object) -> None:
+        try:
+            self._stop()
+        except BaseException:
+            if failed is None:  # else the reader's own exception is the one to tell
+                raise
+        finally:
+            self._cursor.close()
+
+    def add(self, row: dict[str, Any]) -> None:
+        # COPY's text format written here: psycopg's write_row costs more than validation
+        texts = (
+            row["source"], row["external_id"], row["caller_name"], row["officer"],
+            row["category"], row["summary"],
+        )  # fmt: skip
+        if _COPY_SPECIAL.search("".join(texts)):
+            texts = tuple(text.translate(_COPY_ESCAPES) for text in texts)
+        source, external_id, name, officer, category, summary = texts
+        self._chunk.append(
+            f"{source}\t{external_id}\t{row['occurred_at'].isoformat(' ')}\t"
+            f"{row['handled_at'].isoformat(' ')}\t{row['caller_phone']}\t{name}\t"
+            f"{row['unit_id']}\t{officer}\t{category}\t{summary}\t"
+            f"{'t' if row['is_complaint'] else 'f'}\t{self._imported_text}\n"
+        )
+        if len(self._chunk) >= BATCH_SIZE:
+            self._send()
+
+    def finish(self) -> None:
+        self._send()
+        self._stop()
+
+    def _send(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._chunk:
+            self._chunks.put("".join(self._chunk))
+            self._chunk.clear()
+
+    def _stop(self) -> None:
+        """Wait for the chunks sent to be merged; raise what the database refused."""
+        if self._thread is not None:
+            self._chunks.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._failure is not None:
+            raise self._failure
+
+    def _load_chunks(self) -> None:
+        direct = True
+        try:
+            while (chunk := self._chunks.get()) is not None:
+                direct = direct and self._copy_direct(chunk)
+                if not direct:
+                    self._merge(chunk)
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            self._failure = exc
+            while self._chunks.get() is not None:  # the reader never blocks on a full queue
+                pass
+
+    def _copy_direct(self, chunk: str) -> bool:
+        """COPY a chunk straight into `incidents`, as a plain COPY would (the common case:
+        new incidents). False, and nothing of it kept, when one of its rows was stored
+        already: that chunk and the rest then go through the merge."""
+        self._cursor.execute("SAVEPOINT incidents_copy")
+        try:
+            with self._cursor.copy(f"COPY incidents ({_COLUMN_LIST}) FROM STDIN") as copy:
+                copy.write(chunk)
+        except UniqueViolation:
+            self._cursor.execute("ROLLBACK TO SAVEPOINT incidents_copy")
+            return False
+        self._cursor.execute("RELEASE SAVEPOINT incidents_copy")
+        return True
+
+    def _merge(self, chunk: str) -> None:
+        with self._cursor.copy(f"COPY incidents_staging ({_COLUMN_LIST}) FROM STDIN") as copy:
+            copy.write(chunk)
+        self._cursor.execute(
+            f"INSERT INTO incidents ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "
+            "FROM incidents_staging ON CONFLICT (source, external_id) DO NOTHING"
+        )
+        self._cursor.execute("TRUNCATE incidents_staging")
 
 
 #: `--encoding` when the file says nothing: UTF-8 (with or without Excel's BOM) when its

@@ -37,6 +37,8 @@ class Unit(SQLModel, table=True):
     level: str = Field(sa_type=String(16))
     #: materialised ancestry `/1/4/17/`: a subtree is `path LIKE '/1/4/%'`
     path: str = Field(default="/", sa_type=String(255), index=True)
+    #: the unit's duty phone (E.164): its tickets' notices go there by SMS when a gateway is set
+    duty_phone: str = Field(default="", sa_type=String(32))
 
 
 class Incident(SQLModel, table=True):
@@ -515,6 +517,20 @@ class EndedSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
+class TrunkSlot(SQLModel, table=True):
+    """One channel of a trunk (slots 1..N of an N-channel trunk). A worker leases a slot
+    before it places a call and gives it back when the call ends; a lease whose holder stops
+    renewing it (a dead worker) lapses at `expires_at`, and the slot is free again. Every
+    worker on every host shares these rows, so the trunk's channels are never exceeded."""
+
+    __tablename__ = "trunk_slots"
+    trunk: str = Field(sa_type=String(64), primary_key=True)
+    slot: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    #: the worker holding the channel ("" when free)
+    holder: str = Field(default="", sa_type=String(64))
+    expires_at: datetime | None = _time()
+
+
 class LoginThrottle(SQLModel, table=True):
     """Login attempts counted in a fixed window, per key: an account at a client address
     (`pair:`), an account from anywhere (`account:`), a client address (`address:`).
@@ -559,3 +575,72 @@ class Installation(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     key: str = Field(sa_type=String(16))
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class StatsSnapshot(SQLModel, table=True):
+    """A month's per-unit figures as `stats.queries` computed them at `computed_at`, kept
+    current by the worker so the dashboard reads a row instead of a month of answers
+    (an implementation detail of `stats.queries`; see its rules)."""
+
+    __tablename__ = "stats_snapshots"
+    __table_args__ = (UniqueConstraint("period", "tz", name="uq_stats_snapshots_period_tz"),)
+    id: int | None = Field(default=None, primary_key=True)
+    #: the month, `YYYY-MM`
+    period: str = Field(sa_type=String(32))
+    #: the time zone the month's bounds were computed in
+    tz: str = Field(sa_type=String(64))
+    computed_at: datetime = Field(sa_type=UTCDateTime)
+    #: {unit id: the unit's own figures}
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """A dialer worker's last sign of life, written by each of its follow-up sweeps: the
+    console warns an admin starting a campaign when no worker was seen lately."""
+
+    __tablename__ = "worker_heartbeats"
+    name: str = Field(primary_key=True, sa_type=String(64))
+    seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Notification(SQLModel, table=True):
+    """A notice to a unit about one of its tickets: issued, due within a day, overdue, an
+    extension decided. One per ticket, kind and deadline, so a sweep repeated writes nothing
+    new, and a new deadline (an extension) arms the deadline notices again."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "kind", "deadline_at", name="uq_notifications_once"),
+        Index("ix_notifications_unit_unread", "unit_id", "read_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="units.id")
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    #: issued / due_soon / overdue / extension_approved / extension_refused
+    kind: str = Field(sa_type=String(24))
+    #: the ticket's deadline when the notice was written
+    deadline_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    read_at: datetime | None = _time()
+    read_by: int | None = Field(default=None, foreign_key="users.id")
+    #: the duty phone texted, and when ("" and none: no gateway or no duty phone)
+    sms_to: str = Field(default="", sa_type=String(32))
+    sms_sent_at: datetime | None = _time()
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """A unit's request for a later deadline (申请延期), which an inspector or admin approves
+    (the ticket's deadline moves) or refuses."""
+
+    __tablename__ = "extension_requests"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    #: pending / approved / refused
+    state: str = _state("pending", 16)
+    reason: str = Field(sa_type=Text)
+    requested_deadline: datetime = Field(sa_type=UTCDateTime)
+    requested_by: int | None = Field(default=None, foreign_key="users.id")
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    decided_by: int | None = Field(default=None, foreign_key="users.id")
+    decided_at: datetime | None = _time()
+    decision_note: str = Field(default="", sa_type=Text)

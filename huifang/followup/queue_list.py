@@ -80,6 +80,12 @@ class QueueFilter:
     def searches(self) -> bool:
         return bool(self.incident_number or self.phone)
 
+    @property
+    def on_escalations_only(self) -> bool:
+        """Whether only the escalation's own columns are filtered (the default views)."""
+        incident_filters = (self.unit_id, self.source, self.category, self.incident_number)
+        return all(value is None for value in incident_filters) and not self.phone
+
 
 @dataclass(frozen=True, slots=True)
 class QueueRow:
@@ -194,24 +200,37 @@ def list_queue(
     """One page of the queue as `filters` ask, with the total it pages through."""
     require_role(actor, QUEUE_READERS, "reading the queue")
     conditions = _where(session, filters, actor, now, region)
+    order = [*_order(filters.sort, filters.view, now), col(Escalation.id)]
+    if filters.on_escalations_only:
+        # the page is chosen among the escalations alone, then its 50 rows are joined: the
+        # database never joins the whole open queue to a million incidents
+        page = (
+            select(col(Escalation.id)).where(*conditions).order_by(*order)
+            .limit(limit).offset(offset)
+        )  # fmt: skip
+        conditions_of_rows: list[ColumnElement[bool]] = [
+            col(Escalation.id).in_(page.scalar_subquery())
+        ]
+        counted = select(func.count()).select_from(Escalation).where(*conditions)
+    else:
+        conditions_of_rows = conditions
+        counted = (
+            select(func.count())
+            .select_from(Escalation)
+            .join(Incident, col(Incident.id) == col(Escalation.incident_id))
+            .join(Unit, col(Unit.id) == col(Incident.unit_id))
+            .where(*conditions)
+        )
     joined = (
         select(Escalation, Incident, col(Unit.name))
         .join(Incident, col(Incident.id) == col(Escalation.incident_id))
         .join(Unit, col(Unit.id) == col(Incident.unit_id))
-        .where(*conditions)
+        .where(*conditions_of_rows)
     )
     rows = session.execute(
-        joined.order_by(*_order(filters.sort, filters.view, now), col(Escalation.id))
-        .limit(limit)
-        .offset(offset)
+        joined.order_by(*order).limit(limit).offset(0 if filters.on_escalations_only else offset)
     ).all()
-    total = session.execute(
-        select(func.count())
-        .select_from(Escalation)
-        .join(Incident, col(Incident.id) == col(Escalation.incident_id))
-        .join(Unit, col(Unit.id) == col(Incident.unit_id))
-        .where(*conditions)
-    ).scalar_one()
+    total = session.execute(counted).scalar_one()
     if filters.searches:
         record_audit(
             session, at=now, actor=actor, action="queue.search", target_type="escalation",
@@ -261,10 +280,12 @@ def _names(session: Session, user_ids: set[int | None]) -> dict[int | None, str]
 
 def categories(session: Session) -> list[str]:
     """The incident categories the open queue holds, for the category filter."""
+    # the open queue's incidents by their ids (an index lookup each), not by joining the
+    # open queue to every incident
+    unresolved = select(col(Escalation.incident_id)).where(_UNRESOLVED)
     rows = session.execute(
         select(col(Incident.category))
-        .join(Escalation, col(Escalation.incident_id) == col(Incident.id))
-        .where(_UNRESOLVED)
+        .where(col(Incident.id).in_(unresolved.scalar_subquery()))
         .where(col(Incident.category) != "")
         .distinct()
         .order_by(col(Incident.category))

@@ -37,6 +37,7 @@ from huifang.domain.units import get_unit, subtree_ids
 from huifang.domain.users import Role
 from huifang.errors import Conflict, Forbidden, NotFound
 from huifang.followup.deadlines import DeadlinePolicy, deadline_for
+from huifang.followup.notifications import notify
 from huifang.followup.second_callback import (
     VIA_AGENT,
     VIA_CALL,
@@ -110,6 +111,7 @@ def issue_ticket(
     else:
         raise Conflict(f"could not number a ticket for {year} after {_NUMBER_TRIES} tries")
     _log_change(session, ticket, "", TicketState.issued, "issue", agent, now, findings)
+    notify(session, ticket, "issued", now=now, tz=policy.tz)
     return ticket
 
 

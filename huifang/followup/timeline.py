@@ -37,7 +37,9 @@ from huifang.domain.models import (
     Campaign,
     Contact,
     Escalation,
+    ExtensionRequest,
     Incident,
+    Notification,
     Recording,
     ReviewItem,
     ScriptVersion,
@@ -68,6 +70,8 @@ class TimelineKind(StrEnum):
     agent_action = "agent_action"
     agent_call = "agent_call"
     ticket_change = "ticket_change"
+    extension = "extension"
+    notice = "notice"
     second_callback = "second_callback"
 
 
@@ -162,6 +166,7 @@ class _Assembly:
         entries += self._agent_calls(escalation)
         if ticket is not None:
             entries += self._ticket_changes(ticket, escalation)
+            entries += self._extensions(ticket)
             entries += [self._round_entry(r) for r in rounds]
         return sorted(entries, key=lambda e: (e.at, _ORDER[e.kind], e.ref))
 
@@ -346,6 +351,58 @@ class _Assembly:
             )
             for change in changes
         ]
+
+    def _extensions(self, ticket: Ticket) -> list[TimelineEntry]:
+        """The unit's extension requests and their decisions, and the notices it was sent."""
+        requests = _all(
+            self.session,
+            select(ExtensionRequest)
+            .where(col(ExtensionRequest.ticket_id) == ticket.id)
+            .order_by(col(ExtensionRequest.id)),
+        )
+        entries = []
+        for request in requests:
+            entries.append(
+                TimelineEntry(
+                    at=request.requested_at,
+                    kind=TimelineKind.extension,
+                    ref=f"extension-{request.id}",
+                    code="pending",
+                    actor=self.name(request.requested_by),
+                    text=request.reason,
+                    until=request.requested_deadline,
+                )  # fmt: skip
+            )
+            if request.decided_at is not None:
+                entries.append(
+                    TimelineEntry(
+                        at=request.decided_at,
+                        kind=TimelineKind.extension,
+                        ref=f"extension-{request.id}-decided",
+                        code=request.state,
+                        actor=self.name(request.decided_by),
+                        text=request.decision_note,
+                        until=request.requested_deadline,
+                        links=(f"extension-{request.id}",),
+                    )  # fmt: skip
+                )
+        notices = _all(
+            self.session,
+            select(Notification)
+            .where(col(Notification.ticket_id) == ticket.id)
+            .order_by(col(Notification.id)),
+        )
+        entries += [
+            TimelineEntry(
+                at=notice.created_at,
+                kind=TimelineKind.notice,
+                ref=f"notice-{notice.id}",
+                code=notice.kind,
+                until=notice.deadline_at,
+            )  # fmt: skip
+            for notice in notices
+        ]
+        return entries
 
     def _round_entry(self, row: SecondCallback) -> TimelineEntry:
         return TimelineEntry(

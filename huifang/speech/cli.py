@@ -131,15 +131,26 @@ def evaluate_command(
         dir_okay=False,
         help="a model artefact (default: the active one)",
     ),
+    unseen: bool = typer.Option(
+        False,
+        "--unseen",
+        help="only the replies whose text (case and spacing aside) is in no train or dev row "
+        "of the shipped corpus: how the reader does on replies it never learnt from",
+    ),
 ) -> None:
     """How well the reply reader reads labelled replies: accuracy, precision and recall per
     label, lost complaints, the share sent to review, accuracy on the replies it labels
     itself, the confusion matrix."""
-    from huifang.speech.corpus import CorpusError, read_corpus
+    from huifang.speech.corpus import CorpusError, read_corpus, read_split, same_text
     from huifang.speech.evaluate import evaluate_reader, render_text
 
     try:
         rows = [row for f in files for row in read_corpus(f, lang)]
+        if unseen:
+            learnt = {
+                same_text(row.text) for split in ("train", "dev") for row in read_split(split)
+            }
+            rows = [row for row in rows if same_text(row.text) not in learnt]
     except (CorpusError, OSError) as exc:
         raise fail(exc) from exc
     reader = active_reader(model)
@@ -147,7 +158,8 @@ def evaluate_command(
     if as_json:
         typer.echo(json.dumps({"model": reader.version, **figures.as_dict()}, ensure_ascii=False))
     else:
-        title = f"{', '.join(str(f) for f in files)} — model {reader.version}"
+        seen = " (replies not in train or dev only)" if unseen else ""
+        title = f"{', '.join(str(f) for f in files)}{seen} — model {reader.version}"
         typer.echo(render_text(figures, title))
 
 

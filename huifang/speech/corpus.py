@@ -28,6 +28,7 @@ __all__ = [
     "language_of",
     "read_corpus",
     "read_split",
+    "same_text",
     "split_files",
     "write_corpus",
 ]
@@ -146,3 +147,8 @@ def read_split(
         if language is None or language == file_language:
             rows += read_corpus(path, file_language)
     return rows
+
+
+def same_text(text: str) -> str:
+    """A reply's text as compared across splits: case and spacing aside."""
+    return " ".join(text.casefold().split())

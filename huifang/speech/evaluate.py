@@ -21,14 +21,12 @@ from typing import Any
 from huifang.domain.enums import Satisfaction
 from huifang.speech.corpus import CorpusRow
 from huifang.speech.model import LABELS
-from huifang.speech.reader import Reader
+from huifang.speech.reader import LOSING, Reader
 
 __all__ = ["REVIEW", "Evaluation", "Scored", "evaluate", "evaluate_reader", "render_text"]
 
 REVIEW = "review"
 COLUMNS = (*(label.value for label in LABELS), REVIEW)
-#: readings that close a complaint without a person seeing it
-LOSING = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.opt_out)
 
 
 @dataclass(frozen=True, slots=True)

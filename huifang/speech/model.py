@@ -71,18 +71,23 @@ class Policy:
       `complaint_risk`: a complaint misread is lost, so this threshold sits low;
     - a reply with markers of saying the opposite of its words (quotes, laughter, an eye-roll,
       a question, three clauses or more) needs `marked_confidence` for any reading but
-      unsatisfied.
+      unsatisfied;
+    - an unsatisfied reading needs only `complaint_confidence`: it reaches a person either way
+      (an escalation or a review), so its threshold guards the accuracy of escalations, not
+      lost complaints.
     """
 
     confidence: float = 0.9
     complaint_risk: float = 0.05
     marked_confidence: float = 0.95
+    complaint_confidence: float = 0.9
 
     def as_dict(self) -> dict[str, float]:
         return {
             "confidence": self.confidence,
             "complaint_risk": self.complaint_risk,
             "marked_confidence": self.marked_confidence,
+            "complaint_confidence": self.complaint_confidence,
         }
 
 

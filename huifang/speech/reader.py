@@ -14,7 +14,9 @@ Rules kept here:
   (mixed signals, sarcasm, a rhetorical question, text it cannot settle, a script it has no
   lexicon for): the reply goes straight to the agents' review inbox, never re-asked;
 - safety first: any reading but unsatisfied abstains when the model gives a complaint a
-  chance of at least `Policy.complaint_risk`, or when the rules read a complaint in it, and
+  chance of at least `Policy.complaint_risk`, when the rules read a complaint in it, or when
+  it holds words of a grievance (`still`, `nobody`, `还是`, `没人`, a negation after `but` or
+  `就是`: `features.grievance_cues`) or a mark of sarcasm, and
   a satisfied one when the rules found any grievance in the reply at all; a
   complaint misread as satisfied is the one mistake that loses a person. Mixed signals (the
   rules found praise and grievance), sarcasm markers, questions and long multi-clause text
@@ -39,6 +41,8 @@ from huifang.speech.model import (
 
 __all__ = [
     "GRIEVANCES",
+    "HIDDEN_GRIEVANCES",
+    "LOSING",
     "MARKS",
     "RULES_COMPLAIN",
     "Reader",
@@ -50,6 +54,9 @@ __all__ = [
 ]
 
 _UNSATISFIED = LABELS.index(Satisfaction.unsatisfied)
+#: readings that close a complaint without a person seeing it (`unclear` is asked again, then
+#: reviewed)
+LOSING = (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.opt_out)
 #: features of a reply that may say the opposite of its words, or that is hard to settle
 MARKS = frozenset(
     {"mark:quote", "mark:laughter", "mark:eye_roll", "mark:question", "mark:clauses=3+"}
@@ -59,6 +66,15 @@ MARKS = frozenset(
 RULES_COMPLAIN = "rule:unsatisfied"
 #: the rules found a grievance somewhere: no reply holding one is read as plainly satisfied
 GRIEVANCES = frozenset({"role:-reason", "role:-reason~", "role:unsatisfied", "role:-weak"})
+#: words of a failure or of a problem still there (`still`, `nobody`, `还是`, `没人`), a
+#: negation after a contrast (`friendly, but nothing changed`), a rating asked back
+#: (`满意？你们来过吗`), or a mark of sarcasm (quotes,
+#: laughter, an eye-roll: `yeah right, satisfied`): no reading that closes the reply stands
+#: beside one, whatever the model says (new writers hide complaints behind praise)
+HIDDEN_GRIEVANCES = frozenset(
+    {"mark:grievance", "mark:contrast", "mark:rating_asked"}
+    | {"mark:quote", "mark:laughter", "mark:eye_roll"}
+)
 
 
 class ReviewReason:
@@ -128,11 +144,14 @@ def doubt(
     if label is not Satisfaction.unsatisfied:
         if complaint >= policy.complaint_risk or RULES_COMPLAIN in names:
             return ReviewReason.complaint_risk
+        if label in LOSING and not HIDDEN_GRIEVANCES.isdisjoint(names):
+            return ReviewReason.complaint_risk
         if label is Satisfaction.satisfied and not GRIEVANCES.isdisjoint(names):
             return ReviewReason.complaint_risk
         if confidence < policy.marked_confidence and not MARKS.isdisjoint(names):
             return ReviewReason.marked
-    if confidence < policy.confidence:
+    unsatisfied = label is Satisfaction.unsatisfied
+    if confidence < (policy.complaint_confidence if unsatisfied else policy.confidence):
         return ReviewReason.low_confidence
     return ""
 

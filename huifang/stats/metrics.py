@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 
 from huifang.bootstrap import Runtime
 from huifang.clock import Clock
-from huifang.domain.models import CallAttempt, Campaign, Contact, Escalation, Ticket
+from huifang.domain.models import CallAttempt, Campaign, Contact, Escalation, Ticket, TrunkSlot
 from huifang.domain.states import (
     IN_FLIGHT_ATTEMPT_STATES,
     OPEN_TICKET_STATES,
@@ -81,6 +81,15 @@ class DatabaseCollector(Collector):
                 ).where(col(Ticket.state).in_(open_tickets))
             ).one()
             review_open = inbox_count(session)
+            channels = connection.execute(
+                select(
+                    col(TrunkSlot.trunk),
+                    func.count(),
+                    func.count().filter(
+                        col(TrunkSlot.holder) != "", col(TrunkSlot.expires_at) >= now
+                    ),
+                ).group_by(col(TrunkSlot.trunk))
+            ).all()
 
         in_flight = GaugeMetricFamily(
             "huifang_calls_in_flight", "Call attempts dialing, ringing or answered right now"
@@ -124,6 +133,16 @@ class DatabaseCollector(Collector):
         )
         review.add_metric([], review_open)
         yield review
+
+        trunk_channels = GaugeMetricFamily(
+            "huifang_trunk_channels",
+            "Channels of each trunk, and how many a worker holds (leases not lapsed)",
+            labels=["trunk", "use"],
+        )
+        for trunk, total, held in channels:
+            trunk_channels.add_metric([trunk, "held"], held)
+            trunk_channels.add_metric([trunk, "free"], total - held)
+        yield trunk_channels
 
         age = GaugeMetricFamily(
             "huifang_oldest_open_ticket_age_seconds",

@@ -22,14 +22,21 @@ Rules kept here:
 - a unit's figures include its subtree (see `figures.roll_up`); an answer belongs to the
   unit that handled its incident;
 - the same SQL on SQLite and PostgreSQL (no dialect-only functions); month bounds are
-  computed in the deployment's time zone.
+  computed in the deployment's time zone;
+- a month's per-unit figures are also kept precomputed (`stats_snapshots`): the worker's
+  sweep recomputes them with the same queries (`refresh_snapshots`, about once a minute for
+  this month and the last, hourly for the older months of the trend), and a report of a
+  whole month reads the snapshot while it is fresh (`SNAPSHOT_MAX_AGE`), else the tables;
+  so the dashboard under load reads one row per month, its figures at most a few minutes
+  old, and without a worker every figure is still computed, only slower.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import asdict, fields
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +53,7 @@ from huifang.domain.models import (
     Incident,
     SecondCallback,
     SmsMessage,
+    StatsSnapshot,
     Ticket,
     TicketChange,
     Unit,
@@ -65,7 +73,7 @@ from huifang.stats.figures import (
     roll_up,
     subtree_total,
 )
-from huifang.stats.periods import Period
+from huifang.stats.periods import Period, months_ending
 
 #: answer dimensions the reports read; others (confirm, reason) are not graded, and the
 #: second callback's verdict is read from its rounds (`_second_callback_verdicts`)
@@ -95,10 +103,103 @@ def load_units(session: Session) -> list[UnitRef]:
     return [UnitRef(*row) for row in _rows(session, query.order_by(col(Unit.path)))]
 
 
+#: how old a month's snapshot may be and still be read: the month being worked and the one
+#: before change by the minute, older months rarely (late answers, second callbacks)
+SNAPSHOT_MAX_AGE = timedelta(minutes=5)
+OLD_MONTH_SNAPSHOT_MAX_AGE = timedelta(hours=3)
+#: the months the worker keeps precomputed: the dashboard's trend (13) and its year-ago month
+SNAPSHOT_MONTHS = 13
+_GRADE_FIELDS = frozenset(f.name for f in fields(Figures) if f.type in ("Grades", Grades))
+
+
 def own_figures(
     session: Session, period: Period, *, tz: ZoneInfo, now: datetime
 ) -> dict[int, Figures]:
-    """Each unit's own figures (without its subtree) for `period`: five aggregate queries."""
+    """Each unit's own figures (without its subtree) for `period`: a fresh snapshot when the
+    period is a month that has one, else the tables' five aggregate queries."""
+    if period.is_month:
+        snapshot = _fresh_snapshot(session, period, tz=tz, now=now)
+        if snapshot is not None:
+            return snapshot
+    return computed_own_figures(session, period, tz=tz, now=now)
+
+
+def _max_age(period: Period, now: datetime, tz: ZoneInfo) -> timedelta:
+    this_month = Period.month_of(now.astimezone(tz).date())
+    recent = period in (this_month, this_month.previous())
+    return SNAPSHOT_MAX_AGE if recent else OLD_MONTH_SNAPSHOT_MAX_AGE
+
+
+def _fresh_snapshot(
+    session: Session, period: Period, *, tz: ZoneInfo, now: datetime
+) -> dict[int, Figures] | None:
+    oldest = now - _max_age(period, now, tz)
+    found = session.execute(
+        select(col(StatsSnapshot.figures)).where(
+            col(StatsSnapshot.period) == period.label(),
+            col(StatsSnapshot.tz) == str(tz),
+            col(StatsSnapshot.computed_at) >= oldest,
+            col(StatsSnapshot.computed_at) <= now,
+        )
+    ).first()
+    return None if found is None else _decode(found[0])
+
+
+def _encode(figures: dict[int, Figures]) -> dict[str, Any]:
+    return {str(unit_id): asdict(f) for unit_id, f in figures.items()}
+
+
+def _decode(stored: dict[str, Any]) -> dict[int, Figures]:
+    def figures(values: dict[str, Any]) -> Figures:
+        decoded: dict[str, Any] = {
+            k: Grades(**v) if k in _GRADE_FIELDS else v for k, v in values.items()
+        }
+        return Figures(**decoded)
+
+    return {int(unit_id): figures(values) for unit_id, values in stored.items()}
+
+
+def refresh_snapshots(session: Session, *, tz: ZoneInfo, now: datetime) -> list[str]:
+    """Recompute the snapshot of each month the dashboard reads whose snapshot is older than
+    half the age it may be read at (so readers always find a fresh one); the worker's sweep
+    calls it. Returns the months recomputed. Several workers may run it at once: the last
+    write of a month wins, and each is a complete computation."""
+    this_month = Period.month_of(now.astimezone(tz).date())
+    months = [*months_ending(this_month, SNAPSHOT_MONTHS), this_month.year_ago()]
+    stored = {
+        label: computed_at
+        for label, computed_at in session.execute(
+            select(col(StatsSnapshot.period), col(StatsSnapshot.computed_at)).where(
+                col(StatsSnapshot.tz) == str(tz)
+            )
+        ).all()
+    }
+    refreshed = []
+    for month in dict.fromkeys(months):
+        label = month.label()
+        if label in stored and stored[label] > now - _max_age(month, now, tz) / 2:
+            continue
+        figures = _encode(computed_own_figures(session, month, tz=tz, now=now))
+        row = session.execute(
+            select(StatsSnapshot).where(
+                col(StatsSnapshot.period) == label, col(StatsSnapshot.tz) == str(tz)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            session.add(StatsSnapshot(period=label, tz=str(tz), computed_at=now, figures=figures))
+        else:
+            row.figures, row.computed_at = figures, now
+            session.add(row)
+        session.flush()
+        refreshed.append(label)
+    return refreshed
+
+
+def computed_own_figures(
+    session: Session, period: Period, *, tz: ZoneInfo, now: datetime
+) -> dict[int, Figures]:
+    """Each unit's own figures (without its subtree) for `period` from the tables: five
+    aggregate queries."""
     start, end = period.bounds(tz)
     counts: dict[int, dict[str, Any]] = defaultdict(dict)
 
@@ -255,16 +356,28 @@ def dashboard_report(
 
 
 def trend(
-    session: Session, periods: Sequence[Period], *, tz: ZoneInfo, unit_id: int | None = None
-) -> list[TrendPoint]:
+    session: Session, periods: Sequence[Period], *, tz: ZoneInfo, unit_id: int | None = None,
+    now: datetime | None = None,
+) -> list[TrendPoint]:  # fmt: skip
     """Overall satisfaction of each period's incidents (e.g. the last 13 months), one small
-    GROUP BY per period: each reads only its own month of incidents."""
+    GROUP BY per period: each reads only its own month of incidents; given `now`, a month
+    with a fresh snapshot is read from it instead."""
     subtree = None
     if unit_id is not None:
         unit = session.get(Unit, unit_id)
         subtree = subtree_ids(session, unit) if unit else []
     points = []
     for period in periods:
+        snapshot = (
+            _fresh_snapshot(session, period, tz=tz, now=now)
+            if now is not None and period.is_month
+            else None
+        )
+        if snapshot is not None:
+            chosen = [f for u, f in snapshot.items() if subtree is None or u in subtree]
+            overall = sum((f.overall for f in chosen), Grades())
+            points.append(TrendPoint(period.label(), sum(f.answered for f in chosen), overall))
+            continue
         start, end = period.bounds(tz)
         query = (
             select(col(Answer.outcome), func.count())
@@ -279,6 +392,20 @@ def trend(
         counts = {outcome or "": n for outcome, n in _rows(session, query)}
         points.append(TrendPoint(period.label(), sum(counts.values()), Grades.from_counts(counts)))
     return points
+
+
+def campaign_progress(session: Session, campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Contacts per state of each campaign: one GROUP BY."""
+    progress: dict[int, dict[str, int]] = {i: {} for i in campaign_ids}
+    if campaign_ids:
+        rows = session.execute(
+            select(col(Contact.campaign_id), col(Contact.state), func.count())
+            .where(col(Contact.campaign_id).in_(list(campaign_ids)))
+            .group_by(col(Contact.campaign_id), col(Contact.state))
+        ).all()
+        for campaign_id, state, count in rows:
+            progress[campaign_id][state] = count
+    return progress
 
 
 def campaign_activity(session: Session, campaign_ids: Sequence[int]) -> dict[str, int]:

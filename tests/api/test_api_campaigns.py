@@ -99,3 +99,37 @@ def test_bad_calling_rules_are_refused_before_anything_is_written(
 @pytest.mark.parametrize("role", ["agent", "supervisor", "inspector"])
 def test_only_admins_create_campaigns(login_as: Login, body: dict[str, Any], role: str) -> None:
     assert login_as(role).post("/api/v1/campaigns?dry_run=true", json=body).status_code == 403
+
+
+def test_a_running_campaign_pauses_resumes_and_finishes(
+    login_as: Login, body: dict[str, Any], engine: Engine
+) -> None:
+    admin = login_as("admin")
+    campaign = admin.post("/api/v1/campaigns", json=body).json()["campaign"]
+    admin.post(f"/api/v1/campaigns/{campaign['id']}/start")
+    for move, state in [("pause", "paused"), ("resume", "running"), ("finish", "finished")]:
+        reply = admin.post(f"/api/v1/campaigns/{campaign['id']}/{move}")
+        assert (reply.status_code, reply.json()["state"]) == (200, state)
+    with Session(engine) as session:
+        states = session.exec(select(CallAttempt.state)).all()
+    assert set(states) == {"cancelled"}
+
+
+def test_a_finished_campaign_cannot_resume(login_as: Login, body: dict[str, Any]) -> None:
+    admin = login_as("admin")
+    campaign = admin.post("/api/v1/campaigns", json=body).json()["campaign"]
+    admin.post(f"/api/v1/campaigns/{campaign['id']}/start")
+    assert admin.post(f"/api/v1/campaigns/{campaign['id']}/finish").status_code == 200
+    assert admin.post(f"/api/v1/campaigns/{campaign['id']}/resume").status_code == 409
+
+
+def test_the_list_shows_each_campaign_with_its_contacts_per_state(
+    login_as: Login, body: dict[str, Any]
+) -> None:
+    admin = login_as("admin")
+    campaign = admin.post("/api/v1/campaigns", json=body).json()["campaign"]
+    [listed] = admin.get("/api/v1/campaigns").json()
+    assert (listed["id"], listed["progress"]) == (campaign["id"], {"pending": 3})
+    assert admin.get("/api/v1/campaigns", params={"state": "running"}).json() == []
+    assert admin.get(f"/api/v1/campaigns/{campaign['id']}").json()["state"] == "draft"
+    assert admin.get("/api/v1/campaigns/999").status_code == 404

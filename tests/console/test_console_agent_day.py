@@ -11,20 +11,14 @@ overflows sideways, squeezes a label to a character per line or cuts a button of
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import time
 import wave
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlmodel import Session
@@ -48,7 +42,7 @@ from huifang.followup.queue import claim
 from huifang.settings import Settings
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS
 from tests.factories import hashed_password, make_incident
-from tests.processes import HUIFANG, stop
+from tests.processes import serve, stop
 
 AGENT_PHONE = "+8613900000001"
 #: the citizens the simulated line rings: one answers, one is busy
@@ -161,42 +155,16 @@ def _voice_complaint(
                     categories=("attitude",))  # fmt: skip
 
 
-def _free_port() -> int:
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
     root = tmp_path_factory.mktemp("agent-day")
     settings = Settings(data_dir=root / "data", database_url=f"sqlite:///{root / 'huifang.db'}")
     seeded = _seed(settings)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUIFANG_")}
-    env |= {
-        "HUIFANG_DATA_DIR": str(settings.data_dir),
-        "HUIFANG_DATABASE_URL": settings.database_url,
-        "HUIFANG_SIM_PERSONAS": json.dumps({ANSWERS: "satisfied", BUSY: "busy_then_satisfied"}),
-    }
-    log = root / "serve.log"  # a file, not a pipe nobody reads: the server never blocks on it
-    server = subprocess.Popen(
-        [str(HUIFANG), "serve", "--port", str(port)],
-        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    personas = json.dumps({ANSWERS: "satisfied", BUSY: "busy_then_satisfied"})
+    server, seeded.url = serve(
+        settings.data_dir, settings.database_url, root / "serve.log",
+        extra_env={"HUIFANG_SIM_PERSONAS": personas},
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            stop(server)
-            raise RuntimeError(f"huifang serve did not start: {log.read_text(errors='replace')}")
-        time.sleep(0.2)
-    seeded.url = url
     yield seeded
     stop(server)
 

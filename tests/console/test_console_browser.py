@@ -171,7 +171,10 @@ def test_admin_creates_and_starts_a_campaign_and_watches_it(
     form.locator("button[type=submit]").click()
     row = page.locator("tr[data-campaign]", has_text="浏览器测试任务")
     assert "草稿" in row.inner_text() and "待联系" in row.inner_text()
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     row.get_by_role("button", name="开始").click()
+    assert asked and "确定开始" in asked[0]
     assert "进行中" in page.locator("tr[data-campaign]", has_text="浏览器测试任务").inner_text()
     # the progress rows are polled while the page is open
     with page.expect_response("**/campaigns/progress"):

@@ -40,7 +40,7 @@ def test_an_address_with_too_many_failed_logins_gets_the_login_page_with_the_ref
         client.post("/login", data={"username": username, "password": "wrong-password"})
     reply = client.post("/login", data={"username": "agent", "password": PASSWORD})
     assert reply.status_code == 429
-    assert "too many failed logins" in reply.text
+    assert "登录失败次数过多" in reply.text
     assert 'name="password"' in reply.text
 
 
@@ -246,7 +246,7 @@ def test_the_edit_form_shows_a_refusal_as_the_create_form_does(
     token = logged_in("admin")
     form = {"csrf_token": token, "role": "supervisor", "active": "true"}
     assert client.post(f"/users/{_agent_id(sqlite_engine)}", data=form).status_code == 303
-    assert "unit_id: a supervisor belongs to a unit" in client.get("/users").text
+    assert "单位负责人须选择所属单位" in client.get("/users").text
     with Session(sqlite_engine) as session:
         agent = session.get(User, _agent_id(sqlite_engine))
         assert agent is not None and agent.role == "agent"

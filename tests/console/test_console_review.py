@@ -106,7 +106,7 @@ def test_a_label_given_already_comes_back_as_a_message_naming_who_gave_it(
     form = {"label": "unsatisfied", "csrf_token": csrf}
     client.post(f"/review/{review_id}/label", data=form)
     client.post(f"/review/{review_id}/label", data={**form, "label": "satisfied"})
-    assert "labelled unsatisfied by agent" in client.get("/review").text
+    assert "该回复已由 agent 研判" in client.get("/review").text
 
 
 def test_the_dashboard_shows_how_many_replies_wait_for_review(

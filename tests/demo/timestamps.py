@@ -19,6 +19,8 @@ AHEAD = {
     ("escalations", "claim_until"),
     ("escalations", "retry_after"),
     ("tickets", "deadline_at"),
+    ("notifications", "deadline_at"),
+    ("extension_requests", "requested_deadline"),
 }
 
 

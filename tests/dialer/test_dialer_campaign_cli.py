@@ -88,3 +88,22 @@ def test_bad_options_are_refused_naming_them(
 def test_starting_an_unknown_campaign_is_refused(data_dir: Path) -> None:
     result = runner.invoke(app, ["campaign", "start", "42"])
     assert result.exit_code == 1 and "campaign 42" in result.output
+
+
+def test_a_started_campaign_pauses_resumes_and_finishes(data_dir: Path) -> None:
+    campaign = create("--channels", "voice", "--start")["campaign"]
+    ref = str(campaign["id"])  # type: ignore[index]
+    for move, said in [("pause", "paused"), ("resume", "running again"), ("finish", "finished")]:
+        result = runner.invoke(app, ["campaign", move, ref])
+        assert (result.exit_code, said in result.output) == (0, True), result.output
+    assert runner.invoke(app, ["campaign", "resume", ref]).exit_code == 1
+
+
+def test_the_list_shows_state_and_contacts_per_state(data_dir: Path) -> None:
+    create("--channels", "voice")
+    listed = runner.invoke(app, ["campaign", "list", "--json"])
+    assert json.loads(listed.output) == {
+        "id": 1, "name": "回访", "kind": "survey", "state": "draft", "channels": "voice",
+        "contacts": {"pending": 3},
+    }  # fmt: skip
+    assert "#1\tdraft\tvoice\t回访\tpending 3" in runner.invoke(app, ["campaign", "list"]).output

@@ -142,7 +142,7 @@ def test_the_case_timeline_holds_every_step_in_order_with_who(
     entries = case_timeline(session, escalation.id, actor=staff.inspector, now=clock.now(), tz=TZ)  # type: ignore[arg-type]
     assert _kinds(entries) == [
         "incident", "call", "answer", "answer", "recording", "escalation", "agent_action",
-        "agent_action", "agent_action", "agent_call", "agent_action", "ticket_change",
+        "agent_action", "agent_action", "agent_call", "agent_action", "ticket_change", "notice",
     ]  # fmt: skip
     assert [e.at for e in entries] == sorted(e.at for e in entries)
     actions = [e for e in entries if e.kind is TimelineKind.agent_action]

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from huifang.domain import incidents
 from huifang.domain.incidents import ImportRefused, import_incidents
 from huifang.domain.models import Incident
 from tests.factories import make_unit
@@ -60,6 +61,17 @@ def test_a_good_row_is_stored_normalised(session: Session, station) -> None:  # 
     assert incident.occurred_at == datetime(2026, 11, 22, 6, 5, tzinfo=UTC)
 
 
+def test_tabs_newlines_and_backslashes_in_values_are_stored_as_written(
+    session: Session, station
+) -> None:  # type: ignore[no-untyped-def]
+    summary = "第一行\\n\t第二行 C:\\temp\\new\r\nend"
+    header = HEADER.rstrip("\n") + ",summary,caller_name\n"
+    row = GOOD.rstrip("\n") + ',"' + summary + '","张\t三\\"\n'
+    assert run_import(session, header + row).inserted == 1
+    incident = session.exec(select(Incident)).one()[0]  # type: ignore[call-overload]
+    assert (incident.summary, incident.caller_name) == (summary.strip(), "张\t三\\")
+
+
 def test_importing_the_same_file_twice_changes_nothing(session: Session, station) -> None:  # type: ignore[no-untyped-def]
     text = HEADER + GOOD + GOOD.replace("A-1", "A-2")
     first = run_import(session, text)
@@ -67,6 +79,19 @@ def test_importing_the_same_file_twice_changes_nothing(session: Session, station
     assert (first.inserted, first.unchanged) == (2, 0)
     assert (second.inserted, second.unchanged, second.applied) == (0, 2, True)
     assert count(session) == 2
+
+
+def test_a_file_whose_later_rows_are_stored_already_keeps_them_and_adds_the_rest(
+    session: Session, station, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(incidents, "BATCH_SIZE", 2)  # new rows first, then a stored one
+    row = GOOD.replace
+    run_import(session, HEADER + row("A-1", "A-3"))
+    report = run_import(
+        session, HEADER + row("A-1", "A-4") + row("A-1", "A-5") + row("A-1", "A-3") + GOOD
+    )
+    assert (report.applied, report.inserted, report.unchanged) == (True, 3, 1)
+    assert count(session) == 4
 
 
 def test_the_same_external_id_from_another_source_is_another_incident(

@@ -109,3 +109,16 @@ def test_evaluate_refuses_a_bad_row_naming_its_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["speech", "evaluate", str(path)])
     assert result.exit_code == 1
     assert f"{path}:2: label 'happy' is not one of" in result.output
+
+
+def test_evaluate_unseen_leaves_out_replies_the_corpus_teaches(tmp_path: Path) -> None:
+    path = tmp_path / "replies.zh-CN.tsv"
+    path.write_text(
+        "text\tlabel\tchannel\tkind\n"
+        "满意\tsatisfied\tsms\tplain\n"  # a train row, case and spacing aside
+        "楼道里的自行车被 偷了第七回，派出所的人一次也没来过\tunsatisfied\tsms\tplain\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["speech", "evaluate", "--unseen", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 1

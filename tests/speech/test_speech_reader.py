@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from huifang.domain.enums import Satisfaction
+from huifang.speech.features import grievance_cues
 from huifang.speech.model import (
     Policy,
     artefact_bytes,
@@ -104,11 +105,14 @@ def test_a_broken_model_in_the_models_folder_is_refused_with_its_path(tmp_path: 
         load_reader(tmp_path)
 
 
-POLICY = Policy(confidence=0.8, complaint_risk=0.05, marked_confidence=0.95)
+POLICY = Policy(
+    confidence=0.8, complaint_risk=0.05, marked_confidence=0.95, complaint_confidence=0.7
+)
 
 
 def test_a_reading_below_the_confidence_threshold_abstains() -> None:
-    assert doubt(POLICY, Satisfaction.unsatisfied, 0.7, 0.7, ()) == ReviewReason.low_confidence
+    assert doubt(POLICY, Satisfaction.unclear, 0.75, 0.0, ()) == ReviewReason.low_confidence
+    assert doubt(POLICY, Satisfaction.unsatisfied, 0.6, 0.6, ()) == ReviewReason.low_confidence
 
 
 def test_a_reading_other_than_unsatisfied_abstains_on_a_chance_of_a_complaint() -> None:
@@ -121,10 +125,59 @@ def test_a_satisfied_reading_abstains_when_the_rules_found_a_grievance() -> None
     assert reason == ReviewReason.complaint_risk
 
 
-def test_a_reading_with_a_sarcasm_marker_needs_the_higher_confidence() -> None:
-    assert doubt(POLICY, Satisfaction.satisfied, 0.9, 0.0, ("mark:quote",)) == ReviewReason.marked
-    assert doubt(POLICY, Satisfaction.satisfied, 0.97, 0.0, ("mark:quote",)) == ""
+def test_a_reading_of_a_question_or_many_clauses_needs_the_higher_confidence() -> None:
+    for mark in ("mark:question", "mark:clauses=3+", "mark:mixed"):
+        assert doubt(POLICY, Satisfaction.satisfied, 0.9, 0.0, (mark,)) == ReviewReason.marked
+        assert doubt(POLICY, Satisfaction.satisfied, 0.97, 0.0, (mark,)) == ""
 
 
-def test_an_unsatisfied_reading_needs_no_more_than_the_confidence_threshold() -> None:
-    assert doubt(POLICY, Satisfaction.unsatisfied, 0.85, 0.85, ("mark:quote",)) == ""
+def test_an_unsatisfied_reading_needs_no_more_than_the_complaint_threshold() -> None:
+    """It reaches a person either way: its threshold guards escalations' accuracy only."""
+    assert doubt(POLICY, Satisfaction.unsatisfied, 0.75, 0.75, ("mark:quote",)) == ""
+
+
+@pytest.mark.parametrize(
+    "mark", ["mark:grievance", "mark:contrast", "mark:quote", "mark:laughter", "mark:eye_roll"]
+)
+def test_a_closing_reading_beside_words_of_a_grievance_or_sarcasm_abstains(mark: str) -> None:
+    for label in (Satisfaction.satisfied, Satisfaction.basically_satisfied, Satisfaction.opt_out):
+        assert doubt(POLICY, label, 0.99, 0.0, (mark,)) == ReviewReason.complaint_risk
+
+
+def test_words_of_a_grievance_leave_a_not_an_answer_reading_to_be_asked_again() -> None:
+    assert doubt(POLICY, Satisfaction.unclear, 0.99, 0.0, ("mark:grievance",)) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("the car is still blocking my gate", "en-US"),
+        ("great job, nobody came", "en-US"),
+        ("Polite, yes. Helpful, no.", "en-US"),
+        ("they were friendly, but it is not fixed", "en-US"),
+        ("说了好几次了，还是没人来处理", "zh-CN"),
+        ("呵呵，满意死了，至今没人理", "zh-CN"),
+        ("还凑合吧，就是事情一点没办成", "zh-CN"),
+        ("挺 好 的 就是 车 没 找到", "zh-CN"),
+        ("a bit of a wait and nobody came", "en-US"),
+    ],
+)
+def test_words_of_a_grievance_are_found_behind_praise(text: str, language: str) -> None:
+    assert grievance_cues(text.lower(), language)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("no complaints at all", "en-US"),
+        ("please do not text me again", "en-US"),
+        ("great, fixed the next day", "en-US"),
+        ("没什么不满意的", "zh-CN"),
+        ("挺好的，就是来得稍微慢了点", "zh-CN"),
+        ("还可以，没毛病", "zh-CN"),
+        ("fine, bit of a wait", "en-US"),
+        ("基本满意，就是稍微等了一会儿", "zh-CN"),
+    ],
+)
+def test_praise_and_plain_requests_hold_no_words_of_a_grievance(text: str, language: str) -> None:
+    assert grievance_cues(text.lower(), language) == []

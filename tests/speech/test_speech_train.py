@@ -69,6 +69,11 @@ def test_the_artefact_is_small_and_reads_back_as_a_model(small_corpus: Path) -> 
     assert model.trained_on["train_rows"] == len(rows(small_corpus, "train"))
 
 
+def test_the_chosen_policy_loses_no_complaint_out_of_fold(small_corpus: Path) -> None:
+    trained = train_model(rows(small_corpus, "train"), rows(small_corpus, "dev"))
+    assert trained.cross_validated.lost_complaints == 0
+
+
 def test_a_candidate_losing_more_complaints_is_not_judged_no_worse() -> None:
     lost = evaluate([Scored(Satisfaction.unsatisfied, "satisfied", False)])
     kept = evaluate([Scored(Satisfaction.unsatisfied, "unsatisfied", False)])

@@ -6,12 +6,16 @@ import csv
 import io
 import zipfile
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from huifang.clock import FakeClock
+from huifang.db import session_scope
+from huifang.dialer import trunks
 from huifang.domain.models import AuditEvent
 from tests.stats.stats_dataset import Dataset
 
@@ -101,6 +105,20 @@ def test_metrics_show_queue_depth_and_overdue_tickets(stats_client: Client) -> N
     assert 'huifang_open_tickets{overdue="false"} 1.0' in text
     assert "huifang_calls_in_flight 0.0" in text
     assert "huifang_recognizer_latency_seconds_bucket" in text
+
+
+def test_metrics_show_each_trunks_channels_held_and_free(
+    stats_client: Client, engine: Engine, clock: FakeClock
+) -> None:
+    with session_scope(engine) as db:
+        trunks.ensure_slots(db, "pstn", 30)
+        now = clock.now()
+        trunks.acquire(
+            db, "pstn", channels=30, worker="w", now=now, until=now + timedelta(seconds=30), want=4
+        )
+    text = stats_client("admin").get("/metrics").text
+    assert 'huifang_trunk_channels{trunk="pstn",use="held"} 4.0' in text
+    assert 'huifang_trunk_channels{trunk="pstn",use="free"} 26.0' in text
 
 
 def test_oldest_open_ticket_age_is_measured_from_the_fake_clock(stats_client: Client) -> None:

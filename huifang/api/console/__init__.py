@@ -9,6 +9,7 @@ from huifang.api.console import (
     admin,
     cases,
     dashboard,
+    notifications,
     reviews,
     second_callbacks,
     tickets,
@@ -19,3 +20,5 @@ from huifang.api.console import (
 router = APIRouter(include_in_schema=False)
 for pages in (web, dashboard, cases, reviews, second_callbacks, tickets, admin, tokens):
     router.include_router(pages.router)
+router.include_router(tickets.upload_router)
+router.include_router(notifications.router)

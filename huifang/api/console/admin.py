@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from huifang.api.console.i18n import translate
@@ -25,13 +25,16 @@ from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.api.routes.common import RecordId
 from huifang.dialer.planning import new_campaign
 from huifang.domain import campaigns as campaign_service
-from huifang.domain.models import Campaign, Contact, ScriptVersion, User
+from huifang.domain.models import Campaign, ScriptVersion, User
 from huifang.domain.scripts import publish_script
 from huifang.domain.states import ContactState
-from huifang.domain.units import add_unit, get_unit, list_units
+from huifang.domain.units import add_unit, edit_unit, get_unit, list_units
 from huifang.domain.users import Role, create_user, list_users, update_user
+from huifang.domain.workers import last_seen, worker_running
 from huifang.ivr.script import ScriptInvalid, builtin_scripts_dir, validate_script_text
+from huifang.phones import normalize_phone
 from huifang.settings import Settings
+from huifang.stats.queries import campaign_progress
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[User, Depends(console_user(Role.admin))]
@@ -171,30 +174,24 @@ def script_publish(
 # --- campaigns
 
 
-def _progress(session: Session, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Contacts per state of each campaign: one GROUP BY."""
-    progress: dict[int, dict[str, int]] = {i: {} for i in campaign_ids}
-    if campaign_ids:
-        rows = session.execute(
-            select(col(Contact.campaign_id), col(Contact.state), func.count())
-            .where(col(Contact.campaign_id).in_(campaign_ids))
-            .group_by(col(Contact.campaign_id), col(Contact.state))
-        ).all()
-        for campaign_id, state, count in rows:
-            progress[campaign_id][state] = count
-    return progress
-
-
 @router.get("/campaigns")
 def campaigns_page(
-    request: Request, session: SessionDep, settings: SettingsDep, user: Admin
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Admin
 ) -> HTMLResponse:
     rows = session.execute(select(Campaign).order_by(col(Campaign.id).desc())).scalars().all()
-    versions = _script_versions(session)
+    # a survey campaign asks the survey: the second-callback script belongs to the rounds
+    # follow-up runs on its own, and is no choice here
+    versions = [v for v in _script_versions(session) if not v.name.startswith("second-callback")]
+    default_script = next(
+        (v.id for v in versions if v.name == f"survey-110.{settings.language}"),
+        versions[0].id if versions else None,
+    )
     return render(
         request, "campaigns.html", user, campaigns=rows, versions=versions,
-        progress=_progress(session, [c.id for c in rows]),
+        default_script=default_script,
+        progress=campaign_progress(session, [c.id for c in rows if c.id is not None]),
         contact_states=[s.value for s in ContactState], defaults=settings,
+        worker_running=worker_running(session, clock.now()), worker_seen=last_seen(session),
     )  # fmt: skip
 
 
@@ -204,7 +201,7 @@ def campaigns_progress(request: Request, session: SessionDep, user: Admin) -> HT
     rows = session.execute(select(Campaign).order_by(col(Campaign.id).desc())).scalars().all()
     return render(
         request, "campaign_rows.html", user, campaigns=rows,
-        progress=_progress(session, [c.id for c in rows]),
+        progress=campaign_progress(session, [c.id for c in rows if c.id is not None]),
         contact_states=[s.value for s in ContactState],
     )  # fmt: skip
 
@@ -305,6 +302,8 @@ def campaign_move(
             campaign_service.pause_campaign(session, campaign_id, now=now, by=user)
         elif move == "resume":
             campaign_service.resume_campaign(session, campaign_id, now=now, by=user)
+        elif move == "finish":
+            campaign_service.finish_campaign(session, campaign_id, now=now, by=user)
         else:
             raise HTTPException(404, detail=f"no such action: {move}")
     return redirect("/campaigns", refused[0] if refused else "")
@@ -332,6 +331,25 @@ def unit_create(
             actor=user, now=clock.now(),
         )  # fmt: skip
     return redirect("/units", refused[0] if refused else f"{name} ✓")
+
+
+@router.post("/units/{unit_id}")
+def unit_update(
+    session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Admin, unit_id: RecordId,
+    code: Annotated[str, Form()], name: Annotated[str, Form()], level: Annotated[str, Form()],
+    parent_id: Annotated[str, Form()] = "", duty_phone: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """The edit form of one unit: "—" as the parent moves it to the top."""
+    refused: list[str] = []
+    with refusals_as_flash(session, refused):
+        parent = get_unit(session, int(parent_id)) if parent_id.isdigit() else None
+        phone = normalize_phone(duty_phone, settings.phone_region) if duty_phone.strip() else ""
+        unit = edit_unit(
+            session, unit_id, actor=user, now=clock.now(), code=code, name=name, level=level,
+            parent=parent, duty_phone=phone,
+        )  # fmt: skip
+        return redirect("/units", f"{unit.name} ✓")
+    return redirect("/units", refused[0])
 
 
 @router.get("/users")

@@ -10,7 +10,7 @@ only turns forms and query strings into calls.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +20,16 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from huifang.api.console.i18n import translate
-from huifang.api.console.web import console_user, language, redirect, refusals_as_flash, render
+from huifang.api.console.web import (
+    Refusal,
+    console_user,
+    form_day,
+    language,
+    local_input,
+    redirect,
+    refusals_as_flash,
+    render,
+)
 from huifang.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
 from huifang.api.routes.common import RecordId
 from huifang.domain.models import Ticket, Unit, User
@@ -54,13 +63,6 @@ def _choice(value: str, allowed: Any) -> str | None:
     return value if value in allowed else None
 
 
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/queue")
 def queue_page(
     request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep,
@@ -70,7 +72,7 @@ def queue_page(
 ) -> HTMLResponse:  # fmt: skip
     """The queue: one view at a time, filtered; a search by number or phone is exact."""
     tz = settings.tz
-    first, last = _day(opened_from), _day(opened_to)
+    first, last = form_day(opened_from), form_day(opened_to)
     filters = QueueFilter(
         view=QueueView(view) if view in QueueView.__members__ else QueueView.work,
         unit_id=int(unit) if unit.isdigit() and len(unit) < 10 else None,
@@ -129,13 +131,8 @@ def case_page(
         unit=session.get(Unit, detail.incident.unit_id), timeline=timeline, live_call=live,
         resolutions=[r.value for r in EscalationResolution],
         call_outcomes=[o.value for o in AgentCallOutcome],
-        retry_min=_local_input(now, settings.tz), retry_default=_local_input(default_retry, settings.tz),
+        retry_min=local_input(now, settings.tz), retry_default=local_input(default_retry, settings.tz),
     )  # fmt: skip
-
-
-def _local_input(moment: datetime, tz: Any) -> str:
-    """A `datetime-local` input's value: the moment in the deployment's zone, to the minute."""
-    return moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
 
 
 def _ticket_of(session: Session, escalation_id: int) -> Ticket | None:
@@ -174,7 +171,7 @@ async def call(runtime: RuntimeDep, user: QueueWorker, escalation_id: RecordId) 
     try:
         await start_agent_callback(runtime, escalation_id, user)
     except (HuifangError, ValueError) as exc:  # no bridge configured, no claim, no own phone
-        return redirect(f"/cases/{escalation_id}", str(exc))
+        return redirect(f"/cases/{escalation_id}", Refusal(exc))
     return redirect(f"/cases/{escalation_id}#call-panel")
 
 

@@ -3,12 +3,13 @@ exports) and the audit log search. Read-only pages."""
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from huifang.api.console.web import console_user, language, render
+from huifang.api.console.web import console_user, form_day, language, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.api.routes.common import MAX_ID
 from huifang.api.routes.stats import (
@@ -21,13 +22,15 @@ from huifang.domain.audit import masked_for_reading, record_audit
 from huifang.domain.models import User
 from huifang.domain.users import Role
 from huifang.followup.review import inbox_count
-from huifang.stats.audit_log import search_audit
+from huifang.stats.audit_log import AuditFilters, readable_detail, search_audit
 from huifang.stats.figures import CATEGORIES, DIMENSIONS, rank
 from huifang.stats.queries import dashboard_report
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(console_user(Role.admin, Role.inspector, Role.supervisor))]
 Auditor = Annotated[User, Depends(console_user(Role.admin, Role.inspector))]
+#: audit entries per page
+AUDIT_PAGE = 50
 
 
 def _percent(value: float | None) -> float | None:
@@ -81,13 +84,30 @@ def dashboard_export(
 
 @router.get("/audit")
 def audit(
-    request: Request, session: SessionDep, clock: ClockDep, user: Auditor, q: str = "",
-    action: str = "",
+    request: Request, session: SessionDep, clock: ClockDep, settings: SettingsDep, user: Auditor,
+    q: str = "", action: str = "", actor: str = "", target_type: str = "", target_id: str = "",
+    day_from: str = "", day_to: str = "",
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> HTMLResponse:  # fmt: skip
-    """The audit log search; reading it is audited, and any number in an entry is masked."""
+    """The audit log search: words anywhere (details too), action, actor, target and local
+    days, a page at a time with the total. Reading it is audited; numbers are masked."""
+    first, last = form_day(day_from), form_day(day_to)
+    filters = AuditFilters(
+        text=q, action=action, actor=actor, target_type=target_type, target_id=target_id,
+        since=datetime.combine(first, time(), settings.tz) if first else None,
+        until=datetime.combine(last + timedelta(days=1), time(), settings.tz) if last else None,
+    )  # fmt: skip
+    page = search_audit(session, filters, limit=AUDIT_PAGE, offset=offset)
     record_audit(
         session, at=clock.now(), actor=user, action="audit.read", target_type="audit_log",
-        detail={"q": q, "action": action},
+        detail=filters.as_json(),
     )  # fmt: skip
-    entries = [masked_for_reading(e) for e in search_audit(session, text=q, action=action)]
-    return render(request, "audit.html", user, entries=entries, q=q, action=action)
+    entries = [masked_for_reading(e) for e in page.entries]
+    for entry in entries:
+        entry["detail_text"] = readable_detail(entry["detail"])
+    form = {"q": q, "action": action, "actor": actor, "target_type": target_type,
+            "target_id": target_id, "day_from": day_from, "day_to": day_to}  # fmt: skip
+    return render(
+        request, "audit.html", user, entries=entries, form=form, page=page,
+        query={k: v for k, v in form.items() if v},
+    )  # fmt: skip

@@ -13,7 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from huifang.api.console.web import console_user, redirect, refusals_as_flash, render
+from huifang.api.console.i18n import translate
+from huifang.api.console.web import console_user, language, redirect, refusals_as_flash, render
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
 from huifang.api.routes.common import RecordId
 from huifang.domain.enums import Satisfaction
@@ -52,7 +53,7 @@ def item_page(
 
 @router.post("/review/{item_id}/label")
 def label(
-    session: SessionDep, settings: SettingsDep, clock: ClockDep, user: ReviewLabeller,
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: ReviewLabeller,
     item_id: RecordId, label: Annotated[Satisfaction, Form()],
 ) -> Response:  # fmt: skip
     refused: list[str] = []
@@ -62,7 +63,7 @@ def label(
             sla_hours=settings.escalation_sla_hours,
         )  # fmt: skip
         session.commit()  # the next page shows the label and the escalation it opened
-        done = f"#{item_id} ✓ {label.value}"
+        done = f"#{item_id} ✓ {translate(label.value, language(request))}"
         if labelled.escalation_id is not None:
             done += f" → #{labelled.escalation_id}"
         return redirect("/review", done)

@@ -1,7 +1,8 @@
 """Campaigns over HTTP, for admins: create one from a selection of handled incidents — with
 `?dry_run=true` to see first how many contacts it adds and how many incidents it leaves out
 and why (already surveyed, being surveyed in another campaign, an earlier incident of the
-same citizen, opted out) — and start it.
+same citizen, opted out) — list them with their progress, and start, pause, resume and finish
+them.
 
 Incidents already surveyed are left out unless the body says `"resurvey": true`; opted-out
 phones always are.
@@ -14,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from huifang.api.auth import require_roles
 from huifang.api.deps import ClockDep, SessionDep, SettingsDep
@@ -24,10 +27,15 @@ from huifang.domain.campaigns import (
     CampaignPlan,
     ContactPlan,
     IncidentSelection,
+    finish_campaign,
+    pause_campaign,
+    resume_campaign,
     start_campaign,
 )
 from huifang.domain.models import Campaign, User
 from huifang.domain.users import Role
+from huifang.errors import NotFound
+from huifang.stats.queries import campaign_progress
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], route_class=DomainRoute)
 Admin = Annotated[User, Depends(require_roles(Role.admin))]
@@ -74,9 +82,15 @@ class CampaignPublic(BaseModel):
     max_concurrent_calls: int | None
     created_at: datetime
 
+    progress: dict[str, int] = Field(
+        default_factory=dict, description="its contacts per state (pending, answered …)"
+    )
+
     @classmethod
-    def of(cls, campaign: Campaign) -> CampaignPublic:
-        return cls.model_validate(campaign, from_attributes=True)
+    def of(cls, campaign: Campaign, progress: dict[str, int] | None = None) -> CampaignPublic:
+        public = cls.model_validate(campaign, from_attributes=True)
+        public.progress = progress or {}
+        return public
 
 
 class ContactPlanPublic(BaseModel):
@@ -145,11 +159,66 @@ def create_endpoint(
 
 @router.post("/{campaign_id}/start", response_model=CampaignStartedPublic)
 def start_endpoint(
-    campaign_id: RecordId, session: SessionDep, clock: ClockDep, _admin: Admin
+    campaign_id: RecordId, session: SessionDep, clock: ClockDep, admin: Admin
 ) -> CampaignStartedPublic:
     """Run a draft campaign: its calls are queued (an SMS-then-voice campaign's fall back
     after its SMS), and `huifang worker` places them."""
-    queued = start_campaign(session, campaign_id, now=clock.now())
+    queued = start_campaign(session, campaign_id, now=clock.now(), by=admin)
     campaign = session.get(Campaign, campaign_id)
     assert campaign is not None  # started just now
     return CampaignStartedPublic(campaign=CampaignPublic.of(campaign), queued=queued)
+
+
+@router.get("", response_model=list[CampaignPublic])
+def list_endpoint(
+    session: SessionDep,
+    _admin: Admin,
+    state: Annotated[
+        Literal["draft", "running", "paused", "finished"] | None, Query(description="only these")
+    ] = None,
+) -> list[CampaignPublic]:
+    """Every campaign, newest first, with its contacts per state."""
+    query = select(Campaign).order_by(col(Campaign.id).desc())
+    if state is not None:
+        query = query.where(col(Campaign.state) == state)
+    rows = session.execute(query).scalars().all()
+    progress = campaign_progress(session, [c.id for c in rows if c.id is not None])
+    return [CampaignPublic.of(c, progress.get(c.id or 0)) for c in rows]
+
+
+@router.get("/{campaign_id}", response_model=CampaignPublic)
+def detail_endpoint(campaign_id: RecordId, session: SessionDep, _admin: Admin) -> CampaignPublic:
+    return _with_progress(session, campaign_id)
+
+
+def _with_progress(session: Session, campaign_id: int) -> CampaignPublic:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    return CampaignPublic.of(campaign, campaign_progress(session, [campaign_id])[campaign_id])
+
+
+@router.post("/{campaign_id}/pause", response_model=CampaignPublic)
+def pause_endpoint(
+    campaign_id: RecordId, session: SessionDep, clock: ClockDep, admin: Admin
+) -> CampaignPublic:
+    """Stop placing its calls for now (calls already live end as they would)."""
+    pause_campaign(session, campaign_id, now=clock.now(), by=admin)
+    return _with_progress(session, campaign_id)
+
+
+@router.post("/{campaign_id}/resume", response_model=CampaignPublic)
+def resume_endpoint(
+    campaign_id: RecordId, session: SessionDep, clock: ClockDep, admin: Admin
+) -> CampaignPublic:
+    resume_campaign(session, campaign_id, now=clock.now(), by=admin)
+    return _with_progress(session, campaign_id)
+
+
+@router.post("/{campaign_id}/finish", response_model=CampaignPublic)
+def finish_endpoint(
+    campaign_id: RecordId, session: SessionDep, clock: ClockDep, admin: Admin
+) -> CampaignPublic:
+    """End it for good: its queued calls are cancelled; a finished campaign cannot restart."""
+    finish_campaign(session, campaign_id, now=clock.now(), by=admin)
+    return _with_progress(session, campaign_id)

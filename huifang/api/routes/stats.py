@@ -117,7 +117,7 @@ def trend_points(
 ) -> list[TrendPoint]:  # fmt: skip
     return trend(
         session, months_ending(resolve_period(end, settings, now), months), tz=settings.tz,
-        unit_id=unit_id,
+        unit_id=unit_id, now=now,
     )  # fmt: skip
 
 

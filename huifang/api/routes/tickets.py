@@ -39,6 +39,7 @@ from huifang.domain.users import Role
 from huifang.errors import Forbidden, NotFound
 from huifang.followup.deadlines import DeadlinePolicy
 from huifang.followup.notices import notice_batch
+from huifang.followup.printing import monthly_notice_pdf, ticket_pdf
 from huifang.followup.second_callback import latest_rounds
 from huifang.followup.tickets import (
     acknowledge,
@@ -264,7 +265,13 @@ def attachment_endpoint(
 @notices_router.get(
     "/{unit_id}",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "printable notice"}},
+    responses={
+        200: {
+            "content": {"text/html": {}, "application/pdf": {}},
+            "description": "printable notice: HTML, or with format=pdf the 通报 as PDF (the "
+            "table, then each ticket's 督办单 on a page of its own)",
+        }
+    },
 )
 def notice_endpoint(
     unit_id: RecordId,
@@ -273,17 +280,47 @@ def notice_endpoint(
     settings: SettingsDep,
     user: CurrentUser,
     month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
-) -> HTMLResponse:
-    """The month's tickets of a unit and its subtree, as a page to print (抄告); audited."""
+    format: Annotated[Literal["html", "pdf"], Query(description="html or pdf")] = "html",
+) -> Response:
+    """The month's tickets of a unit and its subtree, to print (抄告 / 通报); audited."""
     unit = get_unit(session, unit_id)
     _check_notice_access(session, user, unit_id)
-    html = notice_batch(session, unit.id, month, tz=settings.tz)  # type: ignore[arg-type]  # a stored row: its id is set
     record_audit(
         session, at=clock.now(), actor=user, action="notice.export", target_type="unit",
-        target_id=unit_id, detail={"month": month},
+        target_id=unit_id, detail={"month": month, "format": format},
     )  # fmt: skip
+    assert unit.id is not None  # a stored row
+    if format == "pdf":
+        pdf = monthly_notice_pdf(session, unit.id, month, tz=settings.tz)
+        return _pdf_response(pdf, f"notice-{unit.code}-{month}.pdf")
+    html = notice_batch(session, unit.id, month, tz=settings.tz)
     # a print page without scripts: its own policy lets its inline print styles apply
     return HTMLResponse(html, headers={"Content-Security-Policy": NOTICE_POLICY})
+
+
+@router.get(
+    "/{ticket_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the 督办单, one page"}},
+)
+def ticket_pdf_endpoint(
+    ticket_id: RecordId, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+    user: CurrentUser,
+) -> Response:  # fmt: skip
+    """The ticket's 督办单 to print, as PDF; audited as `ticket.print`."""
+    ticket = get_ticket(session, ticket_id, actor=user)
+    record_audit(
+        session, at=clock.now(), actor=user, action="ticket.print", target_type="ticket",
+        target_id=ticket_id, detail={"number": ticket.number},
+    )  # fmt: skip
+    return _pdf_response(ticket_pdf(session, ticket, tz=settings.tz), f"ticket-{ticket.id}.pdf")
+
+
+def _pdf_response(pdf: bytes, filename: str) -> Response:
+    return Response(
+        pdf, media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )  # fmt: skip
 
 
 def _check_notice_access(session: SessionDep, user: User, unit_id: int) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 23:52:40.392037
+Create Date: 2026-12-05 05:00:08.768176
 """
 
 from collections.abc import Sequence
@@ -52,6 +52,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("phone"),
     )
     op.create_table(
+        "stats_snapshots",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(length=32), nullable=False),
+        sa.Column("tz", sa.String(length=64), nullable=False),
+        sa.Column("computed_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("figures", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("period", "tz", name="uq_stats_snapshots_period_tz"),
+    )
+    op.create_table(
+        "trunk_slots",
+        sa.Column("trunk", sa.String(length=64), nullable=False),
+        sa.Column("slot", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("holder", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("trunk", "slot"),
+    )
+    op.create_table(
         "units",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("code", sa.String(length=32), nullable=False),
@@ -59,6 +77,7 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.Integer(), nullable=True),
         sa.Column("level", sa.String(length=16), nullable=False),
         sa.Column("path", sa.String(length=255), nullable=False),
+        sa.Column("duty_phone", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_id"],
             ["units.id"],
@@ -77,6 +96,12 @@ def upgrade() -> None:
         sa.Column("received_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
+    )
+    op.create_table(
+        "worker_heartbeats",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("seen_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "incidents",
@@ -693,6 +718,71 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_attachments_ticket_id"), ["ticket_id"], unique=False)
 
     op.create_table(
+        "extension_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column(
+            "requested_deadline", huifang.domain.types.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("requested_by", sa.Integer(), nullable=True),
+        sa.Column("requested_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", sa.Integer(), nullable=True),
+        sa.Column("decided_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decision_note", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["decided_by"],
+            ["users.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_by"],
+            ["users.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["tickets.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("extension_requests", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_extension_requests_state"), ["state"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_extension_requests_ticket_id"), ["ticket_id"], unique=False
+        )
+
+    op.create_table(
+        "notifications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("deadline_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("read_by", sa.Integer(), nullable=True),
+        sa.Column("sms_to", sa.String(length=32), nullable=False),
+        sa.Column("sms_sent_at", huifang.domain.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["read_by"],
+            ["users.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["tickets.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["unit_id"],
+            ["units.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("ticket_id", "kind", "deadline_at", name="uq_notifications_once"),
+    )
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_notifications_ticket_id"), ["ticket_id"], unique=False)
+        batch_op.create_index("ix_notifications_unit_unread", ["unit_id", "read_at"], unique=False)
+
+    op.create_table(
         "second_callbacks",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("ticket_id", sa.Integer(), nullable=False),
@@ -804,6 +894,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_second_callbacks_settled")
 
     op.drop_table("second_callbacks")
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_unit_unread")
+        batch_op.drop_index(batch_op.f("ix_notifications_ticket_id"))
+
+    op.drop_table("notifications")
+    with op.batch_alter_table("extension_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_extension_requests_ticket_id"))
+        batch_op.drop_index(batch_op.f("ix_extension_requests_state"))
+
+    op.drop_table("extension_requests")
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attachments_ticket_id"))
 
@@ -922,12 +1022,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_incidents_caller_phone"))
 
     op.drop_table("incidents")
+    op.drop_table("worker_heartbeats")
     op.drop_table("webhook_receipts")
     with op.batch_alter_table("units", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_units_path"))
         batch_op.drop_index(batch_op.f("ix_units_parent_id"))
 
     op.drop_table("units")
+    op.drop_table("trunk_slots")
+    op.drop_table("stats_snapshots")
     op.drop_table("opt_outs")
     with op.batch_alter_table("login_throttles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_login_throttles_window_start"))

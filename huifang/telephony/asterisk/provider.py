@@ -288,20 +288,21 @@ class AsteriskProvider:
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> AsteriskProvider:
+        trunk = settings.dial_trunk  # its Asterisk box, where it names one
         client = AmiClient(
-            settings.ami_host,
-            settings.ami_port,
+            trunk.ami_host or settings.ami_host,
+            trunk.ami_port or settings.ami_port,
             settings.ami_username,
             settings.ami_secret.get_secret_value(),
         )
         return cls(
             client,
-            channel_template=settings.asterisk_channel_template,
+            channel_template=trunk.channel_template or settings.asterisk_channel_template,
             context=settings.asterisk_context,
             caller_id_text=settings.asterisk_caller_id,
             region=settings.phone_region,
-            max_channels=settings.max_channels,
-            calls_per_second=settings.calls_per_second,
+            max_channels=trunk.channels,
+            calls_per_second=trunk.calls_per_second,
             check_dialplan=True,
             clock=clock,
         )

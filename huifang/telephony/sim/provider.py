@@ -9,7 +9,8 @@ what was said comes back as `SpeechRecognized`, as Twilio's speech gather would)
 
 Rules kept here: a call's events come out in order (ringing, answered, then one final
 event); an answered call ends completed or abandoned, never failed (a survey that broke off
-ends as a hang-up); `lookup` knows every call this provider placed; calls take no wall-clock time, so a
+ends as a hang-up); `lookup` knows every call this provider placed; calls take no wall-clock
+time unless `hold_seconds` says so (a line whose calls keep their channels a while), so a
 driver with a movable clock runs a calling day in seconds.
 """
 
@@ -77,8 +78,10 @@ class SimProvider:
         recordings_dir: Path,
         max_channels: int = 30,
         synthesize: Synthesizer | None = render_text,
+        hold_seconds: float = 0.0,
     ) -> None:
         self.max_channels = max_channels
+        self._hold_seconds = hold_seconds
         self._factory = survey_factory
         self._personas = personas
         self._clock = clock
@@ -153,6 +156,8 @@ class SimProvider:
         self, request: OriginateRequest, call_id: str, persona: Persona, number: int
     ) -> None:
         self._emit(request, call_id, CallProgress.ringing)
+        if self._hold_seconds:
+            await asyncio.sleep(self._hold_seconds)
         pickup = persona.pickup(number)
         if pickup != ANSWER:
             self._emit(request, call_id, _PICKUP_ENDS[pickup])

@@ -123,7 +123,7 @@ class TwilioProvider:
             twilio_client(settings, http_client),
             from_number=settings.twilio_from_number,
             public_base_url=settings.public_base_url,
-            max_channels=settings.max_channels,
+            max_channels=settings.dial_trunk.channels,
             clock=clock,
             call_sid_of=call_sid_of,
         )
