@@ -36,7 +36,6 @@ Rules kept here:
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import JSON, Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -145,7 +144,12 @@ WITH receipt AS (
     FROM appended, json_populate_recordset(NULL::answers, CAST(:answers AS JSON))
 )
 SELECT EXISTS (SELECT FROM receipt) AS claimed, EXISTS (SELECT FROM appended) AS appended
-""").bindparams(bindparam("now", type_=UTCDateTime()))
+""").bindparams(
+    # JSON values go through the engine's serializer, as every JSON column's do
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("extended", type_=JSON()),
+    bindparam("answers", type_=JSON()),
+)
 
 
 def default_tagger(text: str, language: str) -> list[str]:
@@ -369,8 +373,8 @@ class DbSurveyCall:
                     "now": self._runtime.clock.now(),
                     "attempt_id": attempt_id,
                     "length": len(self._log),
-                    "extended": json.dumps([*self._log, step.entry]),
-                    "answers": json.dumps(rows),
+                    "extended": [*self._log, step.entry],
+                    "answers": rows,
                 },
             ).one()
             if step.idempotency_key is not None and not stored.claimed:
