@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,7 +30,16 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bench.compare import Context, Row
-from bench.webhooks import Pace, bench_settings, drive, free_port, seed, serve, wait_until_listening
+from bench.webhooks import (
+    Pace,
+    bench_settings,
+    cpu_seconds,
+    drive,
+    free_port,
+    seed,
+    serve,
+    wait_until_listening,
+)
 
 CALLERS = 200
 THINK_MS = 500.0
@@ -133,15 +143,31 @@ def _run(side: str, database: str, context: Context, think: float | None) -> tup
             wait_until_listening(port)
             pace = Pace(think=think) if think is not None else Pace(think=0.0)
             ramp = RAMP_S if think else 0.0
+            cpu: list[float] = []  # the server's CPU seconds after the warm-up, at the end
+            assert server.pid is not None
+            pid = server.pid
             latencies, turns, elapsed = asyncio.run(
-                drive(f"http://127.0.0.1:{port}", attempt_ids, pace, ramp)
+                drive(
+                    f"http://127.0.0.1:{port}",
+                    attempt_ids,
+                    pace,
+                    ramp,
+                    lambda: cpu.append(cpu_seconds(pid)),
+                )  # fmt: skip
             )
+            cpu.append(cpu_seconds(pid))
         finally:
             server.terminate()
             server.join()
             if database == "postgresql":
                 _postgres_database(context, name, drop=True)
     ms = sorted(x * 1000 for x in latencies)
+    # the steadier figure on a loaded machine: CPU spent, not time waited
+    print(
+        f"    {side} {database}: server process CPU {(cpu[1] - cpu[0]) * 1000 / turns:.2f} ms"
+        " per turn",
+        file=sys.stderr,
+    )
     return turns / elapsed, ms[min(len(ms) - 1, int(len(ms) * 0.99))]
 
 

@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -201,8 +202,14 @@ async def one_call(
 
 
 async def drive(
-    base: str, attempt_ids: list[int], pace: Pace, ramp: float
+    base: str,
+    attempt_ids: list[int],
+    pace: Pace,
+    ramp: float,
+    warmed: Callable[[], None] = lambda: None,
 ) -> tuple[list[float], int, float]:
+    """(latencies, turns, seconds) of the calls after the first, which warms the server up
+    (`warmed` runs then)."""
     # aiohttp rather than httpx: at 200 connections httpx's pool costs the client ~10 ms of
     # CPU per request, on the same two cores as the server it measures
     warm_up, *calls = attempt_ids
@@ -212,12 +219,19 @@ async def drive(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         # imports, script parsing, first queries
         await one_call(http, base, warm_up, Pace(think=0.0), [])
+        warmed()
         started = time.perf_counter()
         turns = await asyncio.gather(
             *(one_call(http, base, a, pace, latencies, random.uniform(0, ramp)) for a in calls)
         )
         elapsed = time.perf_counter() - started
     return latencies, sum(turns), elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) process `pid` has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_listening(port: int, seconds: float = 30) -> None:
@@ -279,11 +293,21 @@ def main() -> None:
             server.start()
         else:
             server = serve_workers(settings, port, args.workers)
+        cpu: list[float] = []  # the server's CPU seconds after the warm-up, and at the end
         try:
             wait_until_listening(port)
+            warmed = (lambda: cpu.append(cpu_seconds(server.pid))) if args.workers == 1 else None
             latencies, turns, elapsed = asyncio.run(
-                drive(f"http://127.0.0.1:{port}", attempt_ids, pace, args.ramp_s)
+                drive(
+                    f"http://127.0.0.1:{port}",
+                    attempt_ids,
+                    pace,
+                    args.ramp_s,
+                    warmed or (lambda: None),
+                )  # fmt: skip
             )
+            if warmed is not None:
+                warmed()
         finally:
             server.terminate()
             if args.workers == 1:
@@ -307,6 +331,8 @@ def main() -> None:
         f"  latency p50 {statistics.median(ms):.1f} ms  p99 {p99:.1f} ms  max {ms[-1]:.1f} ms"
         "  (target p99 <= 25 ms)"
     )
+    if cpu:
+        print(f"  server process CPU {(cpu[1] - cpu[0]) * 1000 / turns:.2f} ms per turn")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -66,6 +66,7 @@ from huifang.domain.models import (
 )
 from huifang.domain.scripts import script_variables
 from huifang.domain.states import AttemptEvent, AttemptState
+from huifang.domain.types import UTCDateTime
 from huifang.errors import AlreadyApplied, Conflict, NotFound
 from huifang.followup.escalations import escalate
 from huifang.followup.review import UNCLEAR_AFTER_REASK, open_voice_review
@@ -110,8 +111,45 @@ _APPEND_TO_LOG = (
     .where(func.json_array_length(_ATTEMPTS.c.ivr_log) == bindparam("length"))
     .values(ivr_log=bindparam("extended", type_=_ATTEMPTS.c.ivr_log.type))
 )
+_CAMPAIGNS = Campaign.__table__  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
+#: the calling rules a call's end applies (the campaign's other columns are not needed)
+_CAMPAIGN_RULES = select(_CAMPAIGNS.c.rules).where(_CAMPAIGNS.c.id == bindparam("campaign_id"))
 _INSERT_ANSWER = insert(Answer.__table__)  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
 _INSERT_RECEIPT = insert(WebhookReceipt.__table__)  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
+#: the columns of an answer a step stores, besides `created_at`
+_ANSWER_FIELDS = (
+    "contact_id", "incident_id", "attempt_id", "question_id", "dimension", "outcome", "value",
+    "mode", "confidence", "recording_id", "transcript", "categories", "reader_version",
+)  # fmt: skip
+_FIELDS = ", ".join(_ANSWER_FIELDS)
+#: a step of a call's middle on PostgreSQL (a key, a phrase: no recording, no review, not the
+#: end) in one round trip: the receipt claimed (`claimed` false: applied before), the log
+#: appended under compare-and-set on its length (`appended` false: it moved on elsewhere),
+#: the step's new answers stored from a JSON array, only once both held; the caller rolls
+#: back a step that did not append. The same guarded writes as the statements above.
+_MIDDLE_STEP = text(f"""
+WITH receipt AS (
+    INSERT INTO webhook_receipts (key, received_at)
+    SELECT CAST(:key AS VARCHAR), :now WHERE CAST(:key AS VARCHAR) IS NOT NULL
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id
+), appended AS (
+    UPDATE call_attempts SET ivr_log = CAST(:extended AS JSON)
+    WHERE id = :attempt_id AND json_array_length(ivr_log) = :length
+      AND (CAST(:key AS VARCHAR) IS NULL OR EXISTS (SELECT FROM receipt))
+    RETURNING id
+), answered AS (
+    INSERT INTO answers (created_at, {_FIELDS})
+    SELECT :now, {_FIELDS}
+    FROM appended, json_populate_recordset(NULL::answers, CAST(:answers AS JSON))
+)
+SELECT EXISTS (SELECT FROM receipt) AS claimed, EXISTS (SELECT FROM appended) AS appended
+""").bindparams(
+    # JSON values go through the engine's serializer, as every JSON column's do
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("extended", type_=JSON()),
+    bindparam("answers", type_=JSON()),
+)
 
 
 def default_tagger(text: str, language: str) -> list[str]:
@@ -129,6 +167,9 @@ class _Step:
     new_answers: Sequence[ivr.Answer]
     result: ivr.SurveyResult
     idempotency_key: str | None
+    #: the provider's name and id of the call, stored as the call is answered (first step)
+    provider: str = ""
+    provider_call_id: str = ""
 
 
 #: everything a call needs to resume, in one query (on every survey call's first turn)
@@ -218,12 +259,23 @@ class DbSurveyCall:
     def result(self) -> ivr.SurveyResult:
         return self._session.result()
 
-    async def start(self, *, idempotency_key: str | None = None) -> Sequence[Action]:
+    async def start(
+        self, *, idempotency_key: str | None = None, provider: str = "", provider_call_id: str = ""
+    ) -> Sequence[Action]:
         if self._log:
             return list(self._last_actions)  # re-entered: carry on where the call was
-        return await self.feed(CallStarted(), idempotency_key=idempotency_key)
+        return await self._feed(CallStarted(), idempotency_key, provider, provider_call_id)
 
     async def feed(self, event: Event, *, idempotency_key: str | None = None) -> Sequence[Action]:
+        return await self._feed(event, idempotency_key)
+
+    async def _feed(
+        self,
+        event: Event,
+        idempotency_key: str | None,
+        provider: str = "",
+        provider_call_id: str = "",
+    ) -> Sequence[Action]:
         if self.finished:
             return []
         if isinstance(event, RecordingFinished) and not event.transcript:
@@ -233,7 +285,7 @@ class DbSurveyCall:
         result = self._session.result()
         entry = event_to_dict(event)
         new_answers = _first_answers(result.answers, answers_before)
-        step = _Step(event, entry, new_answers, result, idempotency_key)
+        step = _Step(event, entry, new_answers, result, idempotency_key, provider, provider_call_id)
         try:
             await self._runtime.run_db(
                 retry_transient, functools.partial(self._persist, step),
@@ -270,6 +322,9 @@ class DbSurveyCall:
     # --- one transaction per event --------------------------------------------------------
 
     def _persist(self, step: _Step, try_number: int = 1) -> None:
+        if self._in_the_middle(step):
+            self._persist_middle(step, try_number)
+            return
         now = self._runtime.clock.now()
         ctx = self._context
         with session_scope(self._runtime.engine) as db:
@@ -280,18 +335,61 @@ class DbSurveyCall:
                 _claim_receipt(connection, step.idempotency_key, now)
             self._append_log(connection, step.entry)
             if isinstance(step.event, CallStarted):
-                claims.note_progress(db, ctx.attempt_id, AttemptEvent.answer, now=now)
+                claims.note_progress(
+                    db, ctx.attempt_id, AttemptEvent.answer, now=now,
+                    provider=step.provider, provider_call_id=step.provider_call_id,
+                )  # fmt: skip
             recording_id = None
             if isinstance(step.event, RecordingFinished):
                 recording_id = self._store_recording(db, step.event, now)
             for answer in step.new_answers:
-                self._store_answer(connection, answer, recording_id, now)
-                # a second callback left unclear stays with its ticket's agent (`_settle_ticket`)
-                if answer.outcome == Satisfaction.unclear and answer.transcript:
-                    if ctx.purpose != SECOND_CALLBACK:
-                        self._to_review(db, answer, recording_id, now)
+                row = self._answer_row(answer, recording_id)
+                connection.execute(_INSERT_ANSWER, {**row, "created_at": now})
+                if self._for_review(answer):
+                    self._to_review(db, answer, recording_id, now)
             if self._session.finished:
                 self._finish(db, step.result, now)
+
+    def _in_the_middle(self, step: _Step) -> bool:
+        """Whether `step` is one `_MIDDLE_STEP` stores: PostgreSQL (SQLite takes the
+        statements one by one), and nothing but the receipt, the log and plain answers."""
+        return (
+            self._runtime.engine.dialect.name == "postgresql"
+            and not isinstance(step.event, CallStarted | RecordingFinished)
+            and not self._session.finished
+            and not any(self._for_review(answer) for answer in step.new_answers)
+        )
+
+    def _persist_middle(self, step: _Step, try_number: int) -> None:
+        attempt_id = self._context.attempt_id
+        with self._runtime.engine.begin() as connection:
+            if try_number > 1 and self._landed(connection, step):
+                return  # the last try committed before its connection dropped
+            rows = [self._answer_row(answer, None) for answer in step.new_answers]
+            stored = connection.execute(
+                _MIDDLE_STEP,
+                {
+                    "key": step.idempotency_key,
+                    "now": self._runtime.clock.now(),
+                    "attempt_id": attempt_id,
+                    "length": len(self._log),
+                    "extended": [*self._log, step.entry],
+                    "answers": rows,
+                },
+            ).one()
+            if step.idempotency_key is not None and not stored.claimed:
+                raise AlreadyApplied(f"{step.idempotency_key} was applied already")
+            if not stored.appended:
+                raise Conflict(f"call attempt {attempt_id}: its IVR log moved on elsewhere")
+
+    def _for_review(self, answer: ivr.Answer) -> bool:
+        """The citizen's words ended a question unanswered: an agent reads them (a second
+        callback left unclear stays with its ticket's agent instead: `_settle_ticket`)."""
+        return (
+            answer.outcome == Satisfaction.unclear
+            and bool(answer.transcript)
+            and self._context.purpose != SECOND_CALLBACK
+        )
 
     def _landed(self, connection: Connection, step: _Step) -> bool:
         """Whether the stored log already ends with this step, one past the log we hold."""
@@ -328,14 +426,13 @@ class DbSurveyCall:
         assert recording.id is not None
         return recording.id
 
-    def _store_answer(
-        self, connection: Connection, answer: ivr.Answer, recording_id: int | None, now: datetime
-    ) -> None:
+    def _answer_row(self, answer: ivr.Answer, recording_id: int | None) -> dict[str, Any]:
+        """The answer's `_ANSWER_FIELDS`."""
         ctx = self._context
         categories: list[str] = []
         if answer.transcript and answer.outcome is None:
             categories = list(self._tagger(answer.transcript, ctx.script.language))
-        row = {
+        return {
             "contact_id": ctx.contact_id,
             "incident_id": ctx.incident_id,
             "attempt_id": ctx.attempt_id,
@@ -349,9 +446,7 @@ class DbSurveyCall:
             "transcript": answer.transcript,
             "categories": categories,
             "reader_version": self._reader.version if answer.mode == "speech" else None,
-            "created_at": now,
         }
-        connection.execute(_INSERT_ANSWER, row)
 
     def _to_review(
         self, db: Session, answer: ivr.Answer, recording_id: int | None, now: datetime
@@ -383,9 +478,10 @@ class DbSurveyCall:
             outcome = AttemptState.abandoned
         else:
             outcome = AttemptState.machine
-        campaign = db.get(Campaign, ctx.campaign_id)
-        assert campaign is not None
-        rules = DialRules.from_campaign(campaign.rules, self._runtime.settings)
+        campaign_rules = (
+            db.connection().execute(_CAMPAIGN_RULES, {"campaign_id": ctx.campaign_id}).scalar_one()
+        )
+        rules = DialRules.from_campaign(campaign_rules, self._runtime.settings)
         ended = claims.end_attempt(
             db, ctx.attempt_id, outcome, now=now, rules_for=lambda _id: rules,
             contact_outcome=str(result.outcome) if outcome == AttemptState.completed else None,

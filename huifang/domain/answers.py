@@ -20,12 +20,54 @@ Rules kept here:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col
+from sqlalchemy import bindparam, exists, select, update
+from sqlmodel import Session
 
 from huifang.domain.models import Answer, Incident
+
+# the statements are built once (they run at the end of every completed call): values come
+# as parameters, so each executes from the compiled cache without being rebuilt per call
+_ANSWERS = Answer.__table__  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
+_INCIDENTS = Incident.__table__  # type: ignore[attr-defined]  # SQLModel does not declare __table__ to type checkers
+_LATER = _ANSWERS.alias("later")
+_LOCK_INCIDENT = (
+    select(_INCIDENTS.c.id).where(_INCIDENTS.c.id == bindparam("incident")).with_for_update()
+)
+#: the earlier surveys' counted answers of the dimensions this survey answers
+_UNCOUNT_EARLIER = (
+    update(_ANSWERS)
+    .where(_ANSWERS.c.incident_id == bindparam("incident"))
+    .where(_ANSWERS.c.dimension.in_(bindparam("dimensions", expanding=True)))
+    .where(_ANSWERS.c.counted_at.is_not(None))
+    .where(_ANSWERS.c.id < bindparam("first_id"))
+    .values(counted_at=None)
+)
+_NEWER_COUNTED = exists().where(
+    _LATER.c.incident_id == _ANSWERS.c.incident_id,
+    _LATER.c.dimension == _ANSWERS.c.dimension,
+    _LATER.c.counted_at.is_not(None),
+    _LATER.c.id > _ANSWERS.c.id,
+)
+
+
+def _survey_statements(column: str) -> tuple[Any, Any]:
+    """(its answers, count them) for the survey whose answers carry `column` = :survey_id."""
+    of_survey = _ANSWERS.c[column] == bindparam("survey_id")
+    answers = select(_ANSWERS.c.id, _ANSWERS.c.incident_id, _ANSWERS.c.dimension).where(of_survey)
+    count = (
+        update(_ANSWERS)
+        .where(of_survey)
+        .where(_ANSWERS.c.counted_at.is_(None))
+        .where(~_NEWER_COUNTED)
+        .values(counted_at=bindparam("now", type_=_ANSWERS.c.counted_at.type))
+    )
+    return answers, count
+
+
+_OF_CALL = _survey_statements("attempt_id")
+_OF_SMS = _survey_statements("sms_id")
 
 
 def count_survey(
@@ -35,41 +77,22 @@ def count_survey(
     survey SMS a reply answered); returns how many of its answers were newly counted."""
     if (attempt_id is None) == (sms_id is None):
         raise ValueError("count_survey: give exactly one of attempt_id and sms_id")
-    if attempt_id is not None:
-        of_survey = col(Answer.attempt_id) == attempt_id
-    else:
-        of_survey = col(Answer.sms_id) == sms_id
-    answers = session.execute(
-        select(col(Answer.id), col(Answer.incident_id), col(Answer.dimension)).where(of_survey)
-    ).all()
+    of_survey, count = _OF_CALL if attempt_id is not None else _OF_SMS
+    survey_id = attempt_id if attempt_id is not None else sms_id
+    session.flush()  # answers the session holds are part of the survey
+    connection = session.connection()
+    answers = connection.execute(of_survey, {"survey_id": survey_id}).all()
     if not answers:
         return 0
     incident_id = answers[0].incident_id
-    session.execute(
-        select(col(Incident.id)).where(col(Incident.id) == incident_id).with_for_update()
+    connection.execute(_LOCK_INCIDENT, {"incident": incident_id})
+    connection.execute(
+        _UNCOUNT_EARLIER,
+        {
+            "incident": incident_id,
+            "dimensions": sorted({a.dimension for a in answers}),
+            "first_id": min(a.id for a in answers),
+        },
     )
-    session.exec(
-        update(Answer)
-        .where(col(Answer.incident_id) == incident_id)
-        .where(col(Answer.dimension).in_(sorted({a.dimension for a in answers})))
-        .where(col(Answer.counted_at).is_not(None))
-        .where(col(Answer.id) < min(a.id for a in answers))
-        .values(counted_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    later = aliased(Answer)
-    newer_counted = exists().where(
-        col(later.incident_id) == col(Answer.incident_id),
-        col(later.dimension) == col(Answer.dimension),
-        col(later.counted_at).is_not(None),
-        col(later.id) > col(Answer.id),
-    )
-    counted = session.exec(
-        update(Answer)
-        .where(of_survey)
-        .where(col(Answer.counted_at).is_(None))
-        .where(~newer_counted)
-        .values(counted_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    counted = connection.execute(count, {"survey_id": survey_id, "now": now})
     return int(counted.rowcount)

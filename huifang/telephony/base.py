@@ -106,8 +106,12 @@ class SurveyCall(Protocol):
     """One answered call's survey: the IVR interpreter plus storage of answers as they come."""
 
     # `idempotency_key`: a provider's id of the request that carried the event (a Twilio
-    # turn); a key applied before raises `errors.AlreadyApplied` and changes nothing
-    async def start(self, *, idempotency_key: str | None = None) -> Sequence[Action]: ...
+    # turn); a key applied before raises `errors.AlreadyApplied` and changes nothing.
+    # `provider`, `provider_call_id`: the call's name at its provider, stored in the start's
+    # own transaction (a Twilio CallSid, for `lookup`)
+    async def start(
+        self, *, idempotency_key: str | None = None, provider: str = "", provider_call_id: str = ""
+    ) -> Sequence[Action]: ...
 
     async def feed(
         self, event: Event, *, idempotency_key: str | None = None

@@ -79,3 +79,22 @@ async def test_a_question_asked_again_keeps_its_first_answer(
         confirm = db.exec(select(Answer.value).where(Answer.question_id == "confirm")).all()
         log = db.exec(select(CallAttempt.ivr_log)).one()
     assert confirm == ["8"] and len(log) == 3
+
+
+async def test_a_step_refused_because_the_log_moved_on_leaves_its_key_unclaimed(
+    runtime: Runtime, call_in_flight: InFlightFactory
+) -> None:
+    _, attempt_id = call_in_flight("dialing")
+    factory = make_survey_call_factory(runtime)
+    await (await factory(attempt_id)).start(idempotency_key="turn-0")
+    stale, ahead = await factory(attempt_id), await factory(attempt_id)
+    await ahead.feed(DigitsReceived("1"), idempotency_key="turn-1")
+    with pytest.raises(Conflict):
+        await stale.feed(DigitsReceived("1"), idempotency_key="turn-2")
+    # the refused step stored nothing: its key is still free for the copy that is current
+    await ahead.feed(DigitsReceived("1"), idempotency_key="turn-2")
+    with db_session(runtime) as db:
+        log = db.exec(select(CallAttempt.ivr_log)).one()
+        questions = db.exec(select(Answer.question_id)).all()
+    assert [entry["type"] for entry in log] == ["started", "digits", "digits"]
+    assert sorted(questions) == ["attitude", "confirm"]

@@ -32,7 +32,6 @@ from fastapi.responses import Response
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
-from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 
 from huifang.api.deps import RuntimeDep
@@ -88,13 +87,7 @@ async def voice(runtime: RuntimeDep, form: SignedForm, attempt: int, step: int =
     # waits for it, then finds its receipt (across processes the survey's log check decides)
     async with _turn_lock(runtime, attempt):
         document = await _turn(runtime, form, attempt, step)
-    call_sid = str(form.get("CallSid", ""))
-    if step != 0 or not call_sid:
-        return Response(content=document, media_type=TWIML)
-    # the call sid is for `lookup`, which only a lost `calls.create` needs: it is written
-    # after the answer has gone out
-    named = BackgroundTask(runtime.run_db, _name_call, runtime, attempt, call_sid)
-    return Response(content=document, media_type=TWIML, background=named)
+    return Response(content=document, media_type=TWIML)
 
 
 def _voice_receipt(form: FormData, step: int) -> str:
@@ -147,7 +140,11 @@ async def _apply_turn(
     if call.finished:
         return await call.start()  # a retried last turn: the closing again, nothing fed
     if step == 0:
-        return await call.start(idempotency_key=receipt)
+        # the call sid (for `lookup`) is stored by the first turn's own transaction
+        call_sid = str(form.get("CallSid", ""))
+        return await call.start(
+            idempotency_key=receipt, provider="twilio", provider_call_id=call_sid
+        )
     path = recording_path(runtime.settings.recordings_dir, attempt, step)
     fields = {name: str(value) for name, value in form.items()}
     return await call.feed(turn_event(fields, recording_path=str(path)), idempotency_key=receipt)
@@ -508,11 +505,6 @@ def _has_receipt(runtime: Runtime, key: str) -> bool:
     with runtime.engine.connect() as connection:
         query = select(_RECEIPTS.c.id).where(_RECEIPTS.c.key == key)
         return connection.execute(query).first() is not None
-
-
-def _name_call(runtime: Runtime, attempt_id: int, call_sid: str) -> None:
-    with runtime.engine.begin() as connection:
-        connection.execute(_call_sid_update(attempt_id, call_sid))
 
 
 def _store_receipt(runtime: Runtime, key: str) -> bool:
