@@ -44,8 +44,9 @@ class Row:
     name: str
     unit: str  # e.g. "rows/s", "p99 ms"
     higher_is_better: bool
-    #: the ratio the issue asks for (see the module docstring for its direction)
-    target: float
+    #: the ratio the issue asks for (see the module docstring for its direction); None: the
+    #: row is reported beside the others, with no target of its own
+    target: float | None
     #: sets the workload up once (may return a teardown), before any round
     prepare: Callable[[Context], Callable[[], None] | None]
     huifang: Callable[[Context], float]
@@ -75,7 +76,7 @@ class RowResult:
             "peer_rounds": self.peer,
             "ratio": self.ratio,
             "target": self.row.target,
-            "met": self.ratio >= self.row.target,
+            "met": None if self.row.target is None else self.ratio >= self.row.target,
         }
 
 
@@ -108,6 +109,12 @@ def run_row(row: Row, context: Context, rounds: int) -> RowResult:
     return result
 
 
+def _verdict(target: float | None, met: bool | None) -> str:
+    if target is None:
+        return f"{'—':>7} (no target)"
+    return f"{target:>7.2f} {'met' if met else 'NOT met'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -130,7 +137,7 @@ def main() -> None:
         d = r.as_dict()
         print(
             f"{r.row.name:28} {d['huifang_median']:>14,.1f} {d['peer_median']:>14,.1f} "
-            f"{r.ratio:>7.2f} {r.row.target:>7.2f} {'met' if d['met'] else 'NOT met'}"
+            f"{r.ratio:>7.2f} {_verdict(r.row.target, d['met'])}"
             f"  ({r.row.unit}; peer: {r.row.peer_name})"
         )
 

@@ -197,7 +197,7 @@ def _rows(database: str) -> list[Row]:
             name=f"webhook-{short}-saturation",
             unit="turns/s",
             higher_is_better=True,
-            target=0.0,  # reported; the issue sets no target
+            target=None,  # reported; the issue sets no target
             prepare=nothing,
             huifang=saturation("huifang"),
             peer=saturation("bare"),
