@@ -129,6 +129,16 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The environment a user's shell gives the `huifang` command: a data directory of its
+    own under `tmp_path`, no database URL and no settings file from the outside."""
+    monkeypatch.setenv("HUIFANG_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("HUIFANG_DATABASE_URL", raising=False)
+    monkeypatch.delenv("HUIFANG_CONFIG", raising=False)
+    return tmp_path
+
+
 # --- speech: the real Korean Vosk model (a PyPI package) and a complaint recorded by Asterisk
 
 RECORDED_COMPLAINT = SHARED_DIR / "asterisk" / "captures" / "recorded-complaint-ko-8k.wav"

@@ -21,11 +21,8 @@ HANDLED = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 11:00 on the 23rd in Shang
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data_dir(data_dir: Path) -> Path:
     """A database with three incidents handled on 2026-11-23."""
-    monkeypatch.setenv("HUIFANG_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("HUIFANG_DATABASE_URL", raising=False)
-    monkeypatch.delenv("HUIFANG_CONFIG", raising=False)
     runtime = build_runtime(Settings())
     with Session(runtime.engine) as session:
         unit = make_unit(session)
@@ -33,7 +30,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             make_incident(session, unit=unit, caller_phone=f"+86134{n:08d}", handled_at=HANDLED)
         session.commit()
     runtime.close()
-    return tmp_path
+    return data_dir
 
 
 def create(*options: str) -> dict[str, object]:

@@ -15,14 +15,6 @@ from huifang.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HUIFANG_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("HUIFANG_DATABASE_URL", raising=False)
-    monkeypatch.delenv("HUIFANG_CONFIG", raising=False)
-    return tmp_path
-
-
 def test_every_command_group_has_help() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0

@@ -7,7 +7,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from huifang.bootstrap import build_runtime
@@ -17,14 +16,6 @@ from huifang.settings import Settings
 from tests.processes import HUIFANG
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HUIFANG_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("HUIFANG_DATABASE_URL", raising=False)
-    monkeypatch.delenv("HUIFANG_CONFIG", raising=False)
-    return tmp_path
 
 
 def units(*args: str) -> str:
