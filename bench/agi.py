@@ -79,8 +79,8 @@ class _BenchSurvey:
         return [Play(QUESTION, "12"), Collect("q", "12", 1, (), "zh-CN", 5.0)]
 
 
-class _NoSpeech:
-    """Keys only: the bench's questions take no speech."""
+class NoSpeech:
+    """Keys only: the bench's questions take no speech (no speech model is installed)."""
 
     def hears(self, language: str) -> bool:
         return False
@@ -104,7 +104,7 @@ def _agi_server_process(parent: multiprocessing.connection.Connection, questions
         return f"/var/lib/huifang/prompts/{p.key}"
 
     async def main() -> None:
-        server = AgiServer(survey, prompt, _NoSpeech(), Path("/tmp"))
+        server = AgiServer(survey, prompt, NoSpeech(), Path("/tmp"))
         listener = await server.start("127.0.0.1", 0)
         cpu_before = time.process_time()
         parent.send(listener.sockets[0].getsockname()[1])
@@ -308,7 +308,7 @@ async def bench_real_asterisk(calls: int) -> None:
             async def prompt(p: Prompt) -> str:
                 return prompt_path  # a long prompt the citizen presses 1 into
 
-            server = AgiServer(survey, prompt, _NoSpeech(), lab.recordings)
+            server = AgiServer(survey, prompt, NoSpeech(), lab.recordings)
             serve_one = server.handle
 
             async def timed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

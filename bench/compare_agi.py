@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from bench.agi import NoSpeech
 from bench.compare import Context, Row
 
 CAPTURE = Path("/work/shared/asterisk/captures/agi-answered-dtmf1.log")
@@ -51,21 +52,6 @@ def environment(call: int) -> bytes:
     """The captured environment block, as this call's (read once: this process plays
     Asterisk and should spend as little as it can)."""
     return _captured_environment().replace("huifang-1001", f"huifang-{call}").encode()
-
-
-class _NoSpeech:
-    """Keys only: no speech model is installed."""
-
-    def hears(self, language: str) -> bool:
-        return False
-
-    async def speech_in(self, path: Path, from_sample: int) -> bool:
-        return False
-
-    async def recognize(
-        self, path: Path, language: str, phrases: Sequence[str]
-    ) -> tuple[str, float]:
-        return "", 0.0
 
 
 class _InterpretedSurvey:
@@ -100,7 +86,7 @@ def _huifang_server(port_out: Connection, sessions: int) -> None:
         return f"/var/lib/huifang/prompts/{p.key}"  # type: ignore[attr-defined]
 
     async def main() -> None:
-        server = AgiServer(survey, prompt, _NoSpeech(), Path("/tmp"), concurrency=sessions)  # type: ignore[arg-type]
+        server = AgiServer(survey, prompt, NoSpeech(), Path("/tmp"), concurrency=sessions)  # type: ignore[arg-type]
         listener = await server.start("127.0.0.1", 0)
         port_out.send(listener.sockets[0].getsockname()[1])
         await listener.serve_forever()
